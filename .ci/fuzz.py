@@ -1,0 +1,116 @@
+"""Contract fuzzing: schemathesis against a live Roster (gunicorn, PostgreSQL, Redis).
+
+Runs every check schemathesis has, once as a member and once as an admin, each within a
+time budget, on a fresh database. Exits non-zero on any failure.
+
+Documented settings of this run (production settings otherwise, bench/harness.py):
+- API rate limits and the sign-in lockout are off (API_RATE_LIMITS_ENABLED=false, and the
+  bench's RATELIMIT_ENABLE=false / RATE_LIMIT_LOGIN_FAILED): the fuzzer sends thousands of
+  requests a minute from one IP and would otherwise only see 429s. Both have their own
+  tests (tests/config/test_throttling*.py, tests/accounts/test_auth_*.py).
+- Celery runs eagerly in the web process, so the work queued by requests (audit sealing,
+  quota checks) runs against the fuzzed data too, and no task is left in a broker queue.
+- positive_data_acceptance also accepts 400 on the operations listed, with reasons, in
+  .ci/schemathesis.toml. Every other check runs everywhere.
+- One schemathesis worker (see below). FUZZ_MAX_TIME bounds each role's run (seconds).
+- The run signs in through POST /api/v1/auth/token (.ci/fuzz_hooks.py) and again on 401,
+  because it signs itself out and revokes its own sessions on purpose.
+
+Reports (NDJSON, every request and check) are written to var/fuzz/report/<role>/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+
+MAX_TIME = os.environ.get("FUZZ_MAX_TIME", "150")
+PASSWORD = "fuzz-password-123456"  # noqa: S105 - a throwaway user on a throwaway database
+REPORT_DIR = ROOT / "var" / "fuzz" / "report"
+
+
+def main() -> int:
+    env = harness.bench_environment(ROOT / "var" / "fuzz")
+    env.update(
+        {
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/roster_fuzz",
+            "REDIS_CACHE_DB": "4",
+            "CACHE_KEY_PREFIX": "roster-fuzz",
+            "API_RATE_LIMITS_ENABLED": "false",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+    )
+    import psycopg
+
+    shutil.rmtree(REPORT_DIR, ignore_errors=True)
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS roster_fuzz WITH (FORCE)")
+        c.execute("CREATE DATABASE roster_fuzz")
+    python = str(harness.VENV_BIN / "python")
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    seed = (
+        "from accounts.models import User\n"
+        "from accounts.roles import assign_roles\n"
+        "for email, role in [('fuzz-member@example.com', 'member'),"
+        " ('fuzz-admin@example.com', 'admin')]:\n"
+        f"    u = User.objects.create_user(email=email, password={PASSWORD!r})\n"
+        "    assign_roles(u, [role])\n"
+    )
+    subprocess.run(
+        [python, "manage.py", "shell", "--no-imports", "-c", seed], cwd=ROOT, env=env, check=True
+    )
+    server = harness.Server(env, workers=2)
+    server.start()
+    failed = False
+    try:
+        for email in ("fuzz-member@example.com", "fuzz-admin@example.com"):
+            print(f"\n=== schemathesis as {email} ===", flush=True)
+            result = subprocess.run(
+                [
+                    str(harness.VENV_BIN / "schemathesis"),
+                    "--config-file",
+                    str(ROOT / ".ci" / "schemathesis.toml"),
+                    "run",
+                    f"{server.base_url}/api/schema/",
+                    "--checks",
+                    "all",
+                    "--max-time",
+                    MAX_TIME,
+                    # One worker: Python 3.11.7's ast module is not thread-safe and Hypothesis
+                    # parses lambdas while drawing ("AST constructor recursion depth mismatch").
+                    "--workers",
+                    "1",
+                    "--request-timeout",
+                    "10",
+                    "--report",
+                    "ndjson",
+                    "--report-dir",
+                    str(REPORT_DIR / email.split("@")[0]),
+                ],
+                cwd=ROOT,
+                env={
+                    **env,
+                    "SCHEMATHESIS_HOOKS": str(ROOT / ".ci" / "fuzz_hooks.py"),
+                    "FUZZ_BASE_URL": server.base_url,
+                    "FUZZ_EMAIL": email,
+                    "FUZZ_PASSWORD": PASSWORD,
+                },
+            )
+            failed = failed or result.returncode != 0
+    finally:
+        server.stop()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+# Roster: `make run` starts everything on the embedded defaults; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test lint format bench ci
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+
+# Development run on the embedded defaults (SQLite, file cache, filesystem broker).
+run: export DEBUG ?= true
+run: install
+	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py ensure_admin
+	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
+	$(VENV)/bin/honcho start --procfile Procfile
+
+# The whole suite. With DATABASE_URL / REDIS_URL set it runs on PostgreSQL and Redis.
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(VENV)/bin/python bench/run.py
+
+ci:
+	.ci/run

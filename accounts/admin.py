@@ -1,0 +1,745 @@
+"""The User admin: Roster's console for day-to-day user administration.
+
+Every state change goes through the same services as the API (status, roles, sessions,
+API keys, MFA, emails); the admin only chooses users and confirms. Status and roles are
+read-only on the form for that reason: they change through the actions, which audit.
+Managers (staff with ``view_*`` permissions only) get the same pages read-only and no
+actions. Users are never hard-deleted here: deactivation is the deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.models import UserSession
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV, XLSX
+
+from accounts import impersonation
+from accounts.admin_import import UserExportResource, UserImportResource
+from accounts.models import ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
+from audit.admin_mixins import AdminAuditMixin
+from config.errors import DomainError
+from slots.lifecycle import LIVE_STATUSES
+from slots.models import Slot
+
+MFA_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
+USAGE_PERIODS = ("24h", "7d", "30d")
+RECENT_AUDIT_EVENTS = 20
+
+
+def with_mfa_and_slots(queryset):
+    """Annotate ``mfa_enabled`` and ``live_slot_count`` with correlated subqueries (no GROUP BY)."""
+    live_slots = (
+        Slot.objects.filter(owner=OuterRef("pk"), status__in=LIVE_STATUSES)
+        .order_by()
+        .values("owner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(
+        mfa_enabled=Exists(Authenticator.objects.filter(user=OuterRef("pk"), type__in=MFA_TYPES)),
+        live_slot_count=Coalesce(Subquery(live_slots, output_field=IntegerField()), Value(0)),
+    )
+
+
+# --- list filters ------------------------------------------------------------------------
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(name, name.capitalize()) for name in ROLE_NAMES]
+
+    def queryset(self, request, queryset):
+        if self.value() in ROLE_NAMES:
+            return queryset.filter(groups__name=self.value())
+        return queryset
+
+
+class MfaFilter(admin.SimpleListFilter):
+    title = "MFA"
+    parameter_name = "mfa"
+
+    def lookups(self, request, model_admin):
+        return [("on", "On"), ("off", "Off")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "on":
+            return queryset.filter(mfa_enabled=True)
+        if self.value() == "off":
+            return queryset.filter(mfa_enabled=False)
+        return queryset
+
+
+# --- read-only inlines ---------------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Metadata shown on the user's page; changes go through the actions and services."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # allauth's models carry no Roster role permissions: seeing a user's page is enough.
+        return request.user.has_perm("accounts.view_user")
+
+
+class SettingInline(ReadOnlyInline):
+    model = UserSetting
+    fields = ("definition", "value", "updated_at")
+    verbose_name_plural = "settings"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("definition")
+
+
+class WebSessionInline(ReadOnlyInline):
+    model = UserSession
+    fields = ("created_at", "last_seen_at", "ip", "user_agent")  # never the session key
+    verbose_name_plural = "web sessions"
+    ordering = ("-last_seen_at",)
+
+
+class ApiSessionInline(ReadOnlyInline):
+    model = ApiSession
+    fields = ("created_at", "last_seen_at", "expires_at", "ip", "user_agent", "revoked_at")
+    verbose_name_plural = "API sessions"
+
+
+class ApiKeyInline(ReadOnlyInline):
+    model = ApiKey
+    # Metadata only: the digest is never shown.
+    fields = (
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+    )
+    verbose_name_plural = "API keys"
+
+
+class AuthenticatorInline(ReadOnlyInline):
+    model = Authenticator
+    fields = ("type", "created_at", "last_used_at")  # never the secret data
+    verbose_name_plural = "MFA authenticators"
+
+
+class SlotInline(ReadOnlyInline):
+    model = Slot
+    fk_name = "owner"
+    fields = ("name", "type", "status", "created_at", "last_active_at", "released_at")
+    verbose_name_plural = "slots"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("type")
+
+
+# --- action forms --------------------------------------------------------------------------
+
+
+class RolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(
+        choices=[(name, name.capitalize()) for name in ROLE_NAMES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="No role at all means member.",
+    )
+
+
+class UserChangeForm(forms.ModelForm):
+    """Profile fields are checked by the users service's own rules before anything is saved.
+
+    ``groups`` is offered as the three roles only; saving it calls ``user_set_roles``.
+    """
+
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.filter(name__in=ROLE_NAMES).order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Roles",
+        help_text="No role at all means member. Managers and admins get admin access.",
+    )
+
+    class Meta:
+        model = User
+        fields = (
+            "username",
+            "display_name",
+            "first_name",
+            "last_name",
+            "phone",
+            "department",
+            "timezone",
+            "locale",
+            "slot_limit",
+            "groups",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        from accounts.services import PROFILE_FIELDS, clean_profile
+
+        changed = {f: cleaned.get(f) for f in PROFILE_FIELDS if f in self.changed_data}
+        try:
+            clean_profile(
+                {k: "" if v is None and k != "username" else v for k, v in changed.items()}
+            )
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
+class UserAddForm(forms.ModelForm):
+    roles = forms.MultipleChoiceField(
+        choices=[(name, name.capitalize()) for name in ROLE_NAMES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["member"],
+        required=False,
+    )
+
+    class Meta:
+        model = User
+        fields = ("email", "username", "display_name", "first_name", "last_name")
+
+
+# --- the admin -------------------------------------------------------------------------------
+
+
+@admin.register(User)
+class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
+    list_display = (
+        "email",
+        "name",
+        "status",
+        "roles_display",
+        "mfa_display",
+        "last_login",
+        "slot_count",
+        "date_joined",
+    )
+    list_filter = (
+        "status",
+        RoleFilter,
+        MfaFilter,
+        ("date_joined", admin.DateFieldListFilter),
+        ("last_login", admin.DateFieldListFilter),
+    )
+    search_fields = ("email", "username", "display_name", "first_name", "last_name")
+    search_help_text = "Email, username or name"
+    ordering = ("-date_joined",)
+    list_per_page = 50
+    # No COUNT(*) of the whole table on every filtered page.
+    show_full_result_count = False
+    date_hierarchy = None
+    change_form_template = "admin/accounts/user/change_form.html"
+    form = UserChangeForm
+    add_form = UserAddForm
+    inlines = (
+        SettingInline,
+        WebSessionInline,
+        ApiSessionInline,
+        ApiKeyInline,
+        AuthenticatorInline,
+        SlotInline,
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "email", "username")}),
+        (
+            "Profile",
+            {
+                "fields": (
+                    "display_name",
+                    "first_name",
+                    "last_name",
+                    "phone",
+                    "department",
+                    "timezone",
+                    "locale",
+                )
+            },
+        ),
+        (
+            "Status and roles",
+            {
+                "fields": (
+                    "status",
+                    "groups",
+                    "is_staff",
+                    "slot_limit",
+                    "deactivated_at",
+                )
+            },
+        ),
+        ("Security", {"fields": ("mfa_display", "last_login", "date_joined")}),
+        ("Usage", {"fields": ("usage_totals",)}),
+        ("Recent audit events", {"fields": ("recent_audit_events",)}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": ("email", "username", "display_name", "first_name", "last_name", "roles"),
+                "description": (
+                    "The new user gets no password: Roster emails them a link to set one."
+                ),
+            },
+        ),
+    )
+    readonly_fields = (
+        "id",
+        "email",
+        "status",
+        "is_staff",
+        "deactivated_at",
+        "mfa_display",
+        "last_login",
+        "date_joined",
+        "usage_totals",
+        "recent_audit_events",
+    )
+    actions = (
+        "suspend_users",
+        "reactivate_users",
+        "deactivate_users",
+        "sign_out_everywhere",
+        "reset_mfa",
+        "resend_verification_email",
+        "send_password_reset",
+        "revoke_api_keys",
+        "change_roles",
+    )
+
+    # import / export (django-import-export)
+    resource_classes = (UserExportResource,)
+    import_formats = (CSV,)
+    export_formats = (CSV, XLSX)
+
+    # --- queryset and columns ----------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return with_mfa_and_slots(super().get_queryset(request).prefetch_related("groups"))
+
+    @admin.display(description="name", ordering="display_name")
+    def name(self, obj: User) -> str:
+        return obj.display_name or obj.get_full_name()
+
+    @admin.display(description="roles")
+    def roles_display(self, obj: User) -> str:
+        return ", ".join(obj.roles) or "—"
+
+    @admin.display(description="MFA", boolean=True, ordering="mfa_enabled")
+    def mfa_display(self, obj: User) -> bool:
+        enabled = getattr(obj, "mfa_enabled", None)
+        if enabled is None:
+            enabled = Authenticator.objects.filter(user=obj, type__in=MFA_TYPES).exists()
+        return enabled
+
+    @admin.display(description="slots", ordering="live_slot_count")
+    def slot_count(self, obj: User) -> int:
+        return getattr(obj, "live_slot_count", 0)
+
+    @admin.display(description="usage totals")
+    def usage_totals(self, obj: User) -> str:
+        if obj.pk is None:
+            return "—"
+        from usage.selectors import usage_totals
+
+        per_period = {p: usage_totals(user=obj, period=p) for p in USAGE_PERIODS}
+        meters = sorted({m for totals in per_period.values() for m in totals})
+        if not meters:
+            return "No usage in the last 30 days."
+        header = format_html_join("", "<th scope='col'>{}</th>", ((p,) for p in USAGE_PERIODS))
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'>{}</th>{}</tr>",
+            (
+                (
+                    meter,
+                    format_html_join(
+                        "",
+                        "<td class='num'>{}</td>",
+                        ((per_period[p].get(meter, 0),) for p in USAGE_PERIODS),
+                    ),
+                )
+                for meter in meters
+            ),
+        )
+        return format_html(
+            "<table class='roster-usage-totals'><thead><tr><th>meter</th>{}</tr></thead>"
+            "<tbody>{}</tbody></table>",
+            header,
+            rows,
+        )
+
+    @admin.display(description="recent audit events")
+    def recent_audit_events(self, obj: User) -> str:
+        if obj.pk is None:
+            return "—"
+        from django.db.models import Q
+
+        from audit.models import AuditEvent
+
+        uid = str(obj.pk)
+        events = list(
+            AuditEvent.objects.filter(Q(actor_id=uid) | Q(target_id=uid)).order_by("-id")[
+                :RECENT_AUDIT_EVENTS
+            ]
+        )
+        if not events:
+            return "No events."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.action,
+                    e.actor_display or e.actor_type,
+                    f"{e.target_type} {e.target_id}".strip(),
+                    e.ip or "",
+                )
+                for e in events
+            ),
+        )
+        return format_html(
+            "<table class='roster-audit-events'><thead><tr><th>when (UTC)</th><th>action</th>"
+            "<th>actor</th><th>target</th><th>ip</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # --- forms: add through the service, profile edits audited --------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        # The inlines are read-only: nothing of theirs is posted back or saved.
+        if obj is None or request.method == "POST":
+            return ()
+        return self.inlines
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            # A service refused (e.g. removing the last admin): the admin's transaction has
+            # rolled back as a whole; show why on the same page.
+            self.message_user(request, error.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return self._save_changes(request, obj, form)
+        from accounts.admin_import import user_create_invited
+
+        created = user_create_invited(
+            email=form.cleaned_data["email"],
+            profile={
+                k: form.cleaned_data.get(k) or ""
+                for k in ("username", "display_name", "first_name", "last_name")
+            },
+            roles=form.cleaned_data.get("roles") or ["member"],
+            actor=request.user,
+            request=request,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def _save_changes(self, request, obj: User, form) -> None:
+        from accounts.services import (
+            PROFILE_FIELDS,
+            user_admin_update,
+            user_set_roles,
+            user_update_profile,
+        )
+
+        profile = {f: getattr(obj, f) for f in PROFILE_FIELDS if f in form.changed_data}
+        if profile:
+            user_update_profile(user=obj, data=profile, actor=request.user, request=request)
+        if "slot_limit" in form.changed_data:
+            user_admin_update(
+                user=obj, slot_limit=obj.slot_limit, actor=request.user, request=request
+            )
+        if "groups" in form.changed_data:
+            roles = [group.name for group in form.cleaned_data["groups"]]
+            user_set_roles(user=obj, roles=roles, actor=request.user, request=request)
+
+    def save_related(self, request, form, formsets, change):
+        # Roles were set by the users service in save_model; the inlines are read-only.
+        return None
+
+    def has_delete_permission(self, request, obj=None):
+        # Deactivation is the deletion (history and audit stay attached to the user).
+        return False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.startswith("password"):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    # --- import / export permissions -------------------------------------------------------
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("accounts.add_user")
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("accounts.view_user")
+
+    def get_import_resource_classes(self, request):
+        return [UserImportResource]
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {"actor": request.user, "request": request}
+
+    # --- extra URLs: impersonation -----------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/impersonate/",
+                self.admin_site.admin_view(self.impersonate_view),
+                name="accounts_user_impersonate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def impersonate_view(self, request: HttpRequest, object_id: str):
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        user = self.get_object(request, object_id)
+        if user is None:
+            return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+        try:
+            impersonation.impersonation_start(actor=request.user, user=user, request=request)
+        except DomainError as error:
+            self.message_user(request, error.detail, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        return HttpResponseRedirect(reverse("account-overview"))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_impersonate"] = obj is not None and impersonation.may_impersonate(
+            actor=request.user, user=obj
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset,
+        service: Callable[[User], object],
+        done: str,
+    ) -> None:
+        """Call ``service`` per user; report successes and each refusal by the service."""
+        succeeded = 0
+        for user in queryset:
+            try:
+                service(user)
+            except DomainError as error:
+                self.message_user(request, f"{user.email}: {error.detail}", messages.ERROR)
+            except ValidationError as error:
+                detail = " ".join(error.messages)
+                self.message_user(request, f"{user.email}: {detail}", messages.ERROR)
+            else:
+                succeeded += 1
+        if succeeded:
+            noun = "user" if succeeded == 1 else "users"
+            self.message_user(request, f"{done}: {succeeded} {noun}.", messages.SUCCESS)
+
+    @admin.action(description="Suspend selected users", permissions=["change"])
+    def suspend_users(self, request, queryset):
+        from accounts.services import user_set_status
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_set_status(
+                user=u, status=User.Status.SUSPENDED, actor=request.user, request=request
+            ),
+            "Suspended",
+        )
+
+    @admin.action(description="Reactivate selected users", permissions=["change"])
+    def reactivate_users(self, request, queryset):
+        from accounts.services import user_set_status
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_set_status(
+                user=u, status=User.Status.ACTIVE, actor=request.user, request=request
+            ),
+            "Reactivated",
+        )
+
+    @admin.action(description="Deactivate selected users", permissions=["change"])
+    def deactivate_users(self, request, queryset):
+        from accounts.services import user_deactivate
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_deactivate(user=u, actor=request.user, request=request),
+            "Deactivated",
+        )
+
+    @admin.action(description="Sign out everywhere (web and API)", permissions=["change"])
+    def sign_out_everywhere(self, request, queryset):
+        from accounts.sessions import revoke_user_sessions
+
+        own_session = request.session.session_key
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: revoke_user_sessions(
+                user=u,
+                actor=request.user,
+                request=request,
+                reason="admin_sign_out",
+                # Signing yourself out everywhere keeps the page you are using.
+                keep_web_session_key=own_session if u.pk == request.user.pk else None,
+            ),
+            "Signed out everywhere",
+        )
+
+    @admin.action(description="Reset MFA (remove authenticators)…", permissions=["change"])
+    def reset_mfa(self, request, queryset):
+        from accounts.admin_services import user_mfa_reset
+
+        if request.POST.get("confirm") != "yes":
+            users = list(queryset)
+            return TemplateResponse(
+                request,
+                "admin/accounts/user/reset_mfa_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Reset MFA?",
+                    "opts": self.opts,
+                    "users": users,
+                    "action": "reset_mfa",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "select_across": request.POST.get("select_across", "0"),
+                },
+            )
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_mfa_reset(user=u, actor=request.user, request=request),
+            "MFA reset",
+        )
+
+    @admin.action(description="Resend verification email", permissions=["change"])
+    def resend_verification_email(self, request, queryset):
+        from accounts.admin_services import user_send_verification_email
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_send_verification_email(user=u, actor=request.user, request=request),
+            "Verification email sent",
+        )
+
+    @admin.action(description="Send password reset email", permissions=["change"])
+    def send_password_reset(self, request, queryset):
+        from accounts.admin_services import user_send_password_reset
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_send_password_reset(user=u, actor=request.user, request=request),
+            "Password reset email sent",
+        )
+
+    @admin.action(description="Revoke all API keys", permissions=["change"])
+    def revoke_api_keys(self, request, queryset):
+        from accounts.apikeys import api_keys_revoke_all
+
+        self._apply(
+            request,
+            queryset,
+            lambda u: api_keys_revoke_all(
+                user=u, actor=request.user, request=request, reason="admin_revoked"
+            ),
+            "API keys revoked",
+        )
+
+    @admin.action(description="Change roles…", permissions=["change"])
+    def change_roles(self, request, queryset):
+        from accounts.services import user_set_roles
+
+        form = RolesForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/accounts/user/change_roles.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Change roles",
+                    "opts": self.opts,
+                    "users": list(queryset),
+                    "form": form,
+                    "action": "change_roles",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "select_across": request.POST.get("select_across", "0"),
+                },
+            )
+        roles = form.cleaned_data["roles"] or ["member"]
+        self._apply(
+            request,
+            queryset,
+            lambda u: user_set_roles(user=u, roles=roles, actor=request.user, request=request),
+            f"Roles set to {', '.join(roles)}",
+        )
+
+
+from accounts import admin_access, admin_settings  # noqa: E402,F401  (register their models)

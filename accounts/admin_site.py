@@ -1,0 +1,50 @@
+"""Roster's admin site: Django's admin with a dashboard on the index, sign-in through the
+account pages, and the impersonation URLs.
+
+Installed through ``RosterAdminConfig`` (in ``INSTALLED_APPS`` instead of
+``django.contrib.admin``), so ``admin.site`` *is* this site and every app keeps registering
+with ``@admin.register`` as usual.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.urls import path
+
+
+class RosterAdminSite(admin.AdminSite):
+    site_header = "Roster admin"
+    site_title = "Roster admin"
+    index_title = "Console"
+
+    def login(self, request, extra_context=None):
+        """Admins sign in through the account pages, under the one login policy (lockout,
+        rate limits, email verification, MFA, audit) instead of a second, weaker door."""
+        from allauth.account.decorators import secure_admin_login
+
+        return secure_admin_login(super().login)(request, extra_context)
+
+    def index(self, request, extra_context=None):
+        from accounts.dashboard import dashboard_for
+
+        context = {"dashboard": dashboard_for(request), **(extra_context or {})}
+        return super().index(request, context)
+
+    def get_urls(self):
+        from accounts import impersonation
+
+        # Not wrapped in admin_view: while impersonating, request.user is the member, who
+        # has no admin access, yet must be able to end the impersonation.
+        return [
+            path(
+                "impersonation/end/",
+                impersonation.end_view,
+                name="impersonation-end",
+            ),
+            *super().get_urls(),
+        ]
+
+
+class RosterAdminConfig(AdminConfig):
+    default_site = "accounts.admin_site.RosterAdminSite"

@@ -1,0 +1,228 @@
+"""Request and response shapes of the sign-in door (/auth/*, /users/me/sessions, api-keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from accounts.api.permissions import API_KEY_SCOPES
+from accounts.models import ApiKey, User
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown request keys are 400 ``unknown_field`` (the API-wide rule)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = {
+                str(k): [ErrorDetail("Unknown field.", code="unknown_field")]
+                for k in data
+                if k not in self.fields or self.fields[k].read_only
+            }
+            if unknown:
+                raise serializers.ValidationError(unknown)
+        return super().to_internal_value(data)
+
+
+def _password_field(**kwargs) -> serializers.CharField:
+    # Bounded here, before any hashing can happen.
+    return serializers.CharField(
+        max_length=settings.PASSWORD_MAX_LENGTH,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        write_only=True,
+        **kwargs,
+    )
+
+
+class TokenRequestSerializer(StrictSerializer):
+    email = serializers.CharField(max_length=254, required=False, trim_whitespace=True)
+    username = serializers.CharField(max_length=150, required=False, trim_whitespace=True)
+    password = _password_field()
+
+    def validate(self, attrs):
+        if not attrs.get("email") and not attrs.get("username"):
+            raise serializers.ValidationError(
+                {"email": [ErrorDetail("Give your email address (or username).", code="required")]}
+            )
+        return attrs
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="RS256 access token (JWT), lifetime `expires_in`.")
+    refresh = serializers.CharField(help_text="Refresh token; single use (rotated).")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    session_id = serializers.UUIDField(help_text="The API session these tokens belong to.")
+
+
+class MfaRequiredSerializer(serializers.Serializer):
+    mfa_required = serializers.BooleanField()
+    mfa_token = serializers.CharField(
+        help_text="Short-lived (5 minutes), single-use ticket for `POST /auth/token/mfa`."
+    )
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=["totp", "recovery_codes"]),
+        help_text="Second factors usable through the API.",
+    )
+
+
+class MfaRequestSerializer(StrictSerializer):
+    mfa_token = serializers.CharField(max_length=128)
+    code = serializers.CharField(max_length=64, help_text="A TOTP code or a recovery code.")
+
+
+class RefreshRequestSerializer(StrictSerializer):
+    refresh = serializers.CharField(max_length=8192)
+
+
+class StatusUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+
+
+class StatusSerializer(serializers.Serializer):
+    authenticated = serializers.BooleanField()
+    user = StatusUserSerializer()
+    method = serializers.ChoiceField(choices=["jwt", "api_key", "session"])
+    session_id = serializers.UUIDField(
+        allow_null=True, help_text="API session (JWT) or web session id; null for API keys."
+    )
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=API_KEY_SCOPES),
+        help_text="What the credential may do; JWT and session callers hold every scope.",
+    )
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When this credential stops working (null: never)."
+    )
+    mfa_enabled = serializers.BooleanField()
+    email_verified = serializers.BooleanField()
+
+
+class RegisterSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = _password_field()
+    username = serializers.CharField(
+        max_length=150, required=False, allow_null=True, allow_blank=True
+    )
+    display_name = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, default=""
+    )
+
+
+class RegisteredUserSerializer(serializers.ModelSerializer):
+    """The user object of API.md, as seen right after sign-up."""
+
+    roles = serializers.SerializerMethodField()
+    email_verified = serializers.SerializerMethodField()
+    mfa_enabled = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "username",
+            "display_name",
+            "first_name",
+            "last_name",
+            "phone",
+            "department",
+            "timezone",
+            "locale",
+            "status",
+            "roles",
+            "email_verified",
+            "mfa_enabled",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = fields
+
+    def get_roles(self, obj) -> list[str]:
+        return obj.roles
+
+    def get_email_verified(self, obj) -> bool:
+        from accounts.policy import email_verified
+
+        return email_verified(obj)
+
+    def get_mfa_enabled(self, obj) -> bool:
+        from accounts.policy import mfa_required
+
+        return mfa_required(obj)
+
+
+class PasswordResetSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class AcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["web", "api"])
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField(allow_blank=True)
+    current = serializers.BooleanField()
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_KEY_SCOPES))
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "last_used_ip",
+        ]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=API_KEY_SCOPES),
+        min_length=1,
+        max_length=len(API_KEY_SCOPES),
+        help_text="What the key may do; a key never does more than its owner may.",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Optional expiry (RFC 3339, in the future)."
+    )
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(
+        help_text="The secret (`rst_…`). Shown this once; Roster keeps only its digest."
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class JwkSerializer(serializers.Serializer):
+    kty = serializers.ChoiceField(choices=["RSA"])
+    use = serializers.ChoiceField(choices=["sig"])
+    alg = serializers.ChoiceField(choices=["RS256"])
+    kid = serializers.CharField(help_text="RFC 7638 thumbprint of the key.")
+    n = serializers.CharField()
+    e = serializers.CharField()
+
+
+class JwksSerializer(serializers.Serializer):
+    keys = JwkSerializer(many=True)

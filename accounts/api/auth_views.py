@@ -1,0 +1,421 @@
+"""The sign-in door of the API. Thin: every rule lives in accounts.policy, accounts.tokens,
+accounts.sessions and accounts.apikeys."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout as django_logout
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import apikeys, policy, sessions, tokens
+from accounts.api import auth_serializers as s
+from accounts.api.permissions import API_KEY_SCOPES, NotApiKey
+from accounts.models import ApiKey, User
+from audit.services import record
+from config.errors import Unauthenticated
+
+AUTH_TAG = ["auth"]
+SESSIONS_TAG = ["sessions"]
+KEYS_TAG = ["api-keys"]
+
+
+def _token_rejected(exc: tokens.TokenRejected) -> Unauthenticated:
+    return Unauthenticated(exc.code, exc.detail)
+
+
+class PublicView(APIView):
+    """Open to anyone: no credentials are read (a stale token must not block a login)."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+
+class TokenView(PublicView):
+    throttle_scope = "token"  # stricter per-IP bucket (config.api.throttling)
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Sign in with email (or username) and password",
+        description=(
+            "Returns a token pair and opens an API session. Unknown email, wrong password and "
+            "inactive accounts all give 401 `invalid_credentials`. With email verification "
+            "mandatory, an unverified address gives 403 `email_unverified`. After too many "
+            "failures for the account or the IP (shared with the sign-in page) every attempt "
+            "gets 429 `too_many_attempts` with `Retry-After`, even with the right password. "
+            "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens."
+        ),
+        request=s.TokenRequestSerializer,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="TokenOrMfaRequired",
+                serializers=[s.TokenPairSerializer, s.MfaRequiredSerializer],
+                resource_type_field_name=None,
+            )
+        },
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.TokenRequestSerializer, request)
+        email = data.get("email") or _email_for_username(data["username"])
+        user = policy.authenticate_password(
+            request, email=email, password=data["password"], door="api"
+        )
+        if policy.mfa_required(user):
+            methods = policy.mfa_methods(user)
+            if not methods:
+                from config.errors import Forbidden
+
+                raise Forbidden(
+                    "mfa_method_unavailable",
+                    "This account's second factor cannot be used through the API; add an "
+                    "authenticator app or recovery codes on the security page.",
+                )
+            return Response(
+                {
+                    "mfa_required": True,
+                    "mfa_token": policy.mfa_challenge_create(user),
+                    "methods": methods,
+                }
+            )
+        pair = tokens.token_issue(user=user, request=request, method="password")
+        return Response(pair.as_response())
+
+
+def _email_for_username(username: str) -> str:
+    email = User.objects.filter(username__iexact=username).values_list("email", flat=True).first()
+    # An unknown username gets its own counter and the same (hashed) failure.
+    return email or f"username:{username.lower()}"
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TokenMfaView(PublicView):
+    throttle_scope = "mfa"  # stricter per-IP bucket (config.api.throttling)
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Second step of a sign-in with MFA",
+        description=(
+            "Exchange the `mfa_token` and a TOTP or recovery code for tokens. A wrong code is "
+            "401 `invalid_code` (the mfa_token stays usable for a few tries until it expires); "
+            "an expired or spent mfa_token is 401 `invalid_mfa_token`. A recovery code works "
+            "once. Failed codes count towards the sign-in limits (429 `too_many_attempts`)."
+        ),
+        request=s.MfaRequestSerializer,
+        responses={200: s.TokenPairSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.MfaRequestSerializer, request)
+        result = policy.mfa_challenge_complete(
+            request, mfa_token=data["mfa_token"], code=data["code"]
+        )
+        pair = tokens.token_issue(
+            user=result.user, request=request, method=f"password+{result.method}"
+        )
+        return Response(pair.as_response())
+
+
+class TokenRefreshView(PublicView):
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Rotate the refresh token",
+        description=(
+            "Returns a new pair; the presented refresh token stops working. Presenting an "
+            "already rotated refresh token is 401 `token_reused` and revokes the whole API "
+            "session. An access token given here is 401 `token_wrong_type`."
+        ),
+        request=s.RefreshRequestSerializer,
+        responses={200: s.TokenPairSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.RefreshRequestSerializer, request)
+        try:
+            pair = tokens.token_refresh(raw_refresh=data["refresh"], request=request)
+        except tokens.TokenRejected as exc:
+            raise _token_rejected(exc) from None
+        return Response(pair.as_response())
+
+
+class LogoutView(APIView):
+    permission_classes = [permissions.IsAuthenticated, NotApiKey]
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Sign out",
+        description=(
+            "With a JWT: revokes the caller's API session (its refresh token and, at once, its "
+            "access tokens). With the browser session: ends that session. API keys: 403."
+        ),
+        request=None,
+        responses={204: None},
+    )
+    def post(self, request):
+        auth = request.auth
+        if auth.method == "jwt":
+            tokens.token_logout(session_id=auth.session_id, user=request.user, request=request)
+        else:
+            user = request.user
+            django_logout(request._request)
+            # audit.receivers leaves /api/ logouts to the API door.
+            record(
+                action="auth.logout",
+                actor=user,
+                target=user,
+                request=request,
+                metadata={"door": "api", "method": "session"},
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+class StatusView(APIView):
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Who am I, and how did I sign in",
+        responses={200: s.StatusSerializer},
+    )
+    def get(self, request):
+        user, auth = request.user, request.auth
+        mfa_enabled, email_verified = policy.auth_flags(user)
+        session_id = None
+        expires_at = auth.expires_at
+        if auth.method == "jwt":
+            session_id = auth.session_id
+        elif auth.method == "session":
+            session_id = sessions.web_session_id(auth.session_id) if auth.session_id else None
+            expires_at = request._request.session.get_expiry_date()
+        scopes = sorted(auth.scopes, key=API_KEY_SCOPES.index) if auth.scopes is not None else None
+        # Built by hand (the schema is StatusSerializer): instantiating a serializer costs
+        # more CPU than the rest of this view on a request that every client makes often.
+        body = {
+            "authenticated": True,
+            "user": {"id": str(user.pk), "email": user.email},
+            "method": auth.method,
+            "session_id": session_id,
+            "scopes": list(API_KEY_SCOPES) if scopes is None else scopes,
+            "expires_at": _DATETIME.to_representation(expires_at) if expires_at else None,
+            "mfa_enabled": mfa_enabled,
+            "email_verified": email_verified,
+        }
+        return Response(body)
+
+
+class RegisterView(PublicView):
+    throttle_scope = "register"  # stricter per-IP bucket (config.api.throttling)
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Create an account",
+        description=(
+            "The sign-up page's rules: password validators (their codes are passed through, "
+            "e.g. `password_too_short`), unique email (409 `email_taken`) and username "
+            "(409 `username_taken`), the sign-up rate limit (429), and a confirmation email "
+            "when email verification is on. No tokens are returned: sign in next."
+        ),
+        request=s.RegisterSerializer,
+        responses={201: s.RegisteredUserSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.RegisterSerializer, request)
+        user = policy.user_register(
+            request=request,
+            email=data["email"],
+            password=data["password"],
+            username=data.get("username") or None,
+            display_name=data.get("display_name") or "",
+        )
+        return Response(s.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class PasswordResetView(PublicView):
+    throttle_scope = "password_reset"  # stricter per-IP bucket (config.api.throttling)
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Send a password reset email",
+        description=(
+            "Always 202, whether or not an account uses the address (no enumeration). Sends the "
+            "same email as the reset page. Rate limited per IP and per address (429)."
+        ),
+        request=s.PasswordResetSerializer,
+        responses={202: s.AcceptedSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.PasswordResetSerializer, request)
+        policy.password_reset_request(request=request, email=data["email"])
+        return Response(
+            {"detail": "If an account uses this address, a reset email is on its way."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class JwksView(PublicView):
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Public keys that verify access tokens (JWKS)",
+        description=(
+            "Every access token's header names a `kid` listed here. During a key rotation "
+            "both keys are listed; the first one signs."
+        ),
+        responses={200: s.JwksSerializer},
+        auth=[],
+    )
+    def get(self, request):
+        response = Response(tokens.jwks())
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+# --- /users/me/sessions -------------------------------------------------------------------
+
+
+def _current_ids(request) -> tuple[str | None, str | None]:
+    auth = request.auth
+    if auth.method == "session":
+        return auth.session_id, None
+    if auth.method == "jwt":
+        return None, auth.session_id
+    return None, None
+
+
+class SessionListView(APIView):
+    permission_classes = [permissions.IsAuthenticated, NotApiKey]
+
+    @extend_schema(
+        tags=SESSIONS_TAG,
+        summary="My web and API sessions",
+        description="Live sessions, most recently seen first. Not available to API keys.",
+        responses={200: s.SessionSerializer(many=True)},
+    )
+    def get(self, request):
+        web_key, api_id = _current_ids(request)
+        views = sessions.user_sessions_list(
+            user=request.user, current_web_key=web_key, current_api_id=api_id
+        )
+        return Response(s.SessionSerializer([v.__dict__ for v in views], many=True).data)
+
+
+class SessionDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticated, NotApiKey]
+
+    @extend_schema(
+        tags=SESSIONS_TAG,
+        summary="End one of my sessions",
+        description="The session stops working at once. Another user's session id is a 404.",
+        responses={204: None},
+    )
+    def delete(self, request, session_id: str):
+        sessions.user_session_revoke(
+            user=request.user, session_id=session_id, actor=request.user, request=request
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionRevokeOthersView(APIView):
+    permission_classes = [permissions.IsAuthenticated, NotApiKey]
+
+    @extend_schema(
+        tags=SESSIONS_TAG,
+        summary="End all my other sessions",
+        description="Every web and API session except the one making this request.",
+        request=None,
+        responses={204: None},
+    )
+    def post(self, request):
+        web_key, api_id = _current_ids(request)
+        sessions.revoke_user_sessions(
+            user=request.user,
+            actor=request.user,
+            request=request,
+            reason="revoked_by_user",
+            keep_web_session_key=web_key,
+            keep_api_session_id=api_id,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- /users/me/api-keys -------------------------------------------------------------------
+
+
+@extend_schema(tags=KEYS_TAG)
+class ApiKeyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """My API keys. Managed with a JWT or the browser session only, never with a key."""
+
+    permission_classes = [permissions.IsAuthenticated, NotApiKey]
+    serializer_class = s.ApiKeySerializer
+    queryset = ApiKey.objects.none()
+    filter_backends: list = []
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiKey.objects.none()
+        return ApiKey.objects.filter(user=self.request.user, revoked_at__isnull=True).order_by(
+            "-created_at"
+        )
+
+    def get_object(self):
+        from uuid import UUID
+
+        from config.errors import NotFound
+
+        try:
+            pk = UUID(str(self.kwargs["pk"]))
+        except ValueError:
+            raise NotFound("not_found", "No such API key.") from None
+        key = self.get_queryset().filter(pk=pk).first()
+        if key is None:
+            raise NotFound("not_found", "No such API key.")
+        return key
+
+    @extend_schema(
+        summary="Create an API key",
+        description="The secret is in `key`, shown this once.",
+        request=s.ApiKeyCreateSerializer,
+        responses={201: s.ApiKeyCreatedSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        data = _valid(s.ApiKeyCreateSerializer, request)
+        key, raw = apikeys.api_key_create(
+            user=request.user,
+            name=data["name"],
+            scopes=data["scopes"],
+            expires_at=data.get("expires_at"),
+            actor=request.user,
+            request=request,
+        )
+        key.key = raw
+        return Response(s.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Revoke an API key", responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        apikeys.api_key_revoke(
+            key=self.get_object(), actor=request.user, request=request, reason="revoked_by_user"
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="My live API keys (never the secrets)")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One of my API keys", responses={200: s.ApiKeySerializer})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)

@@ -1,0 +1,64 @@
+"""Permissions shared by every app's API.
+
+Views declare the API-key scopes they need: ``required_scopes = ("slots:read", "slots:write")``
+means read methods need the first and write methods the second. JWT and session callers
+hold every scope; API keys only those they were created with.
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions, permissions
+
+API_KEY_SCOPES = (
+    "profile:read",
+    "profile:write",
+    "slots:read",
+    "slots:write",
+    "usage:read",
+    "usage:write",
+)
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    default_code = "insufficient_scope"
+    default_detail = "This API key does not have the scope this action needs."
+
+
+class HasScope(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        needed = getattr(view, "required_scopes", None)
+        if not needed:
+            return True
+        read_scope, write_scope = needed
+        scope = read_scope if request.method in permissions.SAFE_METHODS else write_scope
+        auth = request.auth
+        if auth is not None and hasattr(auth, "allows") and not auth.allows(scope):
+            raise InsufficientScope(f"This API key needs the scope '{scope}'.")
+        return True
+
+
+class NotApiKey(permissions.BasePermission):
+    """API keys may never manage keys, sessions or passwords."""
+
+    message = "API keys cannot perform this action; sign in with a token or session."
+    code = "api_key_not_allowed"
+
+    def has_permission(self, request, view) -> bool:
+        return getattr(request.auth, "method", None) != "api_key"
+
+
+class HasRole(permissions.BasePermission):
+    """``required_roles`` on the view: any of them grants access."""
+
+    def has_permission(self, request, view) -> bool:
+        roles = set(getattr(view, "required_roles", ()))
+        if not roles:
+            return True
+        user = request.user
+        return bool(user and user.is_authenticated and roles & set(user.roles))
+
+
+class IsAdminRole(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and "admin" in user.roles)

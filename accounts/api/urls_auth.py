@@ -1,0 +1,31 @@
+"""Routes of the sign-in door: /auth/*, /users/me/sessions, /users/me/api-keys."""
+
+from django.urls import re_path
+
+from accounts.api import auth_views as v
+
+api_keys = v.ApiKeyViewSet.as_view({"get": "list", "post": "create"})
+api_key = v.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+
+urlpatterns = [
+    re_path(r"^auth/token/?$", v.TokenView.as_view(), name="auth-token"),
+    re_path(r"^auth/token/mfa/?$", v.TokenMfaView.as_view(), name="auth-token-mfa"),
+    re_path(r"^auth/token/refresh/?$", v.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    re_path(r"^auth/logout/?$", v.LogoutView.as_view(), name="auth-logout"),
+    re_path(r"^auth/status/?$", v.StatusView.as_view(), name="auth-status"),
+    re_path(r"^auth/register/?$", v.RegisterView.as_view(), name="auth-register"),
+    re_path(r"^auth/password/reset/?$", v.PasswordResetView.as_view(), name="auth-password-reset"),
+    re_path(r"^users/me/sessions/?$", v.SessionListView.as_view(), name="me-sessions"),
+    re_path(
+        r"^users/me/sessions/revoke-others/?$",
+        v.SessionRevokeOthersView.as_view(),
+        name="me-sessions-revoke-others",
+    ),
+    re_path(
+        r"^users/me/sessions/(?P<session_id>[^/]+)/?$",
+        v.SessionDetailView.as_view(),
+        name="me-session",
+    ),
+    re_path(r"^users/me/api-keys/?$", api_keys, name="me-api-keys"),
+    re_path(r"^users/me/api-keys/(?P<pk>[^/]+)/?$", api_key, name="me-api-key"),
+]

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        import config.checks  # noqa: F401  (registers the start-up checks)
+        from accounts import roles
+
+        post_migrate.connect(roles.sync_role_permissions, dispatch_uid="accounts.sync_roles")
+
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from accounts import policy
+
+        # Sign-ins through the pages and the admin, counted for /metrics.
+        user_logged_in.connect(policy.on_user_logged_in, dispatch_uid="accounts.count_login")
+        user_login_failed.connect(
+            policy.on_user_login_failed, dispatch_uid="accounts.count_login_failed"
+        )

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.contrib.auth.base_user import BaseUserManager
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared and stored lower-cased and trimmed."""
+    return (email or "").strip().lower()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email):
+        return self.get(email__iexact=normalize_email(email))
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        username = (extra.pop("username", None) or "").strip() or None
+        user = self.model(email=normalize_email(email), username=username, **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        from accounts.roles import assign_roles
+
+        assign_roles(user, ["member"])
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        user = self._create_user(email, password, **extra)
+        from accounts.roles import assign_roles
+
+        assign_roles(user, ["admin"])
+        return user

@@ -1,0 +1,49 @@
+"""Roles are Django groups with model permissions.
+
+member: no model permissions (own data only, through the API's own scoping).
+manager: read users, slots and usage.
+admin: every permission.
+The groups are created by a data migration; their permissions are (re)synced after every
+``migrate``, because permissions of apps migrated later do not exist yet at that point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from accounts.models import ROLE_NAMES
+
+MANAGER_APPS_READ = ("accounts", "slots", "usage", "audit")
+
+
+def _manager_permissions():
+    return Permission.objects.filter(
+        content_type__app_label__in=MANAGER_APPS_READ, codename__startswith="view_"
+    )
+
+
+def sync_role_permissions(sender=None, **kwargs) -> None:
+    using = kwargs.get("using", "default")
+    groups = {g.name: g for g in Group.objects.using(using).filter(name__in=ROLE_NAMES)}
+    if set(groups) != set(ROLE_NAMES):
+        return
+    groups["manager"].permissions.set(_manager_permissions())
+    groups["admin"].permissions.set(Permission.objects.using(using).all())
+    groups["member"].permissions.clear()
+
+
+@transaction.atomic
+def assign_roles(user, roles: Iterable[str]) -> None:
+    """Replace the user's roles. Staff access follows: managers and admins use the admin."""
+    wanted = [r for r in ROLE_NAMES if r in set(roles)] or ["member"]
+    groups = list(Group.objects.filter(name__in=wanted))
+    other = Group.objects.filter(name__in=ROLE_NAMES).exclude(name__in=wanted)
+    user.groups.remove(*other)
+    user.groups.add(*groups)
+    is_staff = bool({"manager", "admin"} & set(wanted)) or user.is_superuser
+    if user.is_staff != is_staff:
+        user.is_staff = is_staff
+        user.save(update_fields=["is_staff"])

@@ -1,0 +1,355 @@
+"""Read side of users, profiles, settings and the personal data export."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts import settings_registry
+from accounts.models import ROLE_NAMES, ApiKey, ApiSession, SettingDefinition, User, UserSetting
+
+# Authenticators that count as a second factor (recovery codes alone do not).
+MFA_TYPES = ("totp", "webauthn")
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with ``Z``, the same text DRF writes."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+def _flag_expressions() -> dict[str, Exists]:
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+
+    memberships = User.groups.through.objects
+    flags: dict[str, Exists] = {
+        f"has_role_{role}": Exists(memberships.filter(user_id=OuterRef("pk"), group__name=role))
+        for role in ROLE_NAMES
+    }
+    flags["email_verified_flag"] = Exists(
+        EmailAddress.objects.filter(
+            user_id=OuterRef("pk"), verified=True, email__iexact=OuterRef("email")
+        )
+    )
+    flags["mfa_enabled_flag"] = Exists(
+        Authenticator.objects.filter(user_id=OuterRef("pk"), type__in=MFA_TYPES)
+    )
+    return flags
+
+
+@functools.lru_cache(maxsize=256)
+def _flags_sql(count: int) -> str:
+    # Only table names from the models' metadata are formatted in; values are parameters.
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from django.contrib.auth.models import Group
+
+    user = User._meta.db_table
+    memberships = User.groups.through._meta.db_table
+    groups = Group._meta.db_table
+    emails = EmailAddress._meta.db_table
+    authenticators = Authenticator._meta.db_table
+    role = (
+        f"EXISTS (SELECT 1 FROM {memberships} m JOIN {groups} g ON g.id = m.group_id "  # noqa: S608
+        f"WHERE m.user_id = u.id AND g.name = %s)"
+    )
+    placeholders = ", ".join(["%s"] * count)
+    return (
+        f"SELECT u.id, {', '.join([role] * len(ROLE_NAMES))}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {emails} e WHERE e.user_id = u.id AND e.verified "
+        f"AND UPPER(e.email) = UPPER(u.email)), "
+        f"EXISTS (SELECT 1 FROM {authenticators} a WHERE a.user_id = u.id "
+        f"AND a.type IN ({', '.join(['%s'] * len(MFA_TYPES))})) "
+        f"FROM {user} u WHERE u.id IN ({placeholders})"
+    )
+
+
+def with_flags(users: list[User]) -> list[User]:
+    """Attach roles, email verification and MFA to already loaded users in ONE query.
+
+    Computed for the rows shown, never for the whole filtered set: as annotations of a
+    100k-row list PostgreSQL would hash every membership row on each page (plans ignore the
+    LIMIT), while ``id IN (<page>)`` costs a few index probes per row. The statement is
+    plain SQL (the same text on SQLite and PostgreSQL) because every API request that shows
+    a user runs it, and compiling the equivalent five-``Exists`` queryset cost more CPU than
+    the rest of ``GET /users/me`` together.
+    """
+    if not users:
+        return users
+    pk_field = User._meta.pk
+    ids = [pk_field.get_db_prep_value(u.pk, connection) for u in users]
+    with connection.cursor() as cursor:
+        cursor.execute(_flags_sql(len(users)), [*ROLE_NAMES, *MFA_TYPES, *ids])
+        rows = cursor.fetchall()
+    by_pk = {pk_field.to_python(row[0]): row[1:] for row in rows}
+    for user in users:
+        flags = by_pk.get(user.pk)
+        if flags is None:
+            continue
+        for role, value in zip(ROLE_NAMES, flags, strict=False):
+            setattr(user, f"has_role_{role}", bool(value))
+        user.email_verified_flag = bool(flags[len(ROLE_NAMES)])
+        user.mfa_enabled_flag = bool(flags[len(ROLE_NAMES) + 1])
+    return users
+
+
+def user_for_api(*, user_id) -> User | None:
+    """One user with the flags of the user object, in a single query."""
+    return User.objects.annotate(**_flag_expressions()).filter(pk=user_id).first()
+
+
+def roles_of(user: User) -> list[str]:
+    if hasattr(user, "has_role_member"):
+        return [r for r in ROLE_NAMES if getattr(user, f"has_role_{r}")]
+    return user.roles
+
+
+def email_verified_of(user: User) -> bool:
+    if hasattr(user, "email_verified_flag"):
+        return bool(user.email_verified_flag)
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, verified=True, email__iexact=user.email).exists()
+
+
+def mfa_enabled_of(user: User) -> bool:
+    if hasattr(user, "mfa_enabled_flag"):
+        return bool(user.mfa_enabled_flag)
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type__in=MFA_TYPES).exists()
+
+
+def user_as_dict(user: User, *, admin_fields: bool = False) -> dict[str, Any]:
+    """The user object of API.md (plus ``slot_limit`` in the administration views)."""
+    data = {
+        "id": str(user.pk),
+        "email": user.email,
+        "username": user.username,
+        "display_name": user.display_name,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "phone": user.phone,
+        "department": user.department,
+        "timezone": user.timezone,
+        "locale": user.locale,
+        "status": user.status,
+        "roles": roles_of(user),
+        "email_verified": email_verified_of(user),
+        "mfa_enabled": mfa_enabled_of(user),
+        "date_joined": timestamp(user.date_joined),
+        "last_login": timestamp(user.last_login),
+    }
+    if admin_fields:
+        data["slot_limit"] = user.slot_limit
+    return data
+
+
+def users_visible_to(viewer: User) -> QuerySet[User]:
+    """Everyone for holders of ``accounts.view_user`` (managers, admins); else only oneself."""
+    qs = User.objects.all()
+    if viewer.has_perm("accounts.view_user"):
+        return qs
+    return qs.filter(pk=viewer.pk)
+
+
+def users_with_role(qs: QuerySet[User], role: str) -> QuerySet[User]:
+    from django.contrib.auth.models import Group
+
+    # The group id as a constant (not a join on the name) lets PostgreSQL use the
+    # membership statistics: with 100k members the plan walks the sort index instead of
+    # hashing every membership and sorting them all.
+    group_id = Group.objects.filter(name=role).values_list("pk", flat=True).first()
+    memberships = User.groups.through.objects
+    return qs.filter(Exists(memberships.filter(user_id=OuterRef("pk"), group_id=group_id)))
+
+
+def active_admin_count() -> int:
+    return User.objects.filter(groups__name="admin", status=User.Status.ACTIVE).count()
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+def _definitions(category: str | None) -> list[SettingDefinition]:
+    qs = SettingDefinition.objects.all()
+    if category is not None:
+        qs = qs.filter(category=category)
+    return list(qs.order_by("category", "key"))
+
+
+def _stored(user: User, definitions: list[SettingDefinition]) -> dict[int, Any]:
+    rows = UserSetting.objects.filter(user=user, definition__in=definitions).values_list(
+        "definition_id", "value"
+    )
+    return dict(rows)
+
+
+def user_settings(*, user: User, category: str | None = None) -> list[dict[str, Any]]:
+    """Every setting with the user's effective value (stored if still valid, else default)."""
+    definitions = _definitions(category)
+    stored = _stored(user, definitions)
+    return [
+        {
+            "key": d.key,
+            "value": settings_registry.effective_value(
+                d, stored.get(d.pk), has_stored=d.pk in stored
+            ),
+            "type": d.type,
+            "category": d.category,
+            "description": d.description,
+            "is_public": d.is_public,
+            "default": d.default,
+        }
+        for d in definitions
+    ]
+
+
+def user_preferences(*, user: User) -> dict[str, Any]:
+    """The flat ``{key: value}`` of the settings in category ``preferences``."""
+    return {s["key"]: s["value"] for s in user_settings(user=user, category="preferences")}
+
+
+def setting_invalid_values(
+    *, definition: SettingDefinition, sample: int = 20
+) -> tuple[int, list[tuple[str, Any]]]:
+    """Stored values the definition no longer allows: (count, first ``sample`` as (email, value)).
+
+    They read back as the default; the admin shows them so they can be fixed or cleared.
+    """
+    count = 0
+    examples: list[tuple[str, Any]] = []
+    rows = (
+        UserSetting.objects.filter(definition=definition)
+        .order_by("id")
+        .values_list("user__email", "value")
+    )
+    for email, value in rows.iterator(chunk_size=2000):
+        if not settings_registry.is_valid(definition, value):
+            count += 1
+            if len(examples) < sample:
+                examples.append((email, value))
+    return count, examples
+
+
+# --- the personal data export ----------------------------------------------------------
+
+
+def _audit_event_as_dict(event) -> dict[str, Any]:
+    return {
+        "id": str(event.uuid),
+        "occurred_at": timestamp(event.occurred_at),
+        "action": event.action,
+        "actor": {"type": event.actor_type, "id": event.actor_id, "display": event.actor_display},
+        "target": {"type": event.target_type, "id": event.target_id},
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "changes": event.changes,
+        "metadata": event.metadata,
+    }
+
+
+def user_export(*, user: User) -> dict[str, Any]:
+    """Everything Roster holds about the user, as one JSON document.
+
+    Secrets are never part of it: no password hash, API-key digest, session key, MFA secret
+    or social-login token.
+    """
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
+    from allauth.usersessions.models import UserSession
+
+    from accounts.sessions import web_session_id
+    from audit.masking import mask
+    from audit.models import AuditEvent
+    from slots.selectors import slots_export_for_user
+    from usage.selectors import usage_export_for_user
+
+    fresh = user_for_api(user_id=user.pk)
+    user_id = str(user.pk)
+    events = AuditEvent.objects.filter(Q(actor_id=user_id) | Q(target_id=user_id)).order_by("id")
+    return {
+        "exported_at": timestamp(timezone.now()),
+        "format": "roster.export.v1",
+        "profile": {
+            **user_as_dict(fresh, admin_fields=True),
+            "deactivated_at": timestamp(fresh.deactivated_at),
+            "erasure_due_at": timestamp(fresh.erasure_due_at),
+        },
+        "email_addresses": [
+            {"email": e.email, "verified": e.verified, "primary": e.primary}
+            for e in EmailAddress.objects.filter(user=user).order_by("id")
+        ],
+        "settings": user_settings(user=user),
+        "mfa": [
+            {
+                "type": a.type,
+                "created_at": timestamp(a.created_at),
+                "last_used_at": timestamp(a.last_used_at),
+            }
+            for a in Authenticator.objects.filter(user=user).order_by("id")
+        ],
+        "social_accounts": [
+            {
+                "provider": s.provider,
+                "uid": s.uid,
+                "date_joined": timestamp(s.date_joined),
+                "last_login": timestamp(s.last_login),
+                "extra_data": mask(s.extra_data),
+            }
+            for s in SocialAccount.objects.filter(user=user).order_by("id")
+        ],
+        "sessions": {
+            "web": [
+                {
+                    "id": web_session_id(s.session_key),
+                    "created_at": timestamp(s.created_at),
+                    "last_seen_at": timestamp(s.last_seen_at),
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                }
+                for s in UserSession.objects.filter(user=user).order_by("created_at")
+            ],
+            "api": [
+                {
+                    "id": str(s.id),
+                    "created_at": timestamp(s.created_at),
+                    "last_seen_at": timestamp(s.last_seen_at),
+                    "expires_at": timestamp(s.expires_at),
+                    "revoked_at": timestamp(s.revoked_at),
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                }
+                for s in ApiSession.objects.filter(user=user).order_by("created_at")
+            ],
+        },
+        "api_keys": [
+            {
+                "id": str(k.id),
+                "name": k.name,
+                "prefix": k.prefix,
+                "scopes": k.scopes,
+                "created_at": timestamp(k.created_at),
+                "expires_at": timestamp(k.expires_at),
+                "last_used_at": timestamp(k.last_used_at),
+                "last_used_ip": k.last_used_ip,
+                "revoked_at": timestamp(k.revoked_at),
+            }
+            for k in ApiKey.objects.filter(user=user).order_by("created_at")
+        ],
+        "slots": slots_export_for_user(user=user),
+        "usage": usage_export_for_user(user=user),
+        "audit_events": [_audit_event_as_dict(e) for e in events.iterator(chunk_size=1000)],
+    }

@@ -1,0 +1,320 @@
+"""Sessions of every door: web sessions (allauth ``usersessions``) and API sessions.
+
+An API session is one token login. Its access tokens are checked against a small cache
+entry on every request (never the database while the entry lives): ``live`` or
+``revoked``. Revocation writes ``revoked`` first thing, so every process sees it at once;
+the entry outlives any access token of the session. If the entry is missing (cache
+flushed, evicted), one database read restores it — the check fails safe, not open.
+
+Web sessions are identified to clients by an opaque id derived from the session key
+(never the key itself, which is the cookie secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiSession, User
+from audit.services import record
+
+SESSION_STATE_LIVE = "live"
+SESSION_STATE_REVOKED = "revoked"
+# A live marker is re-checked against the database this often at most.
+LIVE_MARKER_SECONDS = 300
+# last_seen_at of an API session is written at most this often.
+LAST_SEEN_WRITE_SECONDS = 60
+
+
+def _state_key(session_id: str) -> str:
+    return f"auth:sid:{session_id}"
+
+
+def _revoked_marker_seconds() -> int:
+    # Longer than any access token of the session can live (lifetime + leeway + margin).
+    jwt = settings.SIMPLE_JWT
+    lifetime = int(jwt["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    leeway = int(jwt.get("LEEWAY", 0) or 0)
+    return lifetime + leeway + 60
+
+
+def mark_api_sessions_revoked(session_ids: list[str]) -> None:
+    if session_ids:
+        cache.set_many(
+            {_state_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
+            timeout=_revoked_marker_seconds(),
+        )
+
+
+def mark_api_session_live(session_id: str) -> None:
+    # add(), not set(): a concurrent revocation's marker must never be overwritten.
+    cache.add(_state_key(str(session_id)), SESSION_STATE_LIVE, timeout=LIVE_MARKER_SECONDS)
+
+
+def _seen_key(session_id: str) -> str:
+    return f"auth:sid-seen:{session_id}"
+
+
+def api_session_is_live(
+    session_id: str, *, touch_ip: str | None = None, touch: bool = False
+) -> bool:
+    """The per-request check of access tokens: one cache round trip in the steady state
+    (the session's state and when its activity was last written, read together)."""
+    state_key, seen_key = _state_key(session_id), _seen_key(session_id)
+    found = cache.get_many([state_key, seen_key])
+    state = found.get(state_key)
+    if state == SESSION_STATE_REVOKED:
+        return False
+    if state != SESSION_STATE_LIVE and not _live_in_database(session_id):
+        return False
+    if touch:
+        _touch(session_id, ip=touch_ip, last_written=found.get(seen_key))
+    return True
+
+
+def _live_in_database(session_id: str) -> bool:
+    row = (
+        ApiSession.objects.filter(pk=session_id)
+        .values_list("revoked_at", "expires_at", "user__is_active")
+        .first()
+    )
+    if row is None:
+        return False
+    revoked_at, expires_at, user_active = row
+    if revoked_at is not None or expires_at <= timezone.now() or not user_active:
+        mark_api_sessions_revoked([session_id])
+        return False
+    mark_api_session_live(session_id)
+    return True
+
+
+def _touch(session_id: str, *, ip: str | None, last_written: float | None) -> None:
+    # The timestamp is compared, not only the entry's TTL, so the gate also holds where
+    # the cache's clock and ours differ. Two requests crossing the minute together may
+    # both write; that costs one extra UPDATE, never a lost one.
+    now = time.time()
+    if last_written is not None and now - last_written < LAST_SEEN_WRITE_SECONDS:
+        return
+    cache.set(_seen_key(session_id), now, timeout=LAST_SEEN_WRITE_SECONDS)
+    updates: dict = {"last_seen_at": timezone.now()}
+    if ip:
+        updates["ip"] = ip
+    ApiSession.objects.filter(pk=session_id, revoked_at__isnull=True).update(**updates)
+
+
+def api_session_touch(session_id: str, *, ip: str | None = None) -> None:
+    """Record activity at most once a minute per session."""
+    _touch(session_id, ip=ip, last_written=cache.get(_seen_key(session_id)))
+
+
+def api_session_create(
+    *, user: User, ip: str | None, user_agent: str, expires_at: datetime
+) -> ApiSession:
+    session = ApiSession.objects.create(
+        user=user, ip=ip, user_agent=(user_agent or "")[:512], expires_at=expires_at
+    )
+    return session
+
+
+def _revoke_api_sessions(sessions: list[ApiSession], *, reason: str, now: datetime) -> None:
+    ids = [s.pk for s in sessions]
+    if not ids:
+        return
+    mark_api_sessions_revoked([str(i) for i in ids])
+    ApiSession.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+        revoked_at=now, revoke_reason=reason[:64]
+    )
+    for s in sessions:
+        s.revoked_at = now
+        s.revoke_reason = reason[:64]
+
+
+def api_session_revoke(
+    *, session: ApiSession, actor, request=None, reason: str, audit_action: str = "session.revoked"
+) -> bool:
+    """Revoke one API session (its refresh token and, at once, its access tokens)."""
+    with transaction.atomic():
+        locked = ApiSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None or locked.revoked_at is not None:
+            mark_api_sessions_revoked([str(session.pk)])
+            return False
+        _revoke_api_sessions([locked], reason=reason, now=timezone.now())
+        session.revoked_at, session.revoke_reason = locked.revoked_at, locked.revoke_reason
+        record(
+            action=audit_action,
+            actor=actor,
+            target=locked,
+            request=request,
+            metadata={"kind": "api", "reason": reason, "user_id": str(locked.user_id)},
+        )
+    return True
+
+
+# --- web sessions --------------------------------------------------------------------------
+
+
+def web_session_id(session_key: str) -> str:
+    """The opaque, stable id a client sees for a web session (a keyed hash of its key)."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"roster.web-session:{session_key}".encode(), hashlib.sha256
+    ).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _web_sessions_of(user: User):
+    from allauth.usersessions.models import UserSession
+
+    return list(UserSession.objects.filter(user_id=user.pk).order_by("-last_seen_at"))
+
+
+def _end_web_session(user_session) -> None:
+    engine = import_module(settings.SESSION_ENGINE)
+    engine.SessionStore().delete(user_session.session_key)
+    user_session.delete()
+
+
+def web_session_revoke(*, user_session, actor, request=None, reason: str) -> None:
+    with transaction.atomic():
+        opaque = web_session_id(user_session.session_key)
+        _end_web_session(user_session)
+        record(
+            action="session.revoked",
+            actor=actor,
+            target=("usersession", opaque),
+            request=request,
+            metadata={"kind": "web", "reason": reason, "user_id": str(user_session.user_id)},
+        )
+
+
+# --- the interface other services call -----------------------------------------------------
+
+
+def revoke_user_sessions(
+    *,
+    user: User,
+    actor,
+    request=None,
+    reason: str,
+    keep_web_session_key: str | None = None,
+    keep_api_session_id: str | None = None,
+) -> int:
+    """Revoke every web and API session of ``user`` except the ones to keep.
+
+    Access tokens of the revoked API sessions stop working at once (revocation cache).
+    Audits ``session.revoked`` per session. Returns how many sessions were revoked.
+    Called on password change (keeping the caller's session), suspension, deactivation
+    and deletion (keeping nothing).
+    """
+    keep_api = str(keep_api_session_id) if keep_api_session_id else None
+    now = timezone.now()
+    with transaction.atomic():
+        qs = ApiSession.objects.select_for_update().filter(user=user, revoked_at__isnull=True)
+        if keep_api:
+            qs = qs.exclude(pk=keep_api)
+        api_sessions = list(qs)
+        _revoke_api_sessions(api_sessions, reason=reason, now=now)
+        for s in api_sessions:
+            record(
+                action="session.revoked",
+                actor=actor,
+                target=s,
+                request=request,
+                metadata={"kind": "api", "reason": reason, "user_id": str(user.pk)},
+            )
+        web_sessions = [
+            ws for ws in _web_sessions_of(user) if ws.session_key != keep_web_session_key
+        ]
+        for ws in web_sessions:
+            opaque = web_session_id(ws.session_key)
+            _end_web_session(ws)
+            record(
+                action="session.revoked",
+                actor=actor,
+                target=("usersession", opaque),
+                request=request,
+                metadata={"kind": "web", "reason": reason, "user_id": str(user.pk)},
+            )
+    return len(api_sessions) + len(web_sessions)
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    kind: str  # "web" | "api"
+    created_at: datetime
+    last_seen_at: datetime | None
+    ip: str | None
+    user_agent: str
+    current: bool
+
+
+def user_sessions_list(
+    *, user: User, current_web_key: str | None = None, current_api_id: str | None = None
+) -> list[SessionView]:
+    """Live web and API sessions of ``user``, most recently seen first."""
+    now = timezone.now()
+    views: list[SessionView] = []
+    from allauth.usersessions.models import UserSession
+
+    for ws in UserSession.objects.filter(user_id=user.pk):
+        views.append(
+            SessionView(
+                id=web_session_id(ws.session_key),
+                kind="web",
+                created_at=ws.created_at,
+                last_seen_at=ws.last_seen_at,
+                ip=ws.ip,
+                user_agent=ws.user_agent,
+                current=bool(current_web_key) and ws.session_key == current_web_key,
+            )
+        )
+    for s in ApiSession.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now):
+        views.append(
+            SessionView(
+                id=str(s.pk),
+                kind="api",
+                created_at=s.created_at,
+                last_seen_at=s.last_seen_at,
+                ip=s.ip,
+                user_agent=s.user_agent,
+                current=bool(current_api_id) and str(s.pk) == str(current_api_id),
+            )
+        )
+    views.sort(key=lambda v: v.last_seen_at or v.created_at, reverse=True)
+    return views
+
+
+def user_session_revoke(*, user: User, session_id: str, actor, request=None) -> None:
+    """Revoke one of ``user``'s sessions (web or API) by its public id; 404 if not theirs."""
+    from config.errors import NotFound
+
+    try:
+        as_uuid = uuid.UUID(str(session_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("not_found", "No such session.") from None
+    api = ApiSession.objects.filter(pk=as_uuid, user=user, revoked_at__isnull=True).first()
+    if api is not None:
+        api_session_revoke(session=api, actor=actor, request=request, reason="revoked_by_user")
+        return
+    from allauth.usersessions.models import UserSession
+
+    for ws in UserSession.objects.filter(user_id=user.pk):
+        if hmac.compare_digest(web_session_id(ws.session_key), str(as_uuid)):
+            web_session_revoke(
+                user_session=ws, actor=actor, request=request, reason="revoked_by_user"
+            )
+            return
+    raise NotFound("not_found", "No such session.")

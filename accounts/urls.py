@@ -1,0 +1,31 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("account/", views.overview, name="account-overview"),
+    path("account/api-keys/", views.api_keys, name="account-api-keys"),
+    path(
+        "account/api-keys/<uuid:key_id>/revoke/",
+        views.api_key_revoke,
+        name="account-api-key-revoke",
+    ),
+    path("account/sessions/", views.sessions_list, name="account-sessions"),
+    path(
+        "account/sessions/<uuid:session_id>/revoke/",
+        views.session_revoke,
+        name="account-session-revoke",
+    ),
+    path(
+        "account/sessions/revoke-others/",
+        views.sessions_revoke_others,
+        name="account-sessions-revoke-others",
+    ),
+    path("account/profile/", views.profile, name="account-profile"),
+    path("account/settings/", views.settings_page, name="account-settings"),
+    path("account/security-log/", views.security_log, name="account-security-log"),
+    path("account/data/", views.data, name="account-data"),
+    path("account/data/export/", views.data_export, name="account-data-export"),
+    path("account/data/delete/", views.account_delete, name="account-delete"),
+]

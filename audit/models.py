@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import uuid
+
+import pgtrigger
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove a recorded audit event."""
+
+
+class _NotASealingUpdate(pgtrigger.Condition):
+    """True for any UPDATE except the sealer's: ``seq``/``seal`` set once, nothing else."""
+
+    def __init__(self):
+        super().__init__(sql="-")
+
+    def resolve(self, model) -> str:
+        other_columns = pgtrigger.AnyChange(exclude=["seq", "seal"]).resolve(model)
+        return f"(OLD.seq IS NOT NULL OR NEW.seq IS NULL OR NEW.seal = '' OR {other_columns})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
+class AuditEvent(models.Model):
+    """One thing that happened. Written once, never changed (see ``audit.services``)."""
+
+    class ActorType(models.TextChoices):
+        USER = "user"
+        API_KEY = "api_key"
+        SYSTEM = "system"
+        ANONYMOUS = "anonymous"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    occurred_at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=100)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_display = models.CharField(max_length=255, blank=True, default="")
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Tamper evidence: filled once by the sealer, in seal order.
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    seal = models.CharField(max_length=64, blank=True, default="")
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # varchar_pattern_ops (PostgreSQL) lets the prefix filter (``action=auth.``,
+            # a LIKE 'auth.%') use the index too; other databases ignore the opclass.
+            models.Index(
+                fields=["action", "id"],
+                name="audit_action_pattern_id",
+                opclasses=["varchar_pattern_ops", "int8_ops"],
+            ),
+            models.Index(fields=["actor_id", "id"], name="audit_actor_id"),
+            models.Index(fields=["target_id", "id"], name="audit_target_id"),
+            models.Index(fields=["request_id"], name="audit_request_id"),
+            # The sealer's work queue stays tiny however large the log grows.
+            models.Index(
+                fields=["id"], name="audit_unsealed", condition=models.Q(seq__isnull=True)
+            ),
+        ]
+        triggers = [
+            # Only the sealer may touch a row, once, to set seq and seal.
+            pgtrigger.Protect(
+                name="audit_no_update",
+                operation=pgtrigger.Update,
+                condition=_NotASealingUpdate(),
+            ),
+            # Only the retention path (SET LOCAL roster.audit_retention = 'on') may delete,
+            # and only rows already in the chain.
+            pgtrigger.Protect(
+                name="audit_no_delete",
+                operation=pgtrigger.Delete,
+                condition=pgtrigger.Condition(
+                    "OLD.seq IS NULL OR "
+                    "COALESCE(current_setting('roster.audit_retention', true), '') <> 'on'"
+                ),
+            ),
+            # A row enters unsealed: no writer can slip a forged link into the chain.
+            pgtrigger.Protect(
+                name="audit_insert_unsealed",
+                operation=pgtrigger.Insert,
+                condition=pgtrigger.Condition("NEW.seq IS NOT NULL OR NEW.seal <> ''"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_display or self.actor_type
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {who}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only.")
+
+
+class AuditChain(models.Model):
+    """The chain's bookkeeping, one row (pk=1), written only by the sealer and retention.
+
+    ``head_*``: the last link sealed, so a deleted tail is detected. ``pruned_*``: the last
+    link removed by retention (the checkpoint); verification starts from it.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    head_seq = models.BigIntegerField(default=0)
+    head_seal = models.CharField(max_length=64, blank=True, default="")
+    sealed_at = models.DateTimeField(null=True, blank=True)
+    pruned_seq = models.BigIntegerField(default=0)
+    pruned_seal = models.CharField(max_length=64, blank=True, default="")
+    pruned_total = models.BigIntegerField(default=0)
+    pruned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chain_one")]
+
+    def __str__(self) -> str:
+        return f"audit chain head {self.head_seq}, checkpoint {self.pruned_seq}"

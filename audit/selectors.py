@@ -1,0 +1,334 @@
+"""Read side of the audit log: who may see which events, and the tamper-evidence check."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from audit.chain import GENESIS, SEALED_FIELDS, compute_seal
+from audit.models import AuditChain, AuditEvent
+
+
+def events_visible_to(user) -> QuerySet[AuditEvent]:
+    """Admins see every event; anyone else the events where they are actor or target."""
+    if user is None or not user.is_authenticated:
+        return AuditEvent.objects.none()
+    if "admin" in user.roles:
+        return AuditEvent.objects.all()
+    me = str(user.pk)
+    return AuditEvent.objects.filter(Q(actor_id=me) | Q(target_id=me))
+
+
+def filter_action(queryset: QuerySet[AuditEvent], value: str) -> QuerySet[AuditEvent]:
+    """``auth.login.failed`` matches exactly; ``auth.`` or ``auth.*`` match the prefix."""
+    if value.endswith("*"):
+        return queryset.filter(action__startswith=value[:-1])
+    if value.endswith("."):
+        return queryset.filter(action__startswith=value)
+    return queryset.filter(action=value)
+
+
+def filter_target(queryset: QuerySet[AuditEvent], value: str) -> QuerySet[AuditEvent]:
+    """``<id>`` or ``<type>:<id>`` (e.g. ``slot:2f1c…``)."""
+    kind, sep, ident = value.partition(":")
+    if sep and kind and ident:
+        return queryset.filter(target_type=kind, target_id=ident)
+    return queryset.filter(target_id=value)
+
+
+# --- Tamper evidence -----------------------------------------------------------------------
+
+_CHAIN_COLUMNS = ("id", "seq", "seal", *SEALED_FIELDS)
+
+
+def chain_rows(*, unsealed: bool = False, after_seq: int = 0, limit: int) -> list[dict[str, Any]]:
+    """Rows as the chain sees them: unsealed ones in id order, or sealed ones after a seq.
+
+    On PostgreSQL a plain cursor (the sealer and the verifier read every row of the log,
+    and the ORM's per-row machinery would be most of their cost); it yields the very values
+    the ORM would (UUID, aware UTC datetime, decoded JSON). Elsewhere the ORM.
+    """
+    if connection.vendor != "postgresql":
+        query = (
+            AuditEvent.objects.filter(seq__isnull=True).order_by("id")
+            if unsealed
+            else AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq")
+        )
+        return list(query.values(*_CHAIN_COLUMNS)[:limit])
+    where, order, params = (
+        ("seq IS NULL", "id", [limit]) if unsealed else ("seq > %s", "seq", [after_seq, limit])
+    )
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_CHAIN_COLUMNS)} FROM {table} "  # noqa: S608
+            f"WHERE {where} ORDER BY {order} LIMIT %s",
+            params,
+        )
+        fetched = cursor.fetchall()
+    rows = []
+    for values in fetched:
+        row = dict(zip(_CHAIN_COLUMNS, values, strict=True))
+        for name in ("changes", "metadata"):
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken: dict[str, Any] | None = None
+    unsealed: int = 0
+    checkpoint_seq: int = 0
+    head_seq: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": self.ok,
+            "checked": self.checked,
+            "unsealed": self.unsealed,
+            "checkpoint_seq": self.checkpoint_seq,
+            "head_seq": self.head_seq,
+        }
+        if self.first_broken is not None:
+            data["first_broken"] = self.first_broken
+        return data
+
+
+def _broken(seq: int, reason: str, event_uuid: Any = None) -> dict[str, Any]:
+    return {"seq": seq, "id": str(event_uuid) if event_uuid else None, "reason": reason}
+
+
+def _walk_chain(after_seq: int, chunk_size: int):
+    while True:
+        rows = chain_rows(after_seq=after_seq, limit=chunk_size)
+        yield from rows
+        if len(rows) < chunk_size:
+            return
+        after_seq = rows[-1]["seq"]
+
+
+def chain_verify(
+    *, from_seq: int | None = None, limit: int | None = None, chunk_size: int = 5000
+) -> VerifyResult:
+    """Recompute the chain from the retention checkpoint and report the first break.
+
+    Reasons: ``seal_mismatch`` (a sealed field was edited, or the row was moved to another
+    place in the chain), ``missing`` (a link was deleted: a gap in ``seq``, or links at the
+    end that the chain head says were sealed), ``head_mismatch`` (the last link differs from
+    the recorded head).
+
+    ``from_seq`` / ``limit`` check a window only (a very long log in several requests): it
+    starts from the stored seal of link ``from_seq - 1``, taken on trust, and the end-of-chain
+    checks run only when the window reaches the end.
+    """
+    chain = AuditChain.objects.filter(pk=1).first() or AuditChain(pk=1)
+    result = VerifyResult(
+        ok=True,
+        checked=0,
+        checkpoint_seq=chain.pruned_seq,
+        head_seq=chain.head_seq,
+        unsealed=AuditEvent.objects.filter(seq__isnull=True).count(),
+    )
+    previous_seal = chain.pruned_seal if chain.pruned_seq else GENESIS
+    after = chain.pruned_seq
+    if from_seq is not None and from_seq - 1 > chain.pruned_seq:
+        after = from_seq - 1
+        stored = AuditEvent.objects.filter(seq=after).values_list("seal", flat=True).first()
+        if stored is None:
+            result.ok = False
+            result.first_broken = _broken(after, "missing")
+            return result
+        previous_seal = stored
+    expected = after + 1
+    for row in _walk_chain(after, chunk_size):
+        if limit is not None and result.checked >= limit:
+            return result
+        if row["seq"] != expected:
+            result.ok = False
+            result.first_broken = _broken(expected, "missing")
+            return result
+        if compute_seal(row, row["seq"], previous_seal) != row["seal"]:
+            result.ok = False
+            result.first_broken = _broken(row["seq"], "seal_mismatch", row["uuid"])
+            return result
+        previous_seal = row["seal"]
+        expected += 1
+        result.checked += 1
+    last = expected - 1
+    if last < chain.head_seq:
+        result.ok = False
+        result.first_broken = _broken(expected, "missing")
+    elif chain.head_seq and last == chain.head_seq and previous_seal != chain.head_seal:
+        result.ok = False
+        result.first_broken = _broken(last, "head_mismatch")
+    return result
+
+
+# --- CSV export ----------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("seq", "seal", "prev_seal", *SEALED_FIELDS)
+
+# A cell a spreadsheet would run as a formula gets a leading apostrophe (so does a cell
+# that already starts with one, which keeps the escaping reversible for the check).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_uncell(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
+def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000):
+    """Rows for the CSV export: every sealed field, plus ``seq``, ``seal`` and the seal of
+    the previous link, so each row can be checked on its own and consecutive rows as a chain.
+    """
+    chain = AuditChain.objects.filter(pk=1).first()
+    ordered = queryset.order_by("seq", "id").values("seq", "seal", *SEALED_FIELDS)
+    batch: list[dict] = []
+
+    def flush(batch: list[dict]):
+        wanted = {r["seq"] - 1 for r in batch if r["seq"]}
+        previous = dict(AuditEvent.objects.filter(seq__in=wanted).values_list("seq", "seal"))
+        previous[0] = GENESIS
+        if chain is not None and chain.pruned_seq:
+            previous[chain.pruned_seq] = chain.pruned_seal
+        for r in batch:
+            yield [
+                r["seq"] if r["seq"] is not None else "",
+                r["seal"],
+                previous.get(r["seq"] - 1, "") if r["seq"] else "",
+                str(r["uuid"]),
+                _export_time(r["occurred_at"]),
+                *(
+                    csv_cell(r[name])
+                    for name in (
+                        "action",
+                        "actor_type",
+                        "actor_id",
+                        "actor_display",
+                        "target_type",
+                        "target_id",
+                    )
+                ),
+                r["ip"] or "",
+                csv_cell(r["user_agent"]),
+                csv_cell(r["request_id"]),
+                json.dumps(r["changes"], sort_keys=True, ensure_ascii=False),
+                json.dumps(r["metadata"], sort_keys=True, ensure_ascii=False),
+            ]
+
+    for row in ordered.iterator(chunk_size=chunk_size):
+        batch.append(row)
+        if len(batch) >= chunk_size:
+            yield from flush(batch)
+            batch = []
+    if batch:
+        yield from flush(batch)
+
+
+def _export_time(value: datetime.datetime) -> str:
+    from audit.chain import format_time
+
+    return format_time(value)
+
+
+@dataclass
+class CsvCheckResult:
+    ok: bool
+    rows: int
+    sealed: int
+    linked: int
+    matched_database: int | None
+    first_broken: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "ok": self.ok,
+            "rows": self.rows,
+            "sealed": self.sealed,
+            "linked": self.linked,
+            "matched_database": self.matched_database,
+        }
+        if self.first_broken is not None:
+            data["first_broken"] = self.first_broken
+        return data
+
+
+def csv_verify(lines, *, against_database: bool = True) -> CsvCheckResult:
+    """Check an exported CSV: each sealed row's seal recomputed from its own columns and
+    ``prev_seal``; consecutive rows linked; and (optionally) each seal equal to the one the
+    database holds for that ``seq`` (seals of pruned links are taken on trust).
+    """
+    import csv
+
+    reader = csv.DictReader(lines)
+    missing = [c for c in EXPORT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        return CsvCheckResult(
+            False, 0, 0, 0, None, {"row": 0, "reason": f"missing columns: {missing}"}
+        )
+    result = CsvCheckResult(True, 0, 0, 0, 0 if against_database else None)
+    last_seq, last_seal = None, None
+    by_seq: dict[int, str] = {}
+    for number, row in enumerate(reader, start=1):
+        result.rows += 1
+        if not row["seq"]:
+            continue  # exported before it was sealed: nothing to check yet
+        try:
+            seq = int(row["seq"])
+            event = {name: csv_uncell(row[name]) for name in SEALED_FIELDS}
+            event["uuid"] = str(uuid.UUID(event["uuid"]))
+            event["ip"] = event["ip"] or None
+            event["changes"] = json.loads(row["changes"])
+            event["metadata"] = json.loads(row["metadata"])
+        except (ValueError, TypeError) as exc:
+            result.ok = False
+            result.first_broken = {"row": number, "reason": f"unreadable: {exc}"}
+            return result
+        result.sealed += 1
+        if compute_seal(event, seq, row["prev_seal"]) != row["seal"]:
+            result.ok = False
+            result.first_broken = {"row": number, "seq": seq, "reason": "seal_mismatch"}
+            return result
+        if last_seq is not None and seq == last_seq + 1:
+            if row["prev_seal"] != last_seal:
+                result.ok = False
+                result.first_broken = {"row": number, "seq": seq, "reason": "link_mismatch"}
+                return result
+            result.linked += 1
+        last_seq, last_seal = seq, row["seal"]
+        by_seq[seq] = row["seal"]
+    if against_database and by_seq:
+        stored: dict[int, str] = {}
+        seqs = sorted(by_seq)
+        for start in range(0, len(seqs), 5000):
+            part = seqs[start : start + 5000]
+            stored.update(AuditEvent.objects.filter(seq__in=part).values_list("seq", "seal"))
+        chain = AuditChain.objects.filter(pk=1).first()
+        pruned_through = chain.pruned_seq if chain else 0
+        for seq in seqs:
+            if seq in stored:
+                if stored[seq] != by_seq[seq]:
+                    result.ok = False
+                    result.first_broken = {"seq": seq, "reason": "differs_from_database"}
+                    return result
+                result.matched_database += 1
+            elif seq > pruned_through:
+                result.ok = False
+                result.first_broken = {"seq": seq, "reason": "missing_from_database"}
+                return result
+    return result

@@ -1,0 +1,270 @@
+"""Write side of the audit log.
+
+``record`` is the one function every app calls: a plain INSERT in the caller's transaction,
+never waiting for anything. ``events_seal`` (the sealer, run by Celery beat) links committed
+events into the hash chain afterwards; ``events_prune`` (retention) removes the oldest sealed
+events and moves the chain's checkpoint forward.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from audit.chain import GENESIS, compute_seal
+from audit.masking import mask
+from audit.models import AuditChain, AuditEvent
+from config.request_context import current_request_id
+
+logger = logging.getLogger("roster.audit")
+
+
+def _client_ip(request) -> str | None:
+    if request is None:
+        return None
+    meta = getattr(request, "META", {})
+    candidate = meta.get("REMOTE_ADDR") or ""
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+def describe_actor(actor: Any, request=None) -> tuple[str, str, str, dict]:
+    """(type, id, display, extra metadata) for a user, an API key, or nobody."""
+    auth = getattr(request, "auth", None) if request is not None else None
+    api_key = getattr(auth, "api_key", None)
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            actor = user
+    if actor is None:
+        return (
+            AuditEvent.ActorType.SYSTEM if request is None else AuditEvent.ActorType.ANONYMOUS,
+            "",
+            "",
+            {},
+        )
+    if getattr(actor, "_audit_actor_type", None) == "api_key":
+        return AuditEvent.ActorType.API_KEY, str(actor.pk), str(actor), {}
+    extra = {}
+    if api_key is not None:
+        extra = {"via": "api_key", "api_key_id": str(api_key.pk)}
+    impersonator = getattr(request, "impersonator", None) if request is not None else None
+    if impersonator is not None and impersonator is not actor:
+        extra["impersonator_id"] = str(impersonator.pk)
+        extra["impersonator"] = getattr(impersonator, "email", "") or str(impersonator)
+    display = getattr(actor, "email", "") or str(actor)
+    return AuditEvent.ActorType.USER, str(actor.pk), display, extra
+
+
+def describe_target(target: Any) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if isinstance(target, tuple):
+        return str(target[0]), str(target[1])
+    if isinstance(target, models.Model):
+        return target._meta.model_name, str(target.pk)
+    return type(target).__name__.lower(), str(target)
+
+
+def record(
+    *,
+    action: str,
+    actor: Any = None,
+    target: Any = None,
+    request=None,
+    changes: dict | None = None,
+    metadata: dict | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> AuditEvent:
+    """Append one event. Runs inside the caller's transaction, so it commits with the change.
+
+    ``actor`` is a user (or an API key model), or None for the system / an anonymous caller;
+    ``target`` a model instance or a ``(type, id)`` pair. Secrets are masked before writing.
+    """
+    actor_type, actor_id, actor_display, via = describe_actor(actor, request)
+    target_type, target_id = describe_target(target)
+    meta = {**via, **(metadata or {})}
+    headers = getattr(request, "META", {}) if request is not None else {}
+    request_id = getattr(request, "request_id", None) or current_request_id() or ""
+    if request is not None and not request_id:
+        request_id = getattr(getattr(request, "_request", None), "request_id", "") or ""
+    return AuditEvent.objects.create(
+        occurred_at=timezone.now(),
+        action=action,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_display=actor_display[:255],
+        target_type=target_type,
+        target_id=target_id,
+        ip=ip or _client_ip(request),
+        user_agent=(user_agent if user_agent is not None else headers.get("HTTP_USER_AGENT", ""))[
+            :512
+        ],
+        request_id=request_id[:128],
+        changes=mask(changes or {}),
+        metadata=mask(meta),
+    )
+
+
+def diff(before: dict, after: dict) -> dict:
+    """``{field: [old, new]}`` for the fields that changed."""
+    return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
+
+
+# --- Sealing -------------------------------------------------------------------------------
+
+SEAL_BATCH_SIZE = 2000
+
+
+def _chain_row_for_update(*, skip_locked: bool) -> AuditChain | None:
+    """The chain row, locked for this transaction; None if another sealer holds it.
+
+    The lock is on this one bookkeeping row, which request handlers never touch: writers
+    of events are never blocked, and two sealers never interleave.
+    """
+    AuditChain.objects.get_or_create(pk=1)
+    query = AuditChain.objects.filter(pk=1)
+    if connection.features.has_select_for_update:
+        query = query.select_for_update(skip_locked=skip_locked)
+    return query.first()
+
+
+def _write_seals(links: list[tuple[int, int, str]]) -> None:
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, seqs, seals = zip(*links, strict=True)
+            cursor.execute(
+                f"UPDATE {table} AS e SET seq = v.seq, seal = v.seal "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(id, seq, seal) "
+                "WHERE e.id = v.id",
+                [list(ids), list(seqs), list(seals)],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET seq = %s, seal = %s WHERE id = %s",  # noqa: S608
+                [(seq, seal, pk) for pk, seq, seal in links],
+            )
+
+
+def _seal_batch(batch_size: int) -> int:
+    from audit.selectors import chain_rows
+
+    with transaction.atomic():
+        chain = _chain_row_for_update(skip_locked=True)
+        if chain is None:
+            return 0
+        rows = chain_rows(unsealed=True, limit=batch_size)
+        if not rows:
+            return 0
+        seq = chain.head_seq
+        previous = chain.head_seal or GENESIS
+        links = []
+        for row in rows:
+            seq += 1
+            previous = compute_seal(row, seq, previous)
+            links.append((row["id"], seq, previous))
+        _write_seals(links)
+        AuditChain.objects.filter(pk=1).update(
+            head_seq=seq, head_seal=previous, sealed_at=timezone.now()
+        )
+    # The head in the logs is an anchor kept outside the database.
+    logger.info("audit events sealed: %d, chain head %d %s", len(links), seq, previous)
+    return len(links)
+
+
+def events_seal(*, batch_size: int = SEAL_BATCH_SIZE, time_budget: float = 50.0) -> int:
+    """Seal committed, unsealed events in id order; returns how many were sealed.
+
+    Single-flight: a second sealer finds the chain row locked and returns 0 at once.
+    Each batch commits on its own, so a large backlog never holds a long transaction.
+    """
+    sealed = 0
+    deadline = time.monotonic() + time_budget
+    while time.monotonic() < deadline:
+        count = _seal_batch(batch_size)
+        sealed += count
+        if count < batch_size:
+            break
+    return sealed
+
+
+# --- Retention -----------------------------------------------------------------------------
+
+PRUNE_BATCH_SIZE = 5000
+
+
+@contextmanager
+def retention_deletes():
+    """Inside: the trigger lets this transaction delete sealed events. Reset on the way out,
+    so a caller's surrounding transaction never keeps the permission."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('roster.audit_retention', 'on', true)")
+        try:
+            yield
+        finally:
+            cursor.execute("SELECT set_config('roster.audit_retention', 'off', true)")
+
+
+def events_prune(
+    *, now: datetime.datetime | None = None, days: int | None = None, batch_size: int = 0
+) -> int:
+    """Delete sealed events older than the retention period, oldest link first.
+
+    Only a prefix of the chain is ever removed, and the seal of its last link becomes the
+    checkpoint verification starts from, so what remains still verifies end to end.
+    Unsealed events are never removed. Returns how many events were deleted.
+    """
+    days = settings.ROSTER["AUDIT_RETENTION_DAYS"] if days is None else days
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    batch_size = batch_size or PRUNE_BATCH_SIZE
+    table = AuditEvent._meta.db_table
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            chain = _chain_row_for_update(skip_locked=False)
+            batch = list(
+                AuditEvent.objects.filter(seq__gt=chain.pruned_seq)
+                .order_by("seq")
+                .values_list("seq", "seal", "occurred_at")[:batch_size]
+            )
+            prefix = []
+            for row in batch:
+                if row[2] >= cutoff:
+                    break
+                prefix.append(row)
+            if not prefix:
+                break
+            last_seq, last_seal, _ = prefix[-1]
+            with retention_deletes(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE seq > %s AND seq <= %s",  # noqa: S608
+                    [chain.pruned_seq, last_seq],
+                )
+                count = cursor.rowcount
+            AuditChain.objects.filter(pk=1).update(
+                pruned_seq=last_seq,
+                pruned_seal=last_seal,
+                pruned_total=models.F("pruned_total") + count,
+                pruned_at=timezone.now(),
+            )
+            deleted += count
+        if len(prefix) < len(batch) or len(batch) < batch_size:
+            break
+    if deleted:
+        logger.info("audit events pruned: %d older than %s", deleted, cutoff.isoformat())
+    return deleted

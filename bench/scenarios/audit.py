@@ -1,0 +1,246 @@
+"""Audit: reading a large log, what a request pays for its audit write, sealing throughput.
+
+Seeds the log up to BENCH_AUDIT_EVENTS events (default 1,000,000; only the missing ones are
+inserted, with plain SQL) and seals them, then drives the read endpoints with wrk.
+
+Offline figures:
+- ``record()`` cost: the extra time a request's transaction spends because it writes one
+  audit event (PostgreSQL, a realistic event with request context, changes and metadata),
+  measured as the difference between the same transaction with and without the event.
+- sealing throughput (events/s) on fresh events, and the full chain check (events/s).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+from bench.harness import BenchContext, Scenario
+
+TARGET = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
+MEMBER = "audit-bench-member@example.com"
+ADMIN = "audit-bench-admin@example.com"
+PASSWORD = "bench-password-for-audit-1"
+
+_figures: dict[str, str] = {}
+
+_ACTIONS = [
+    "auth.login.succeeded",
+    "auth.login.failed",
+    "auth.logout",
+    "auth.token.refreshed",
+    "auth.password.changed",
+    "auth.mfa.enabled",
+    "session.revoked",
+    "apikey.created",
+    "apikey.revoked",
+    "user.updated",
+    "user.created",
+    "slot.created",
+    "slot.updated",
+    "slot.status.changed",
+    "slot.credentials.changed",
+    "slot.released",
+    "usage.quota.exceeded",
+    "admin.accounts.user.updated",
+    "admin.slots.slot.updated",
+    "user.roles.changed",
+]
+
+
+def _seed(count: int, *, member_id: str, days: int = 60) -> None:
+    """``count`` unsealed events over the last ``days``, 1 in 5000 about the member."""
+    from django.db import connection
+
+    actions = "ARRAY[" + ",".join(f"'{a}'" for a in _ACTIONS) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO audit_auditevent (uuid, occurred_at, action, actor_type, actor_id,
+                actor_display, target_type, target_id, ip, user_agent, request_id, changes,
+                metadata, seal)
+            SELECT gen_random_uuid(),
+                   now() - make_interval(days => %(days)s)
+                         + (i * (%(days)s * 86400.0 / %(count)s)) * interval '1 second',
+                   ({actions})[1 + i %% 20],
+                   'user',
+                   CASE WHEN i %% 5000 = 0 THEN %(member)s
+                        ELSE md5('actor' || (i %% 20000)::text)::uuid::text END,
+                   'user' || (i %% 20000)::text || '@example.com',
+                   CASE WHEN i %% 3 = 0 THEN 'slot' ELSE 'user' END,
+                   md5('target' || (i %% 50000)::text)::uuid::text,
+                   ('10.' || (i %% 250)::text || '.' || (i %% 200)::text || '.7')::inet,
+                   'Mozilla/5.0 (X11; Linux x86_64) bench',
+                   md5(i::text),
+                   jsonb_build_object('display_name', jsonb_build_array('old', 'new')),
+                   jsonb_build_object('door', 'api', 'n', i),
+                   ''
+            FROM generate_series(1, %(count)s) AS i
+            """,  # noqa: S608
+            {"days": days, "count": count, "member": member_id},
+        )
+        cursor.execute("ANALYZE audit_auditevent")
+
+
+def _seal_all() -> tuple[int, float]:
+    from audit.services import events_seal
+
+    total, started = 0, time.perf_counter()
+    while True:
+        sealed = events_seal(time_budget=120)
+        total += sealed
+        if sealed == 0:
+            break
+    return total, time.perf_counter() - started
+
+
+def setup(ctx: BenchContext) -> list[Scenario]:
+    from audit.models import AuditEvent
+
+    member = ctx.create_user(MEMBER, PASSWORD, roles=("member",))
+    ctx.create_user(ADMIN, PASSWORD, roles=("admin",))
+    existing = AuditEvent.objects.count()
+    if existing < TARGET:
+        started = time.perf_counter()
+        _seed(TARGET - existing, member_id=str(member.pk))
+        _figures["seeded"] = f"{TARGET - existing} events in {time.perf_counter() - started:.1f}s"
+    sealed, seconds = _seal_all()
+    if sealed >= 10_000:
+        _figures["sealing throughput (backlog)"] = (
+            f"{sealed / seconds:,.0f} events/s ({sealed} events in {seconds:.1f}s)"
+        )
+    member_token = ctx.jwt_for(MEMBER, PASSWORD)
+    admin_token = ctx.jwt_for(ADMIN, PASSWORD)
+    as_member = {"Authorization": f"Bearer {member_token}"}
+    as_admin = {"Authorization": f"Bearer {admin_token}"}
+    some_actor = AuditEvent.objects.exclude(actor_id=str(member.pk)).values_list(
+        "actor_id", flat=True
+    )[:1][0]
+    total = AuditEvent.objects.count()
+    return [
+        Scenario(
+            name=f"audit events: member's own log ({total // 1000}k)",
+            path="/api/v1/audit/events",
+            headers=as_member,
+        ),
+        Scenario(
+            name="audit events: admin, newest 50",
+            path="/api/v1/audit/events",
+            headers=as_admin,
+        ),
+        Scenario(
+            name="audit events: admin, action=auth. prefix",
+            path="/api/v1/audit/events?action=auth.",
+            headers=as_admin,
+        ),
+        Scenario(
+            name="audit events: admin, actor filter",
+            path=f"/api/v1/audit/events?actor={some_actor}",
+            headers=as_admin,
+        ),
+        Scenario(
+            name="audit events: admin, action + since",
+            path="/api/v1/audit/events?action=slot.updated&since=2020-01-01T00:00:00Z",
+            headers=as_admin,
+        ),
+    ]
+
+
+def _record_cost(rounds: int = 3000) -> dict[str, str]:
+    """Same transaction (a row lock + an update, like a service), with and without record()."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test import RequestFactory
+
+    from audit.services import record
+
+    user = get_user_model().objects.get(email=MEMBER)
+    request = RequestFactory().patch(
+        "/api/v1/users/me",
+        HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) bench",
+        REMOTE_ADDR="198.51.100.7",
+    )
+    request.user = user
+    request.request_id = "bench-request-id-0123456789abcdef"
+    table = user._meta.db_table
+
+    def service(audited: bool) -> tuple[float, float]:
+        started = time.perf_counter()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET department = department WHERE id = %s",  # noqa: S608
+                    [user.pk],
+                )
+            inner = 0.0
+            if audited:
+                t = time.perf_counter()
+                record(
+                    action="user.updated",
+                    actor=user,
+                    target=user,
+                    request=request,
+                    changes={"display_name": ["Old Name", "New Name"], "phone": ["", "+4412"]},
+                    metadata={"door": "api", "fields": ["display_name", "phone"]},
+                )
+                inner = time.perf_counter() - t
+        return time.perf_counter() - started, inner
+
+    for _ in range(200):  # warm up connections, caches, prepared plans
+        service(True)
+        service(False)
+    plain, audited, calls = [], [], []
+    for _ in range(rounds):
+        plain.append(service(False)[0])
+        total, inner = service(True)
+        audited.append(total)
+        calls.append(inner)
+    ms = 1000.0
+    extra = statistics.mean(audited) - statistics.mean(plain)
+    calls.sort()
+    return {
+        "record() in a request transaction: extra per request (mean)": f"{extra * ms:.3f} ms",
+        "record() call itself p50 / p95 / p99": (
+            f"{calls[len(calls) // 2] * ms:.3f} / {calls[int(len(calls) * 0.95)] * ms:.3f}"
+            f" / {calls[int(len(calls) * 0.99)] * ms:.3f} ms"
+        ),
+        "same transaction without / with the event (mean)": (
+            f"{statistics.mean(plain) * ms:.3f} / {statistics.mean(audited) * ms:.3f} ms"
+        ),
+    }
+
+
+def offline(ctx: BenchContext) -> dict[str, str]:
+    from audit.selectors import chain_verify
+    from audit.services import events_seal
+
+    figures = dict(_figures)
+    figures.update(_record_cost())
+    events_seal()
+
+    from accounts.models import User
+
+    member = User.objects.get(email=MEMBER)
+    fresh = 50_000
+    _seed(fresh, member_id=str(member.pk), days=1)
+    started = time.perf_counter()
+    sealed = 0
+    while sealed < fresh:
+        count = events_seal(time_budget=120)
+        if count == 0:
+            break
+        sealed += count
+    seconds = time.perf_counter() - started
+    figures["sealing throughput (fresh events)"] = (
+        f"{sealed / seconds:,.0f} events/s ({sealed} in {seconds:.2f}s)"
+    )
+
+    started = time.perf_counter()
+    result = chain_verify()
+    seconds = time.perf_counter() - started
+    figures["chain verify"] = (
+        f"ok={result.ok} {result.checked:,} links in {seconds:.1f}s "
+        f"({result.checked / seconds:,.0f} events/s)"
+    )
+    return figures

@@ -1,0 +1,108 @@
+"""Per-role API rate limits, shared by every process through the cache.
+
+A fixed window per caller (user id, or client IP when anonymous) counted with an atomic
+``cache.incr`` (Redis in production), so two web processes share one budget. The limit in
+force is reported on every API response as ``X-RateLimit-Limit/Remaining/Reset``; a refused
+request is a 429 with ``Retry-After`` (DRF's ``Throttled``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"100/min"`` → (100, 60)."""
+    count, _, period = rate.partition("/")
+    return int(count), _PERIODS[period.strip().lower()]
+
+
+def _client_ip(request) -> str:
+    return request.META.get(settings.RATELIMIT_IP_META_KEY) or request.META.get("REMOTE_ADDR", "")
+
+
+def hit(key: str, limit: int, period: int) -> tuple[bool, int, int]:
+    """Count one request in the current window: (allowed, remaining, seconds to reset)."""
+    now = time.time()
+    window = int(now // period)
+    reset = int((window + 1) * period - now) + 1
+    cache_key = f"rl:{key}:{period}:{window}"
+    cache.add(cache_key, 0, timeout=period + 5)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # evicted between add and incr
+        cache.add(cache_key, 1, timeout=period + 5)
+        count = 1
+    return count <= limit, max(0, limit - count), reset
+
+
+class _WindowThrottle(BaseThrottle):
+    def _record(self, request, key: str, rate: str) -> bool:
+        limit, period = parse_rate(rate)
+        allowed, remaining, reset = hit(key, limit, period)
+        self._wait = reset
+        # The tightest limit in force is the one reported to the client.
+        current = getattr(request._request, "ratelimit_info", None)
+        if current is None or remaining < current[1]:
+            request._request.ratelimit_info = (limit, remaining, reset)
+        return allowed
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
+
+
+class RoleRateThrottle(_WindowThrottle):
+    """members 100/min, managers 200/min, admins 500/min (settings.API_RATE_LIMITS)."""
+
+    def allow_request(self, request, view) -> bool:
+        if not settings.API_RATE_LIMITS_ENABLED:
+            return True
+        rates = settings.API_RATE_LIMITS
+        user = request.user
+        if user is not None and user.is_authenticated:
+            roles = user.roles
+            role = next((r for r in ("admin", "manager", "member") if r in roles), "member")
+            return self._record(request, f"user:{user.pk}", rates[role])
+        return self._record(request, f"ip:{_client_ip(request)}", rates["anonymous"])
+
+
+class SensitiveEndpointThrottle(_WindowThrottle):
+    """Stricter per-IP limits on register, token, MFA and password reset.
+
+    The view names its bucket with ``throttle_scope``; the rate is
+    ``settings.API_SENSITIVE_RATE_LIMITS[scope]``.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        scope = getattr(view, "throttle_scope", None)
+        if not scope or not settings.API_RATE_LIMITS_ENABLED:
+            return True
+        rate = settings.API_SENSITIVE_RATE_LIMITS.get(scope)
+        if rate is None:
+            return True
+        return self._record(request, f"{scope}:ip:{_client_ip(request)}", rate)
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the limit in force to API responses (set by the throttles above)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        info = getattr(request, "ratelimit_info", None)
+        if info is not None:
+            limit, remaining, reset = info
+            response["X-RateLimit-Limit"] = str(limit)
+            response["X-RateLimit-Remaining"] = str(remaining)
+            response["X-RateLimit-Reset"] = str(reset)
+            if response.status_code == 429 and not response.has_header("Retry-After"):
+                response["Retry-After"] = str(reset)
+        return response

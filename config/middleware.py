@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from config.api.exceptions import envelope
+from config.request_context import request_id_var
+
+logger = logging.getLogger("roster.request")
+
+# Accept a caller's id only if it is short and plain, so it cannot inject into logs.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIDMiddleware:
+    """Echo a valid incoming ``X-Request-ID`` or make one; expose it to logs and audit."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+_STATUS_CODES = {
+    400: ("client_error", "bad_request", "The request is malformed."),
+    401: ("client_error", "not_authenticated", "Authentication credentials were not provided."),
+    403: ("client_error", "permission_denied", "You do not have permission to do this."),
+    404: ("client_error", "not_found", "Not found."),
+    405: ("client_error", "method_not_allowed", "Method not allowed."),
+    413: ("client_error", "payload_too_large", "The request body is too large."),
+    500: ("server_error", "error", "A server error occurred."),
+}
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith("/api/") or path == "/api"
+
+
+class ApiErrorMiddleware:
+    """Errors produced outside DRF (unknown routes, CSRF, crashes) still get the envelope."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            _is_api_path(request.path)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            error_type, code, detail = _STATUS_CODES.get(
+                response.status_code,
+                (
+                    "client_error" if response.status_code < 500 else "server_error",
+                    "error",
+                    "The request failed.",
+                ),
+            )
+            return JsonResponse(envelope(error_type, code, detail), status=response.status_code)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not _is_api_path(request.path):
+            return None
+        logger.exception("unhandled error on %s", request.path)
+        return JsonResponse(
+            envelope("server_error", "error", "A server error occurred."), status=500
+        )

@@ -1,0 +1,591 @@
+"""Roster settings.
+
+Every value comes from the environment (12-factor). The embedded defaults let a fresh
+checkout run with no services at all: SQLite, a file cache and a filesystem Celery broker
+under ``var/``, and secrets generated once into ``var/`` so that every process (each
+gunicorn worker, the Celery worker and beat) shares them.
+"""
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from corsheaders.defaults import default_headers as cors_default_headers
+
+from config import keys
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# The test suite (pytest) keeps its files apart from a running development instance.
+TESTING = "pytest" in sys.modules or env.bool("ROSTER_TESTING", default=False)
+VAR_DIR = Path(
+    env.str("ROSTER_VAR_DIR", default=str(BASE_DIR / "var" / ("test" if TESTING else "")))
+)
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+VERSION = "0.1.0"
+SERVICE_NAME = "roster"
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="") or keys.local_secret_key(VAR_DIR)
+SECRET_KEY_IS_GENERATED = not env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+ALLOWED_HOSTS_IS_DEFAULT = "ALLOWED_HOSTS" not in env.ENVIRON
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "accounts.admin_site.RosterAdminConfig",  # Django's admin with the Roster dashboard
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
+    "corsheaders",
+    "import_export",
+    "pgtrigger",
+    "django_prometheus",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
+    "audit",
+    "accounts",
+    "slots",
+    "usage",
+]
+
+MIDDLEWARE = [
+    "config.middleware.RequestIDMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # After usersessions: impersonation must not re-assign the admin's web session row.
+    "accounts.impersonation.ImpersonationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    "config.middleware.ApiErrorMiddleware",
+    "config.api.throttling.RateLimitHeadersMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'roster.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the web workers, Celery worker and beat share the file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# --- Cache, Redis, Celery ---------------------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _redis_db(url: str, db: int) -> str:
+    base = url.rstrip("/")
+    scheme_and_host, _, path = base.partition("://")
+    host = path.split("/", 1)[0]
+    return f"{scheme_and_host}://{host}/{db}"
+
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_db(REDIS_URL, env.int("REDIS_CACHE_DB", default=1)),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="roster"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+    CELERY_BROKER_URL = env.str(
+        "CELERY_BROKER_URL", default=_redis_db(REDIS_URL, env.int("REDIS_BROKER_DB", default=2))
+    )
+    CELERY_RESULT_BACKEND = env.str(
+        "CELERY_RESULT_BACKEND",
+        default=_redis_db(REDIS_URL, env.int("REDIS_RESULT_DB", default=3)),
+    )
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+    CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None) or None
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "store_processed": False,
+    }
+    for sub in ("queue", "processed"):
+        (VAR_DIR / "broker" / sub).mkdir(parents=True, exist_ok=True)
+
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Auth -------------------------------------------------------------------------------
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=10)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.MaximumLengthValidator"},
+]
+# Passwords longer than this are refused before any hashing happens.
+PASSWORD_MAX_LENGTH = 1024
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/account/"
+LOGOUT_REDIRECT_URL = "/"
+
+# allauth (current setting names, see STACK.md)
+SITE_NAME = env.str("SITE_NAME", default="Roster")
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    "signup": env.str("RATE_LIMIT_SIGNUP", default="20/m/ip"),
+    "reset_password": env.str("RATE_LIMIT_RESET_PASSWORD", default="20/m/ip,5/m/key"),
+}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Roster] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if not DEBUG else "http"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = SITE_NAME
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
+USERSESSIONS_TRACK_ACTIVITY = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_PROVIDERS: dict = {}
+if env.str("GITHUB_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["github"] = {
+        "APPS": [
+            {
+                "client_id": env.str("GITHUB_CLIENT_ID"),
+                "secret": env.str("GITHUB_CLIENT_SECRET", default=""),
+            }
+        ],
+        "SCOPE": ["user:email"],
+    }
+if env.str("GOOGLE_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["google"] = {
+        "APPS": [
+            {
+                "client_id": env.str("GOOGLE_CLIENT_ID"),
+                "secret": env.str("GOOGLE_CLIENT_SECRET", default=""),
+            }
+        ],
+        "SCOPE": ["openid", "email", "profile"],
+    }
+if env.str("OIDC_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": env.str("OIDC_PROVIDER_ID", default="oidc"),
+                "name": env.str("OIDC_PROVIDER_NAME", default="OpenID Connect"),
+                "client_id": env.str("OIDC_CLIENT_ID"),
+                "secret": env.str("OIDC_CLIENT_SECRET", default=""),
+                "settings": {"server_url": env.str("OIDC_SERVER_URL")},
+            }
+        ]
+    }
+
+# --- API --------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Bearer JWT first, then API keys (Bearer rst_… or X-API-Key), then the browser session.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.HasScope",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.api.throttling.RoleRateThrottle",
+        "config.api.throttling.SensitiveEndpointThrottle",
+    ],
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_FORMATTER_CLASS": "config.api.exceptions.ExceptionFormatter",
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "413", "415", "429"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Roster API",
+    "DESCRIPTION": (
+        "Accounts, sign-in, API keys, slots, usage metering and audit for one service. "
+        "Errors use one envelope: `{type, errors: [{code, detail, attr}]}`. Unknown fields "
+        "in request bodies are rejected with 400 `unknown_field`."
+    ),
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
+        for name in (
+            "ValidationErrorEnum",
+            "ClientErrorEnum",
+            "ServerErrorEnum",
+            "ErrorCode401Enum",
+            "ErrorCode403Enum",
+            "ErrorCode404Enum",
+            "ErrorCode405Enum",
+            "ErrorCode406Enum",
+            "ErrorCode415Enum",
+            "ErrorCode429Enum",
+            "ErrorCode500Enum",
+        )
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+    ],
+}
+# Slot enums get their own names (a bare "StatusEnum" would collide with the user status).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "SlotStatusEnum": "slots.lifecycle.SlotStatus.choices",
+        "SlotCredentialKindEnum": "slots.models.CredentialKind.choices",
+    }
+)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["UserStatusEnum"] = "accounts.models.UserStatus"
+
+# Per-role API budgets (fixed window, shared through the cache; API keys count as their owner).
+API_RATE_LIMITS_ENABLED = env.bool("API_RATE_LIMITS_ENABLED", default=not TESTING)
+API_RATE_LIMITS = {
+    "anonymous": env.str("API_RATE_LIMIT_ANONYMOUS", default="60/min"),
+    "member": env.str("API_RATE_LIMIT_MEMBER", default="100/min"),
+    "manager": env.str("API_RATE_LIMIT_MANAGER", default="200/min"),
+    "admin": env.str("API_RATE_LIMIT_ADMIN", default="500/min"),
+}
+# Stricter per-IP budgets for the endpoints that attackers hammer.
+API_SENSITIVE_RATE_LIMITS = {
+    "register": env.str("API_RATE_LIMIT_REGISTER", default="20/min"),
+    "token": env.str("API_RATE_LIMIT_TOKEN", default="60/min"),
+    "mfa": env.str("API_RATE_LIMIT_MFA", default="30/min"),
+    "password_reset": env.str("API_RATE_LIMIT_PASSWORD_RESET", default="10/min"),
+}
+
+# OpenAPI contract: one description of errors, security, scopes and limits (config/api/schema).
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "config.api.schema.AutoSchema"
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append("config.api.schema.postprocess_schema")
+# Swagger UI from our static files only: no badge from the public online validator.
+SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
+    "deepLinking": True,
+    "displayOperationId": True,
+    "persistAuthorization": True,
+    "validatorUrl": None,
+}
+# ETag on every GET (a hash of the body) and 304 for a matching If-None-Match. It must see
+# the final body, so it sits outside everything that may change it; streamed responses
+# (CSV exports) are left alone by Django.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "django.middleware.http.ConditionalGetMiddleware",
+)
+# Browser clients on other origins (CORS_ALLOWED_ORIGINS) may send our headers and read ours.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id", "if-none-match")
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "ETag",
+]
+
+# Request bodies above this size are refused with 413 before parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# --- JWT (simplejwt, RS256) -------------------------------------------------------------
+
+JWT_SIGNING_KEYS = keys.jwt_private_keys(env, VAR_DIR)
+JWT_KEYS_ARE_GENERATED = not (
+    env.str("JWT_PRIVATE_KEY", default="") or env.str("JWT_PRIVATE_KEY_FILE", default="")
+)
+JWT_ISSUER = env.str("JWT_ISSUER", default=SITE_URL)
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="roster")
+# The MFA step of a token login must follow the password step within this many seconds.
+AUTH_MFA_TOKEN_TTL = env.int("AUTH_MFA_TOKEN_TTL", default=300)
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "SIGNING_KEY": JWT_SIGNING_KEYS[0],
+    "VERIFYING_KEY": keys.public_pem(JWT_SIGNING_KEYS[0]),
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=30 * 24 * 3600)
+    ),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "JTI_CLAIM": "jti",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "UPDATE_LAST_LOGIN": False,
+    "LEEWAY": 5,
+}
+
+# --- Slot credentials -------------------------------------------------------------------
+
+CREDENTIAL_ENCRYPTION_KEYS = keys.fernet_keys(env, VAR_DIR)
+CREDENTIAL_KEYS_ARE_GENERATED = not env.list("CREDENTIAL_ENCRYPTION_KEYS", default=[])
+
+# --- Roster policy knobs ----------------------------------------------------------------
+
+ROSTER = {
+    "ACCOUNT_ERASURE_GRACE_DAYS": env.int("ACCOUNT_ERASURE_GRACE_DAYS", default=30),
+    "USAGE_LATE_ARRIVAL_DAYS": env.int("USAGE_LATE_ARRIVAL_DAYS", default=7),
+    "USAGE_RETENTION_DAYS": env.int("USAGE_RETENTION_DAYS", default=90),
+    "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),
+    "SLOT_IDLE_SUSPEND_SECONDS": env.int("SLOT_IDLE_SUSPEND_SECONDS", default=0),
+    "IMPERSONATION_ENABLED": env.bool("IMPERSONATION_ENABLED", default=False),
+    "IMPERSONATION_MAX_SECONDS": env.int("IMPERSONATION_MAX_SECONDS", default=3600),
+    "ADMIN_DASHBOARD_CACHE_SECONDS": env.int("ADMIN_DASHBOARD_CACHE_SECONDS", default=60),
+}
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Every process (gunicorn workers, Celery) writes its Prometheus samples here so /metrics
+# adds them up whichever worker answers. Set before prometheus_client is first imported.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = bool(CORS_ALLOWED_ORIGINS)
+CORS_URLS_REGEX = r"^/(api|\.well-known)/.*$"
+
+# --- Rate limits (django-ratelimit) -----------------------------------------------------
+
+RATELIMIT_VIEW = "config.views.ratelimited"
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not REDIS_URL:
+    # The file cache is shared by every process on one machine; django-ratelimit only
+    # knows that for memcached/redis, so its cache check is silenced for this backend.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+
+# --- Email ------------------------------------------------------------------------------
+
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"
+    )
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roster <roster@localhost>")
+
+# --- i18n, static -----------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATICFILES_BACKEND",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG
+            else "django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security (production values are on when DEBUG is off) ------------------------------
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not SECURE_SSL_REDIRECT and env.bool("TLS_TERMINATED_UPSTREAM", default=False):
+    # TLS is redirected by the proxy in front of Roster; Django must not redirect again.
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+
+# --- Account pages: Content-Security-Policy -------------------------------------------
+
+# Scripts only from our own static files: no inline scripts, no eval, nothing from a CDN.
+# form-action is left out on purpose: social sign-in POSTs a form that redirects to the
+# provider's origin, which form-action would block.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/", "/api/redoc/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+MFA_RECOVERY_CODES_SHOW_ONCE = False
+
+# --- Logging ----------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.logging.RequestIDFilter"}},
+    "formatters": {"json": {"()": "config.logging.JSONFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+# --- Test suite -------------------------------------------------------------------------
+
+if TESTING:
+    # Still argon2id, with cheap parameters, so thousands of test logins stay fast.
+    PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *PASSWORD_HASHERS]
+    STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+    CELERY_TASK_EAGER_PROPAGATES = True
+    if REDIS_URL:
+        CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, env.int("REDIS_TEST_DB", default=9))

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config import views
+from config.metrics import metrics_view
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("slots.api.urls")),
+    path("", include("usage.api.urls")),
+    path("", include("audit.api.urls")),
+]
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("health/ready", views.ready, name="health-ready"),
+    path("api/v1/", include(api_v1)),
+    path(".well-known/", include("accounts.api.urls_wellknown")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include("accounts.urls")),
+    path("", include("slots.urls")),
+    path("", include("usage.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
+]

@@ -1,0 +1,60 @@
+import pytest
+from django.test import RequestFactory
+
+from audit.models import AppendOnlyError, AuditEvent
+from audit.services import record
+
+
+@pytest.mark.django_db
+def test_record_writes_actor_target_and_request_context(member):
+    request = RequestFactory().post("/x", HTTP_USER_AGENT="pytest-agent", REMOTE_ADDR="203.0.113.7")
+    request.user = member
+    request.request_id = "req-123"
+    event = record(action="user.updated", target=member, request=request, changes={"a": [1, 2]})
+    event.refresh_from_db()
+    assert event.actor_type == "user" and event.actor_id == str(member.pk)
+    assert event.target_type == "user" and event.target_id == str(member.pk)
+    assert event.ip == "203.0.113.7" and event.user_agent == "pytest-agent"
+    assert event.request_id == "req-123"
+    assert event.changes == {"a": [1, 2]}
+
+
+@pytest.mark.django_db
+def test_record_without_request_is_a_system_event():
+    event = record(action="usage.rollup", metadata={"buckets": 3})
+    assert event.actor_type == "system"
+    assert event.metadata == {"buckets": 3}
+
+
+@pytest.mark.django_db
+def test_record_masks_secrets_by_key_and_by_value():
+    event = record(
+        action="apikey.created",
+        changes={"password": ["old", "new"], "name": ["a", "b"]},
+        metadata={
+            "client_secret": "s3cr3t",
+            "nested": {"refresh_token": "abc", "note": "key rst_abcdefghijklmnop used"},
+            "header": "Bearer eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl",
+            "api_key": "anything",
+        },
+    )
+    event.refresh_from_db()
+    dumped = str(event.changes) + str(event.metadata)
+    for secret in ("old", "new", "s3cr3t", "abc", "rst_abcdefghijklmnop", "eyJhbGciOi", "anything"):
+        assert secret not in dumped.replace("[redacted]", "")
+    assert event.changes["name"] == ["a", "b"]
+
+
+@pytest.mark.django_db
+def test_audit_event_refuses_update_and_delete():
+    event = record(action="auth.logout")
+    event.action = "auth.login.succeeded"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="x")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    assert AuditEvent.objects.get(pk=event.pk).action == "auth.logout"

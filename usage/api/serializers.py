@@ -1,0 +1,186 @@
+"""Usage API shapes. Ingestion is validated by the service (fast, all-or-nothing); the
+request serializers here document it for the OpenAPI schema."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from rest_framework import serializers
+
+from usage.models import NO_SLOT, QUANTITY_MAX, Meter, UsageEvent
+from usage.selectors import PERIODS, number
+from usage.services import MAX_BATCH, MAX_KEY_LENGTH, MAX_METADATA_BYTES
+
+
+@extend_schema_field(OpenApiTypes.NUMBER)
+class NumberField(serializers.Field):
+    """An exact decimal rendered as a JSON number (integral values as integers)."""
+
+    def to_representation(self, value):
+        return number(value)
+
+
+class MeterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Meter
+        fields = ["key", "name", "unit", "aggregation"]
+
+
+class UsageEventInSerializer(serializers.Serializer):
+    meter = serializers.CharField(help_text="A meter key from GET /api/v1/meters.")
+    quantity = serializers.FloatField(
+        required=False,
+        min_value=0,
+        max_value=float(QUANTITY_MAX),
+        help_text=(
+            "A JSON number, 0 to 1e15, kept as an exact decimal with 6 fractional digits "
+            "(rounded half-even). Strings are refused. Required, except for `count` meters "
+            "where it defaults to 1 (a count meter counts events, whatever the quantity)."
+        ),
+    )
+    slot = serializers.UUIDField(
+        required=False, allow_null=True, help_text="One of your slots (any status)."
+    )
+    occurred_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "RFC 3339 with a time zone; at most 5 minutes ahead and no older than the "
+            "late-arrival window (default 7 days). Defaults to the time of receipt."
+        ),
+    )
+    idempotency_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=MAX_KEY_LENGTH,
+        help_text=(
+            "Counted once per user, forever. A replay with the same meter, quantity, slot "
+            "(and occurred_at, when the replay gives one) is a duplicate; different content "
+            "is 409 `idempotency_conflict`. Events without a key are counted every time."
+        ),
+    )
+    metadata = serializers.DictField(
+        required=False, help_text=f"Free-form JSON object, at most {MAX_METADATA_BYTES} bytes."
+    )
+    user = serializers.UUIDField(
+        required=False, help_text="Admins only: file the event for this user."
+    )
+
+
+class UsageEventBatchInSerializer(serializers.Serializer):
+    events = UsageEventInSerializer(many=True, max_length=MAX_BATCH, min_length=1)
+
+
+class IngestResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Events stored by this request.")
+    duplicates = serializers.IntegerField(
+        help_text="Events whose idempotency key was already counted (or repeated in the batch)."
+    )
+
+
+class UsageEventSerializer(serializers.ModelSerializer):
+    meter = serializers.CharField(source="meter.key")
+    quantity = NumberField()
+    slot = serializers.UUIDField(source="slot_id", allow_null=True)
+    rolled = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UsageEvent
+        fields = [
+            "meter",
+            "quantity",
+            "slot",
+            "occurred_at",
+            "received_at",
+            "idempotency_key",
+            "metadata",
+            "rolled",
+        ]
+
+    def get_rolled(self, event) -> bool:
+        return event.rolled_at is not None
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    meter = serializers.CharField(required=False, max_length=64)
+    slot = serializers.UUIDField(required=False)
+
+    def validate_meter(self, value: str) -> Meter:
+        meter = Meter.objects.filter(key=value).first()
+        if meter is None:
+            raise serializers.ValidationError("No meter has this key.", code="unknown_meter")
+        return meter
+
+    def validate_slot(self, value):
+        if value == NO_SLOT:
+            raise serializers.ValidationError("Not a slot id.", code="invalid")
+        return value
+
+
+class SystemStatsQuerySerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+
+
+class SeriesPointSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    meter = serializers.CharField()
+    value = NumberField()
+
+
+class StatsSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    start = serializers.DateTimeField(help_text="Inclusive; the period start rounded down.")
+    end = serializers.DateTimeField(help_text="Exclusive; the end of the current bucket.")
+    granularity = serializers.ChoiceField(choices=["minute", "hour", "day"])
+    totals = serializers.DictField(child=NumberField())
+    series = SeriesPointSerializer(many=True)
+
+
+class QuotaSerializer(serializers.Serializer):
+    meter = serializers.CharField()
+    limit = NumberField()
+    used = NumberField()
+    remaining = NumberField()
+    window = serializers.ChoiceField(choices=Meter.Window.choices)
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    exceeded = serializers.BooleanField(
+        help_text="The limit was crossed in this window (recorded once, with an audit event)."
+    )
+    exceeded_at = serializers.DateTimeField(allow_null=True)
+
+
+class TopUserSerializer(serializers.Serializer):
+    user = serializers.UUIDField()
+    email = serializers.EmailField()
+    value = NumberField()
+
+
+class SystemStatsSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    totals = serializers.DictField(child=NumberField())
+    active_users = serializers.IntegerField()
+    active_slots = serializers.IntegerField()
+    top_users = serializers.DictField(child=TopUserSerializer(many=True))
+
+
+class UsageError409Serializer(serializers.Serializer):
+    code = serializers.CharField(help_text="idempotency_conflict")
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class UsageErrorResponse409Serializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = UsageError409Serializer(many=True)
+
+
+UsageEventIngestRequest = PolymorphicProxySerializer(
+    component_name="UsageEventIngest",
+    serializers=[UsageEventInSerializer, UsageEventBatchInSerializer],
+    resource_type_field_name=None,
+)
