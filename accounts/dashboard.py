@@ -81,18 +81,21 @@ def _failed_logins(*, now: datetime) -> int:
 def _queue_health() -> dict[str, Any]:
     """Is the background work keeping up? The rollup backlog and the audit sealer's progress.
 
-    The usage app keeps no record of rollup runs, so the age of the oldest event still
-    waiting tells how far behind the rollup is. The sealer records its last run on the
+    The rollup task records its last run in the shared cache; the age of the oldest event
+    still waiting tells how far behind it is. The sealer records its last run on the
     audit chain row; unsealed events are read through the sealer's own partial index.
     """
     from audit.models import AuditChain, AuditEvent
-    from usage.selectors import unrolled_backlog
+    from usage.selectors import rollup_last_run, unrolled_backlog
 
     backlog = unrolled_backlog()
+    last_rollup = rollup_last_run()
     chain = AuditChain.objects.filter(pk=1).only("sealed_at", "head_seq").first()
     return {
         "unrolled_events": backlog["events"],
         "oldest_unrolled_received_at": backlog["oldest_received_at"],
+        "last_rollup_at": last_rollup["at"] if last_rollup else None,
+        "last_rollup_events": last_rollup["events"] if last_rollup else None,
         "last_seal_at": chain.sealed_at if chain else None,
         "unsealed_events": AuditEvent.objects.filter(seq__isnull=True).count(),
     }

@@ -27,9 +27,9 @@ def _manager_permissions():
 
 def sync_role_permissions(sender=None, **kwargs) -> None:
     using = kwargs.get("using", "default")
-    groups = {g.name: g for g in Group.objects.using(using).filter(name__in=ROLE_NAMES)}
-    if set(groups) != set(ROLE_NAMES):
-        return
+    # The groups come from a data migration; recreate any that a flush (or a hand) removed,
+    # so that every database that has been migrated has the three roles.
+    groups = {name: Group.objects.using(using).get_or_create(name=name)[0] for name in ROLE_NAMES}
     groups["manager"].permissions.set(_manager_permissions())
     groups["admin"].permissions.set(Permission.objects.using(using).all())
     groups["member"].permissions.clear()

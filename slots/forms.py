@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
 
 from slots.models import CREDENTIAL_KINDS, SLOT_NAME_MAX_LENGTH
 
@@ -49,7 +50,8 @@ class JSONValueField(forms.CharField):
 
 def _field_for(prop: str, spec: dict, *, required: bool) -> forms.Field:
     label = spec.get("title") or prop.replace("_", " ").capitalize()
-    help_text = spec.get("description", "")
+    # Django renders help text unescaped; a schema description is data an admin typed.
+    help_text = escape(str(spec.get("description", "")))
     common: dict[str, Any] = {"label": label, "required": required, "help_text": help_text}
     if "default" in spec:
         common["initial"] = spec["default"]

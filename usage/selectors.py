@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -549,6 +550,17 @@ def usage_export_for_user(*, user) -> dict[str, Any]:
             for c in QuotaCrossing.objects.filter(user=user).select_related("meter")
         ],
     }
+
+
+ROLLUP_LAST_RUN_KEY = "usage:rollup:last-run"
+
+
+def rollup_last_run() -> dict[str, Any] | None:
+    """When the periodic rollup last finished and how many events it rolled, or None."""
+    run = cache.get(ROLLUP_LAST_RUN_KEY)
+    if not run:
+        return None
+    return {"at": datetime.fromisoformat(run["at"]), "events": int(run["events"])}
 
 
 def unrolled_backlog() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
@@ -769,6 +770,12 @@ def usage_rollup(
 def usage_rollup_and_check_quotas(*, batch_size: int = 5000, max_batches: int | None = 200) -> int:
     """The periodic job: roll up, then re-check quotas of users whose usage just rolled."""
     result = usage_rollup(batch_size=batch_size, max_batches=max_batches)
+    # In the shared cache, so the admin dashboard sees runs of any worker on any machine.
+    cache.set(
+        selectors.ROLLUP_LAST_RUN_KEY,
+        {"at": timezone.now().isoformat(), "events": result.events},
+        timeout=None,
+    )
     if result.touched:
         touched = {uuid.UUID(u): ids for u, ids in result.touched.items()}
         limited = _limited_meter_ids(touched)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from accounts.api.permissions import API_KEY_SCOPES
+from accounts.api.serializers_base import StrictCharField
 from accounts.models import ApiKey, User
 
 
@@ -29,7 +30,7 @@ class StrictSerializer(serializers.Serializer):
 
 def _password_field(**kwargs) -> serializers.CharField:
     # Bounded here, before any hashing can happen.
-    return serializers.CharField(
+    return StrictCharField(
         max_length=settings.PASSWORD_MAX_LENGTH,
         trim_whitespace=False,
         style={"input_type": "password"},
@@ -39,8 +40,8 @@ def _password_field(**kwargs) -> serializers.CharField:
 
 
 class TokenRequestSerializer(StrictSerializer):
-    email = serializers.CharField(max_length=254, required=False, trim_whitespace=True)
-    username = serializers.CharField(max_length=150, required=False, trim_whitespace=True)
+    email = StrictCharField(max_length=254, required=False, trim_whitespace=True)
+    username = StrictCharField(max_length=150, required=False, trim_whitespace=True)
     password = _password_field()
 
     def validate(self, attrs):
@@ -71,12 +72,12 @@ class MfaRequiredSerializer(serializers.Serializer):
 
 
 class MfaRequestSerializer(StrictSerializer):
-    mfa_token = serializers.CharField(max_length=128)
-    code = serializers.CharField(max_length=64, help_text="A TOTP code or a recovery code.")
+    mfa_token = StrictCharField(max_length=128)
+    code = StrictCharField(max_length=64, help_text="A TOTP code or a recovery code.")
 
 
 class RefreshRequestSerializer(StrictSerializer):
-    refresh = serializers.CharField(max_length=8192)
+    refresh = StrictCharField(max_length=8192)
 
 
 class StatusUserSerializer(serializers.Serializer):
@@ -105,12 +106,8 @@ class StatusSerializer(serializers.Serializer):
 class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     password = _password_field()
-    username = serializers.CharField(
-        max_length=150, required=False, allow_null=True, allow_blank=True
-    )
-    display_name = serializers.CharField(
-        max_length=150, required=False, allow_blank=True, default=""
-    )
+    username = StrictCharField(max_length=150, required=False, allow_null=True, allow_blank=True)
+    display_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):
@@ -193,7 +190,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=API_KEY_SCOPES),
         min_length=1,

@@ -4,6 +4,7 @@ import django_filters
 
 from audit import selectors
 from audit.models import AuditEvent
+from config.api.filters import UTCIsoDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -25,12 +26,12 @@ class AuditEventFilter(django_filters.FilterSet):
         max_length=130,
         help_text="The target's id, or `<type>:<id>` (e.g. `slot:<uuid>`, `user:<uuid>`).",
     )
-    since = django_filters.IsoDateTimeFilter(
+    since = UTCIsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="gte",
         help_text="Events that occurred at or after this RFC 3339 time.",
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UTCIsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         help_text="Events that occurred before this RFC 3339 time (exclusive).",

@@ -160,7 +160,7 @@ class SlotViewSet(
 
     def _listed_owner_id(self):
         raw = self.request.query_params.get("owner")
-        if raw in (None, ""):
+        if raw is None:
             return self.request.user.pk
         try:
             owner_id = uuid.UUID(raw)

@@ -273,3 +273,14 @@ def test_use_from_a_new_ip_is_audited_once(member):
     assert events[1].metadata["previous_ip"] == "10.0.0.1"
     assert events[0].actor_type == "api_key"
     assert raw not in str([e.metadata for e in events])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", [0, 1.5, True, ["k"], {"n": 1}])
+def test_api_key_name_must_be_a_string(member, client_for, name):
+    response = client_for(member).post(
+        "/api/v1/users/me/api-keys", {"name": name, "scopes": ["slots:read"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "name"
+    assert not ApiKey.objects.filter(user=member).exists()

@@ -99,6 +99,7 @@ def test_dashboard_numbers_match_the_data(busy_roster):
     assert numbers["queue"]["unrolled_events"] == 3
     assert numbers["queue"]["unsealed_events"] == AuditEvent.objects.count() > 3
     assert numbers["queue"]["last_seal_at"] is None
+    assert numbers["queue"]["last_rollup_at"] is None
     chart_rows = {row["meter"]: row for row in numbers["usage_chart"]["rows"]}
     assert sum(1 for bar in chart_rows["tokens.input"]["bars"] if bar["height"] > 0) == 3
 
@@ -162,6 +163,7 @@ def test_dashboard_without_usage_shows_zero_totals(admin_user, web_client_for):
     assert 'data-meter="tokens.input" data-period="24h">0<' in html
     assert 'id="dash-backlog">0<' in html
     assert 'id="dash-last-seal">never<' in html
+    assert 'id="dash-last-rollup">never<' in html
 
 
 def test_dashboard_shows_last_seal_run(admin_user, web_client_for):
@@ -174,3 +176,18 @@ def test_dashboard_shows_last_seal_run(admin_user, web_client_for):
 
     assert 'id="dash-unsealed">0<' in html
     assert "now" in html.split('id="dash-last-seal">')[1][:40]
+
+
+def test_dashboard_shows_last_rollup_run(admin_user, member, web_client_for):
+    from usage.tasks import rollup
+
+    usage_event(member, "tokens.input", 5, occurred_at=timezone.now())
+    usage_event(member, "tokens.input", 7, occurred_at=timezone.now())
+    assert rollup() == 2
+
+    html = web_client_for(admin_user).get(INDEX).content.decode()
+
+    assert 'id="dash-backlog">0<' in html
+    cell = html.split('id="dash-last-rollup">')[1].split("</td>")[0]
+    assert "now" in cell
+    assert "(2 events)" in cell

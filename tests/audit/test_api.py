@@ -256,3 +256,32 @@ def test_audit_verify_window(client_for, admin_user):
     events_seal()
     body = client_for(admin_user).get(VERIFY, {"from_seq": 2, "limit": 2}).json()
     assert body["ok"] is True and body["checked"] == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "since",
+    ["2026-03-02T01:07:00+18:07", "0891-06-24T03:11:14+18:07", "0001-01-01T00:00:00+01:00"],
+)
+def test_audit_events_since_with_extreme_offsets_is_not_a_server_error(
+    client_for, admin_user, since
+):
+    response = client_for(admin_user).get(EVENTS, {"since": since})
+    if since.startswith("0001"):  # before year 1 in UTC
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["attr"] == "since"
+    else:
+        assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_audit_events_since_offset_is_applied(client_for, admin_user):
+    with time_machine.travel(datetime.datetime(2026, 3, 1, 12, tzinfo=datetime.UTC), tick=False):
+        event = record(action="test.offset")
+    client = client_for(admin_user)
+    # 2026-03-01T11:00Z and 13:00Z, written with an offset of +18:00.
+    assert _ids(client.get(EVENTS, {"action": "test.offset", "since": "2026-03-02T05:00+18:00"}))
+    assert (
+        _ids(client.get(EVENTS, {"action": "test.offset", "since": "2026-03-02T07:00+18:00"})) == []
+    )
+    assert event.uuid

@@ -272,6 +272,7 @@ def test_slot_list_admin_owner_param(client_for, member, other_member, admin_use
     _error(client_for(member).get(BASE, {"owner": str(other_member.pk)}), 403, "permission_denied")
     assert client_for(member).get(BASE, {"owner": str(member.pk)}).status_code == 200
     _error(client_for(admin_user).get(BASE, {"owner": "x"}), 400, "invalid", "owner")
+    _error(client_for(admin_user).get(BASE, {"owner": ""}), 400, "invalid", "owner")
 
 
 def test_slot_list_anonymous_401(anon_client):

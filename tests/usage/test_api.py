@@ -441,3 +441,29 @@ def test_usage_real_api_key_is_held_to_its_scopes(member):
     assert post(client, {"meter": "api.requests"}).status_code == 202
     assert_error(client.get("/api/v1/usage/stats", {"period": "24h"}), 403, "insufficient_scope")
     assert UsageEvent.objects.get().user == member
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("since", "status"),
+    [
+        ("2026-03-02T01:07:00+18:07", 200),
+        ("0891-06-24T03:11:14.871200+18:07", 200),
+        ("0001-01-01T00:00:00+01:00", 400),
+        ("yesterday", 400),
+        ("", 400),
+    ],
+)
+def test_events_list_since_with_odd_offsets_answers_cleanly(client_for, member, since, status):
+    response = client_for(member).get(EVENTS_URL, {"since": since})
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["errors"][0]["attr"] == "since"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("slot", ["", "not-a-uuid"])
+def test_events_list_slot_filter_must_be_an_id(client_for, member, slot):
+    response = client_for(member).get(EVENTS_URL, {"slot": slot})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "slot"
