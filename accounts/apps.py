@@ -22,3 +22,14 @@ class AccountsConfig(AppConfig):
         user_login_failed.connect(
             policy.on_user_login_failed, dispatch_uid="accounts.count_login_failed"
         )
+
+        from allauth.account import signals as account_signals
+
+        from accounts import sessions
+
+        # One rule for every door: a new password ends the other sessions (web and API).
+        for name in ("password_changed", "password_set", "password_reset"):
+            getattr(account_signals, name).connect(
+                sessions.on_password_changed_outside_the_api,
+                dispatch_uid=f"accounts.revoke_sessions_on_{name}",
+            )

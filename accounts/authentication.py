@@ -147,6 +147,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This account is not active.", code="account_inactive"
             )
+        policy.ensure_email_verified(user)  # a query only when verification is mandatory
         apikeys.api_key_mark_used(key, ip=policy.client_ip(request), request=request)
         return user, AuthContext(
             method="api_key",

@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 from accounts.managers import normalize_email
 from accounts.models import User
 from audit.services import record
+from config.client_ip import client_ip
 from config.errors import Conflict, Forbidden, Invalid, TooManyRequests, Unauthenticated
 
 RATE_LIMIT_APP = "allauth.account"
@@ -51,15 +52,6 @@ def invalid_credentials() -> Unauthenticated:
 def _django_request(request):
     """allauth's rate limits want Django's request, DRF wraps it."""
     return getattr(request, "_request", request)
-
-
-def client_ip(request) -> str | None:
-    from allauth.core.internal.httpkit import get_client_ip
-
-    try:
-        return get_client_ip(_django_request(request))
-    except Exception:  # noqa: BLE001 - a missing/odd address is no reason to fail
-        return None
 
 
 # --- limits (allauth's counters) ----------------------------------------------------------

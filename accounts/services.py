@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+import uuid
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -697,12 +698,25 @@ def users_bulk(*, action: str, items: list[dict], actor, request=None) -> list[d
             if errors:
                 raise _Rollback
     except _Rollback:
+        from accounts.sessions import resync_revocation_cache
+
+        # Nothing changed, so nobody may stay signed out by an item that rolled back.
+        touched = [r["id"] for r in results] + [item.get("id") for item in prepared]
+        resync_revocation_cache(user_ids=[u for u in touched if _is_uuid(u)])
         if all(isinstance(exc, Conflict) for exc in failures):
             raise BulkConflict(
                 {key: [(e.code, e.messages[0]) for e in errs] for key, errs in errors.items()}
             ) from None
         raise ValidationError(errors) from None
     return results
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _bulk_target(item: dict) -> User:

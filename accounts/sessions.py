@@ -56,6 +56,15 @@ def mark_api_sessions_revoked(session_ids: list[str]) -> None:
         )
 
 
+def resync_revocation_cache(*, user_ids) -> None:
+    """Forget the cached state of these users' live API sessions (the next request reads
+    the database again). For a transaction that revoked sessions and then rolled back:
+    revocation markers are written at once, so that sign-out is immediate, and a rolled-back
+    change must not leave anybody signed out."""
+    live = ApiSession.objects.filter(user_id__in=list(user_ids), revoked_at__isnull=True)
+    cache.delete_many([_state_key(str(pk)) for pk in live.values_list("pk", flat=True)])
+
+
 def mark_api_session_live(session_id: str) -> None:
     # add(), not set(): a concurrent revocation's marker must never be overwritten.
     cache.add(_state_key(str(session_id)), SESSION_STATE_LIVE, timeout=LIVE_MARKER_SECONDS)
@@ -177,6 +186,22 @@ def _web_sessions_of(user: User):
     return list(UserSession.objects.filter(user_id=user.pk).order_by("-last_seen_at"))
 
 
+def _live_web_sessions_of(user: User, *, now):
+    """The user's web sessions whose browser session still exists (signed-out ones are not).
+
+    With the database session engine this is one query; other engines ask the store per
+    session (allauth's ``purge_and_list``), which also drops the stale rows.
+    """
+    from allauth.usersessions.models import UserSession
+
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return UserSession.objects.purge_and_list(user)
+    from django.contrib.sessions.models import Session
+
+    live = Session.objects.filter(expire_date__gt=now).values("session_key")
+    return list(UserSession.objects.filter(user_id=user.pk, session_key__in=live))
+
+
 def _end_web_session(user_session) -> None:
     engine = import_module(settings.SESSION_ENGINE)
     engine.SessionStore().delete(user_session.session_key)
@@ -267,9 +292,8 @@ def user_sessions_list(
     """Live web and API sessions of ``user``, most recently seen first."""
     now = timezone.now()
     views: list[SessionView] = []
-    from allauth.usersessions.models import UserSession
 
-    for ws in UserSession.objects.filter(user_id=user.pk):
+    for ws in _live_web_sessions_of(user, now=now):
         views.append(
             SessionView(
                 id=web_session_id(ws.session_key),
@@ -318,3 +342,27 @@ def user_session_revoke(*, user: User, session_id: str, actor, request=None) -> 
             )
             return
     raise NotFound("not_found", "No such session.")
+
+
+def on_password_changed_outside_the_api(sender, request, user, **kwargs) -> None:
+    """allauth's password change, set and reset (pages): end every other session.
+
+    The API's password change calls ``revoke_user_sessions`` itself. On the pages the
+    caller's own browser session is kept (allauth has already moved it to the new password
+    hash); everything else, API sessions included, is revoked at once.
+    """
+    if request is not None and (getattr(request, "path", "") or "").startswith("/api/"):
+        return
+    session = getattr(request, "session", None)
+    keep = (
+        session.session_key
+        if session is not None and user == getattr(request, "user", None)
+        else None
+    )
+    revoke_user_sessions(
+        user=user,
+        actor=user,
+        request=request,
+        reason="password_changed",
+        keep_web_session_key=keep,
+    )

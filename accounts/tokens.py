@@ -330,9 +330,11 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
                 request=request,
                 metadata={"session_id": str(session.pk), "user_id": str(user.pk)},
             )
-        elif not user.is_active:
+        elif not policy.user_may_sign_in(user):
             raise TokenRejected("account_inactive", "This account is not active.")
         else:
+            # The sign-in policy holds for refresh too (verification may have become mandatory).
+            policy.ensure_email_verified(user)
             _, refresh_lifetime = _lifetimes()
             now = timezone.now()
             session.expires_at = now + refresh_lifetime

@@ -9,7 +9,6 @@ events and moves the chain's checkpoint forward.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import logging
 import time
 from contextlib import contextmanager
@@ -22,20 +21,10 @@ from django.utils import timezone
 from audit.chain import GENESIS, compute_seal
 from audit.masking import mask
 from audit.models import AuditChain, AuditEvent
+from config.client_ip import client_ip
 from config.request_context import current_request_id
 
 logger = logging.getLogger("roster.audit")
-
-
-def _client_ip(request) -> str | None:
-    if request is None:
-        return None
-    meta = getattr(request, "META", {})
-    candidate = meta.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
 
 
 def describe_actor(actor: Any, request=None) -> tuple[str, str, str, dict]:
@@ -107,7 +96,7 @@ def record(
         actor_display=actor_display[:255],
         target_type=target_type,
         target_id=target_id,
-        ip=ip or _client_ip(request),
+        ip=ip or client_ip(request),
         user_agent=(user_agent if user_agent is not None else headers.get("HTTP_USER_AGENT", ""))[
             :512
         ],

@@ -179,6 +179,9 @@ _DATETIME = serializers.DateTimeField()
 
 
 class StatusView(APIView):
+    # Any API key may ask who it is and which scopes it holds.
+    api_key_without_scope = True
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Who am I, and how did I sign in",

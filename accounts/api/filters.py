@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from accounts import selectors
 from accounts.models import ROLE_NAMES, User
+from config.api.filters import GivenChoiceFilter
 
 ORDERING_FIELDS = ("email", "date_joined", "last_login", "display_name", "status")
 
@@ -22,8 +23,8 @@ class StableOrderingFilter(django_filters.OrderingFilter):
 
 
 class UserFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=User.Status.choices)
-    role = django_filters.ChoiceFilter(
+    status = GivenChoiceFilter(choices=User.Status.choices)
+    role = GivenChoiceFilter(
         choices=[(r, r) for r in ROLE_NAMES],
         method="filter_role",
         help_text="Users with this role.",

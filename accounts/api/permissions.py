@@ -25,9 +25,17 @@ class InsufficientScope(exceptions.PermissionDenied):
 
 
 class HasScope(permissions.BasePermission):
+    """API keys need the view's scope; a view that declares none is closed to them.
+
+    A view open to any API key whatever its scopes says so with
+    ``api_key_without_scope = True`` (e.g. ``/auth/status``, which tells a key its scopes).
+    """
+
     def has_permission(self, request, view) -> bool:
         needed = getattr(view, "required_scopes", None)
         if not needed:
+            if _is_api_key(request) and not getattr(view, "api_key_without_scope", False):
+                raise NotApiKey.denied()
             return True
         read_scope, write_scope = needed
         scope = read_scope if request.method in permissions.SAFE_METHODS else write_scope
@@ -37,14 +45,22 @@ class HasScope(permissions.BasePermission):
         return True
 
 
+def _is_api_key(request) -> bool:
+    return getattr(request.auth, "method", None) == "api_key"
+
+
 class NotApiKey(permissions.BasePermission):
     """API keys may never manage keys, sessions or passwords."""
 
     message = "API keys cannot perform this action; sign in with a token or session."
     code = "api_key_not_allowed"
 
+    @classmethod
+    def denied(cls) -> exceptions.PermissionDenied:
+        return exceptions.PermissionDenied(cls.message, code=cls.code)
+
     def has_permission(self, request, view) -> bool:
-        return getattr(request.auth, "method", None) != "api_key"
+        return not _is_api_key(request)
 
 
 class HasRole(permissions.BasePermission):

@@ -7,6 +7,8 @@ from datetime import UTC
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from rest_framework import exceptions
+from rest_framework import filters as rest_framework_filters
 
 
 class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -18,8 +20,7 @@ class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """
 
     def to_python(self, value):
-        if isinstance(value, str) and not value.strip():
-            # `?until=` given but empty is a malformed time, not "no filter".
+        if _given_but_empty(value):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         parsed = super().to_python(value)
         if parsed is None or parsed.tzinfo is None:
@@ -34,14 +35,53 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
-class GivenUUIDField(forms.UUIDField):
-    """`?slot=` given but empty is a malformed id, not "no filter"."""
+def _given_but_empty(value) -> bool:
+    # A parameter given but empty (`?slot=`, `?role=`) is bad input, not "no filter".
+    return isinstance(value, str) and not value.strip()
 
+
+class GivenUUIDField(forms.UUIDField):
     def to_python(self, value):
-        if isinstance(value, str) and not value.strip():
+        if _given_but_empty(value):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
 
 
 class GivenUUIDFilter(django_filters.UUIDFilter):
     field_class = GivenUUIDField
+
+
+class GivenChoiceField(django_filters.fields.ChoiceField):
+    def to_python(self, value):
+        if _given_but_empty(value):
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return super().to_python(value)
+
+
+class GivenChoiceFilter(django_filters.ChoiceFilter):
+    field_class = GivenChoiceField
+
+
+class OrderingFilter(rest_framework_filters.OrderingFilter):
+    """DRF's ordering, but a NUL in ``?ordering=`` is 400 like in every other parameter.
+
+    (Unknown fields are ignored, as DRF does; the schema lists the allowed ones.)
+    """
+
+    def get_ordering(self, request, queryset, view):
+        raw = request.query_params.get(self.ordering_param)
+        if raw is not None and "\x00" in raw:
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        exceptions.ErrorDetail(
+                            "Null characters are not allowed.", code="null_characters_not_allowed"
+                        )
+                    ]
+                }
+            )
+        return super().get_ordering(request, queryset, view)

@@ -369,7 +369,14 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return [p.__class__ for p in self.view.get_permissions()]
 
     def _refuses_api_keys(self) -> bool:
-        return any(p.__name__ == "NotApiKey" for p in self._permission_classes())
+        if any(p.__name__ == "NotApiKey" for p in self._permission_classes()):
+            return True
+        # HasScope closes views that declare no scope to API keys unless they opt in.
+        return (
+            any(p.__name__ == "HasScope" for p in self._permission_classes())
+            and not getattr(self.view, "required_scopes", None)
+            and not getattr(self.view, "api_key_without_scope", False)
+        )
 
     def _is_public(self) -> bool:
         return self._permission_classes() == [AllowAny]

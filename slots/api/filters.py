@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import django_filters
 
+from config.api.filters import GivenChoiceFilter
 from slots.lifecycle import SlotStatus
 from slots.models import Slot
 
 
 class SlotFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(
+    status = GivenChoiceFilter(
         choices=SlotStatus.choices,
         method="filter_status",
         help_text="Without it, only live slots (provisioning, active, suspended) are listed.",

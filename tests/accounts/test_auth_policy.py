@@ -209,6 +209,31 @@ def test_mandatory_verification_blocks_both_doors_until_verified(member, setting
     assert _page_logged_in(client)
 
 
+def test_mandatory_verification_also_holds_for_api_keys_and_refresh(member, settings):
+    """Keys and refresh tokens from before verification became mandatory stop working."""
+    from accounts.tokens import token_issue
+    from tests.accounts.users_helpers import api_key_client
+
+    key_client = api_key_client(member, ["profile:read"])
+    pair = token_issue(user=member)
+    assert key_client.get("/api/v1/users/me").status_code == 200
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    refused = key_client.get("/api/v1/users/me")
+    assert refused.status_code == 403 and error_code(refused) == "email_unverified"
+    refreshed = APIClient().post(
+        "/api/v1/auth/token/refresh", {"refresh": pair.refresh}, format="json"
+    )
+    assert refreshed.status_code == 403 and error_code(refreshed) == "email_unverified"
+
+    EmailAddress.objects.create(user=member, email=member.email, primary=True, verified=True)
+    assert key_client.get("/api/v1/users/me").status_code == 200
+    refreshed = APIClient().post(
+        "/api/v1/auth/token/refresh", {"refresh": pair.refresh}, format="json"
+    )
+    assert refreshed.status_code == 200
+
+
 def test_unverified_wrong_password_is_still_invalid_credentials(member, settings):
     """Verification is only revealed to someone who knows the password."""
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"

@@ -145,3 +145,20 @@ def test_revoked_and_expired_sessions_are_not_listed(member):
     )
     ids = [s["id"] for s in bearer(caller["access"]).get(SESSIONS_URL).json()]
     assert ids == [caller["session_id"]]
+
+
+def test_signed_out_and_expired_web_sessions_are_not_listed(member):
+    from django.contrib.sessions.models import Session
+
+    caller = login(member)
+    signed_out = _browser(member, agent="Signed-out/1")
+    expired = _browser(member, agent="Expired/1")
+    live = _browser(member, agent="Live/1")
+    signed_out.post("/accounts/logout/")
+    Session.objects.filter(session_key=expired.session.session_key).update(
+        expire_date="2000-01-01T00:00:00Z"
+    )
+    listed = bearer(caller["access"]).get(SESSIONS_URL).json()
+    agents = sorted(s["user_agent"] for s in listed if s["kind"] == "web")
+    assert agents == ["Live/1"]
+    assert _browser_signed_in(live)

@@ -93,6 +93,8 @@ def test_list_page_size_capped_at_200(manager, user_factory, client_for):
     [
         ({"status": "gone"}, "invalid_choice", "status"),
         ({"role": "root"}, "invalid_choice", "role"),
+        ({"status": ""}, "invalid_choice", "status"),
+        ({"role": ""}, "invalid_choice", "role"),
         ({"ordering": "password"}, "invalid_choice", "ordering"),
         ({"q": "x" * 300}, "max_length", "q"),
         ({"q": "a\x00b"}, "null_characters_not_allowed", "q"),
@@ -352,12 +354,18 @@ def test_bulk_update_and_deactivate(admin_user, user_factory, client_for):
 
 
 def test_bulk_deactivate_unknown_id_rolls_back_the_rest(admin_user, member, client_for):
+    from tests.accounts.users_helpers import jwt_client
+
+    signed_in = jwt_client(member)
+    assert signed_in.get("/api/v1/users/me").status_code == 200
     users = [{"id": str(member.pk)}, {"id": str(uuid.uuid4())}]
     response = client_for(admin_user).post(BULK, {"action": "deactivate", "users": users})
     assert_error(response, 400, "not_found", "users.1.id")
     member.refresh_from_db()
     assert member.status == "active"
     assert not AuditEvent.objects.filter(action="user.deactivated").exists()
+    # Nothing changed, so the member's API session still works.
+    assert signed_in.get("/api/v1/users/me").status_code == 200
 
 
 def test_bulk_mixed_failures_are_400_listing_all(admin_user, member, client_for):

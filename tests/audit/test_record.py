@@ -20,6 +20,42 @@ def test_record_writes_actor_target_and_request_context(member):
 
 
 @pytest.mark.django_db
+def test_record_takes_the_client_ip_behind_a_trusted_proxy(settings):
+    from accounts.policy import client_ip as login_policy_client_ip
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    # The caller forged the first entry; our proxy appended the address it saw.
+    request = RequestFactory().post(
+        "/x", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.66, 198.51.100.9"
+    )
+    event = record(action="auth.logout", request=request)
+    event.refresh_from_db()
+    assert event.ip == "198.51.100.9"
+    assert event.ip == login_policy_client_ip(request)
+
+
+@pytest.mark.django_db
+def test_record_ignores_forwarded_for_without_a_trusted_proxy(settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+    request = RequestFactory().post("/x", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.66")
+    event = record(action="auth.logout", request=request)
+    event.refresh_from_db()
+    assert event.ip == "10.0.0.2"
+
+
+@pytest.mark.django_db
+def test_record_through_the_api_carries_the_forwarded_client_ip(settings, member):
+    from rest_framework.request import Request
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    django_request = RequestFactory().post(
+        "/api/v1/x", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9"
+    )
+    event = record(action="auth.logout", actor=member, request=Request(django_request))
+    assert event.ip == "198.51.100.9"
+
+
+@pytest.mark.django_db
 def test_record_without_request_is_a_system_event():
     event = record(action="usage.rollup", metadata={"buckets": 3})
     assert event.actor_type == "system"

@@ -157,3 +157,30 @@ def test_usage_page_shows_totals_chart_and_quota(browser_client, member):
 @pytest.mark.parametrize("query", ["?period=999d", "?meter=%00", "?period=&meter=nope"])
 def test_usage_page_ignores_bad_parameters(browser_client, query):
     assert browser_client.get(reverse("usage-overview") + query).status_code == 200
+
+
+def test_email_change_replaces_the_address_only_once_confirmed(client, member, password):
+    import re
+
+    from allauth.account.models import EmailAddress
+    from django.core import mail
+
+    EmailAddress.objects.create(user=member, email=member.email, primary=True, verified=True)
+    client.post("/accounts/login/", {"login": member.email, "password": password})
+    response = client.post(
+        reverse("account_email"), {"email": "new-address@example.com", "action_add": ""}
+    )
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.email == "member@example.com"  # still the verified one
+    page = client.get(reverse("account_email")).content.decode()
+    assert "new-address@example.com" in page and "pending verification" in page
+    assert 'style="' not in page  # the CSP refuses inline styles
+
+    link = re.search(r"https?://[^/]+(/accounts/confirm-email/\S+/)", mail.outbox[-1].body)
+    client.post(link.group(1))
+    member.refresh_from_db()
+    assert member.email == "new-address@example.com"
+    assert list(EmailAddress.objects.filter(user=member).values_list("email", flat=True)) == [
+        "new-address@example.com"
+    ]

@@ -536,3 +536,18 @@ def test_slot_list_items_equal_the_detail_objects(client_for, member):
     for slot in (plain, with_creds, agent):
         assert listed[str(slot.pk)] == client.get(f"{BASE}/{slot.pk}").json()
     assert listed[str(with_creds.pk)]["credentials"]["hint"] == "abcd"
+
+
+def test_slot_list_ordering_with_nul_is_400(client_for, member):
+    _error(
+        client_for(member).get(BASE, {"ordering": "name\x00"}),
+        400,
+        "null_characters_not_allowed",
+        "ordering",
+    )
+    assert client_for(member).get(BASE, {"ordering": "-created_at"}).status_code == 200
+
+
+@pytest.mark.parametrize("status", ["", "gone"])
+def test_slot_list_bad_status_filter_is_400(client_for, member, status):
+    _error(client_for(member).get(BASE, {"status": status}), 400, "invalid_choice", "status")

@@ -1,0 +1,102 @@
+"""config/gunicorn.py: JSON access lines carrying the request id, and a Prometheus
+multiprocess directory wiped when the master starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_CONFIG = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(base: str, process: subprocess.Popen, errors: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(errors.read_text()[-3000:])
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start") from None
+            time.sleep(0.3)
+
+
+def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_metrics(tmp_path):
+    prometheus_dir = tmp_path / "prometheus"
+    prometheus_dir.mkdir()
+    (prometheus_dir / "counter_0.db").write_bytes(b"left by a previous run")
+    (prometheus_dir / "notes.txt").write_text("not ours to delete")
+    log = tmp_path / "gunicorn.log"
+    errors = tmp_path / "gunicorn.err"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    # A clean environment: the test run's own PROMETHEUS_MULTIPROC_DIR must not be wiped.
+    env = {"PATH": "/usr/bin:/bin", "ROSTER_VAR_DIR": str(tmp_path), "DEBUG": "true"}
+    with log.open("wb") as out, errors.open("wb") as err:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "config.wsgi:application",
+                "--config",
+                "config/gunicorn.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=err,
+        )
+        try:
+            _wait_until_up(base, process, errors)
+            assert not (prometheus_dir / "counter_0.db").exists()
+            assert (prometheus_dir / "notes.txt").exists()
+            echoed = httpx.get(
+                f"{base}/health?code=oauth-code",
+                headers={"X-Request-ID": "req-gunicorn-1", "User-Agent": 'agent "quoted"'},
+                timeout=10,
+            )
+            generated = httpx.get(f"{base}/health", timeout=10)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every stdout line is JSON
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    by_id = {line["request_id"]: line for line in access}
+    assert echoed.headers["X-Request-ID"] == "req-gunicorn-1"
+    line = by_id["req-gunicorn-1"]
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/health", 200)
+    assert line["user_agent"] == 'agent "quoted"'
+    assert "oauth-code" not in json.dumps(line)
+    assert generated.headers["X-Request-ID"] in by_id
+
+
+def test_wipe_prometheus_multiproc_dir_removes_only_sample_files(tmp_path):
+    (tmp_path / "counter_1.db").write_bytes(b"")
+    (tmp_path / "gauge_livesum_2.db").write_bytes(b"")
+    (tmp_path / "README").write_text("kept")
+    GUNICORN_CONFIG["wipe_prometheus_multiproc_dir"](tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README"]
