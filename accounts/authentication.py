@@ -126,8 +126,8 @@ def _load_user(user_id):
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer rst_…`` or ``X-API-Key: rst_…``: a scoped API key.
 
-    A wrong key counts as a failed sign-in against the caller's IP (the login policy's
-    per-IP limit), so spraying keys locks the IP out of every door.
+    A wrong (unknown or malformed) key counts as a failed sign-in against the caller's IP
+    (the login policy's per-IP limit), so spraying keys locks the IP out of every door.
     """
 
     def authenticate(self, request):
@@ -140,7 +140,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             key = apikeys.api_key_verify(raw)
         except apikeys.ApiKeyRejected as exc:
-            policy.consume_ip_attempt(request)
+            if exc.code == "invalid_api_key":
+                # Guessing counts against the IP; a job still holding a key that was revoked
+                # or expired is not guessing and must not lock its address out of sign-in.
+                policy.consume_ip_attempt(request)
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
         user = key.user
         if not policy.user_may_sign_in(user):

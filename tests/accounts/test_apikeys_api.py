@@ -243,6 +243,23 @@ def test_spraying_bad_keys_locks_the_ip_out(member):
     assert response.status_code == 429
 
 
+def test_a_revoked_key_in_use_does_not_lock_the_ip_out(member):
+    key, raw = apikeys.api_key_create(
+        user=member, name="old job", scopes=["slots:read"], actor=member
+    )
+    apikeys.api_key_revoke(key=key, actor=member)
+    client = bearer(raw)
+    for _ in range(15):
+        response = client.get(STATUS_URL)
+        assert response.status_code == 401 and error_code(response) == "api_key_revoked"
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"email": member.email, "password": "correct horse battery staple"},
+        format="json",
+    )
+    assert response.status_code == 200
+
+
 def test_last_used_is_written_at_most_once_a_minute(member):
     key, raw = apikeys.api_key_create(user=member, name="k", scopes=["slots:read"], actor=member)
     client = bearer(raw)

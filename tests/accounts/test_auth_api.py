@@ -126,11 +126,27 @@ def test_refresh_after_session_expiry_is_refused(member):
     assert response.status_code == 401 and error_code(response) == "token_expired"
 
 
-@pytest.mark.parametrize("body", [{}, {"refresh": ""}, {"refresh": 12}, {"refresh": "x" * 9000}])
-def test_refresh_bad_input(db, body):
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "required"),
+        ({"refresh": ""}, "blank"),
+        ({"refresh": 12}, "invalid"),
+        ({"refresh": "x" * 9000}, "max_length"),
+    ],
+)
+def test_refresh_bad_input(db, body, code):
     response = APIClient().post(REFRESH_URL, body, format="json")
-    assert response.status_code in (400, 401)
-    assert response.json()["errors"][0]["code"]
+    assert response.status_code == 400
+    assert (response.json()["errors"][0]["code"], response.json()["errors"][0]["attr"]) == (
+        code,
+        "refresh",
+    )
+
+
+def test_refresh_garbage_token_is_401(db):
+    response = APIClient().post(REFRESH_URL, {"refresh": "x.y.z"}, format="json")
+    assert response.status_code == 401 and error_code(response) == "token_invalid"
 
 
 # --- logout --------------------------------------------------------------------------------

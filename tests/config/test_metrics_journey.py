@@ -18,8 +18,14 @@ def _samples(client) -> dict[tuple[str, tuple], float]:
     return samples
 
 
-def _value(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+def _value(samples, name: str, default: float | None = None, **labels) -> float:
+    """A series' value; a missing series is a failure unless a default is given (a counter
+    that has not been incremented yet in this process is absent, not zero)."""
+    key = (name, tuple(sorted(labels.items())))
+    if key not in samples:
+        assert default is not None, f"no series {name}{labels}"
+        return default
+    return samples[key]
 
 
 def test_metrics_show_the_journey(client, settings, member, password, client_for):
@@ -68,7 +74,7 @@ def test_metrics_show_the_journey(client, settings, member, password, client_for
     after = _samples(client)
 
     def delta(name, **labels):
-        return _value(after, name, **labels) - _value(before, name, **labels)
+        return _value(after, name, **labels) - _value(before, name, default=0.0, **labels)
 
     assert delta("roster_login_attempts_total", door="api", result="succeeded") == 1
     assert delta("roster_login_attempts_total", door="api", result="failed") == 1
@@ -82,6 +88,8 @@ def test_metrics_show_the_journey(client, settings, member, password, client_for
     assert _value(after, "roster_usage_rollup_lag_seconds") >= 0
     assert _value(after, "roster_audit_unsealed_events") >= 4
     assert _value(after, "roster_active_users", window="24h") == 1
+    assert _value(after, "roster_active_users", window="7d") == 1
+    assert _value(after, "roster_active_users", window="30d") == 1
     assert _value(after, "roster_login_events_24h", result="failed") == 2
     requests = [
         key
@@ -90,6 +98,21 @@ def test_metrics_show_the_journey(client, settings, member, password, client_for
         and ("view", "slot-list") in key[1]
     ]
     assert requests, "request counts by view"
+    by_status = [
+        key
+        for key in after
+        if key[0] == "django_http_responses_total_by_status_view_method_total"
+        and ("view", "slot-list") in key[1]
+        and ("status", "201") in key[1]
+    ]
+    assert by_status, "response counts by view and status"
+    latency = [
+        key
+        for key in after
+        if key[0] == "django_http_requests_latency_seconds_by_view_method_count"
+        and ("view", "slot-list") in key[1]
+    ]
+    assert latency, "latency histogram by view"
 
     # Once the background work catches up, the backlogs read zero.
     usage_rollup()
