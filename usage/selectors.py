@@ -10,6 +10,10 @@ half: un-rolled (read raw, ``rolled_at IS NULL``) or rolled (inside a bucket).
 Windows are whole buckets: a period's ``start`` is rounded down to its granularity and
 ``end`` is the end of the current bucket, so finished buckets are read from rollups only
 and the series adds up to the totals without splitting a bucket.
+
+Values are exact ``Decimal``s with at most 6 fractional digits, totals and series points
+alike, so the points add up to the totals to the last digit. Only the edges (the API's
+JSON, the personal-data export) turn them into JSON numbers, with ``number``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -28,6 +32,7 @@ from django.utils import timezone
 
 from usage.models import (
     NO_SLOT,
+    QUANTITY_DECIMAL_PLACES,
     DailyRollup,
     HourlyRollup,
     Meter,
@@ -58,6 +63,12 @@ _SQLITE_TRUNC = {
 EVENTS = UsageEvent._meta.db_table
 HOURLY = HourlyRollup._meta.db_table
 DAILY = DailyRollup._meta.db_table
+
+ZERO = Decimal(0)
+_QUANT = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
+_ONE = Decimal(1)
+# Room for any sum of NUMERIC(38, 6) values: the default 28 digits would round big sums.
+_EXACT = Context(prec=60)
 
 
 # --- small SQL helpers (raw SQL: one statement per read, portable SQLite/PostgreSQL) ----
@@ -99,11 +110,24 @@ def _as_dt(value) -> datetime:
 
 
 def _as_decimal(value) -> Decimal:
+    """An aggregate read back as the exact decimal it stands for (6 fractional digits).
+
+    PostgreSQL adds NUMERIC exactly. SQLite keeps decimals as binary floats and adds them
+    as floats (0.1 + 0.2 + 0.7 = 0.9999999999999999); every stored value has at most 6
+    fractional digits, so rounding a sum to 6 digits gives back the exact sum.
+    """
     if value is None:
-        return Decimal(0)
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(str(value))
+        return ZERO
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return value.quantize(_QUANT, context=_EXACT)
+
+
+def _plain(value: Decimal) -> Decimal:
+    """The same decimal without trailing zeros or an exponent: 12.500000 → 12.5, 3.0 → 3."""
+    if value == value.to_integral_value():
+        return value.quantize(_ONE, context=_EXACT)
+    return value.normalize(_EXACT)
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -113,7 +137,13 @@ def _as_uuid(value) -> uuid.UUID | None:
 
 
 def number(value: Decimal) -> int | float:
-    """A JSON number: integral values as integers, others as the nearest float."""
+    """An exact decimal as a JSON number, for the edges (API responses, exports).
+
+    Integral values become integers (exact at any size); others the float nearest to the
+    decimal, which JSON writes as the decimal itself (0.1 → ``0.1``) for up to 15
+    significant digits. Never add these floats up: add the Decimals, or read the JSON
+    numbers as decimals, and sums match to the last digit.
+    """
     value = _as_decimal(value)
     if value == value.to_integral_value():
         return int(value)
@@ -173,7 +203,7 @@ class _Acc:
 
     def __init__(self, aggregation: str):
         self.aggregation = aggregation
-        self.value = Decimal(0)
+        self.value = ZERO
         self.events = 0
 
     def add(self, total, biggest, count, *, raw: bool) -> None:
@@ -184,10 +214,14 @@ class _Acc:
             self.value = max(self.value, _as_decimal(biggest))
         elif self.aggregation == Meter.Aggregation.COUNT:
             # Rolled buckets of a count meter already hold the number of events.
-            self.value += Decimal(count) if raw else _as_decimal(total)
+            self.value = _EXACT.add(self.value, Decimal(count) if raw else _as_decimal(total))
         else:
-            self.value += _as_decimal(total)
+            self.value = _EXACT.add(self.value, _as_decimal(total))
         self.events += count
+
+    @property
+    def result(self) -> Decimal:
+        return _plain(self.value)
 
 
 # --- the exact read: rollups + un-rolled tail, one statement ------------------------------
@@ -267,7 +301,8 @@ def usage_stats(
     """Exact totals and a dense series for the period (``user=None``: everyone).
 
     ``series`` has one point per bucket per meter. For ``sum`` and ``count`` meters the
-    points add up to the total; for ``max`` meters the total is the largest point.
+    points add up to the total exactly (all are Decimals); for ``max`` meters the total is
+    the largest point.
     """
     window = period_window(period, now=now)
     meters = _meters_by_id()
@@ -293,20 +328,18 @@ def usage_stats(
         epoch = int(bucket.timestamp())
         for m in shown:
             acc = buckets.get((epoch, m.id))
-            series.append(
-                {"start": bucket, "meter": m.key, "value": number(acc.value) if acc else 0}
-            )
+            series.append({"start": bucket, "meter": m.key, "value": acc.result if acc else ZERO})
     return {
         "period": period,
         "start": window.start,
         "end": window.end,
         "granularity": window.granularity,
-        "totals": {m.key: number(totals[m.id].value) if m.id in totals else 0 for m in shown},
+        "totals": {m.key: totals[m.id].result if m.id in totals else ZERO for m in shown},
         "series": series,
     }
 
 
-def usage_totals(*, user=None, period: str) -> dict[str, float]:
+def usage_totals(*, user=None, period: str) -> dict[str, Decimal]:
     """Exact totals per meter key for ``1h``/``24h``/``7d``/``30d`` (``user=None``: everyone)."""
     return usage_stats(user=user, period=period)["totals"]
 
@@ -389,14 +422,14 @@ def usage_system_stats(*, period: str, now: datetime | None = None, top: int = 1
     emails = dict(get_user_model().objects.filter(pk__in=ranked_ids).values_list("pk", "email"))
     for key, entries in ranked.items():
         top_users[key] = [
-            {"user": str(uid), "email": emails.get(uid, ""), "value": number(value)}
+            {"user": str(uid), "email": emails.get(uid, ""), "value": _plain(value)}
             for uid, value in entries
         ]
     return {
         "period": period,
         "start": window.start,
         "end": window.end,
-        "totals": {m.key: number(totals[m.id].value) if m.id in totals else 0 for m in shown},
+        "totals": {m.key: totals[m.id].result if m.id in totals else ZERO for m in shown},
         "active_users": len(users),
         "active_slots": len(slots),
         "top_users": top_users,
@@ -461,7 +494,7 @@ def usage_in_range(*, user, meter_ids, start: datetime, end: datetime) -> dict[i
             accs.setdefault(meter_id, _Acc(meters[meter_id].aggregation)).add(
                 total, biggest, count, raw=bool(raw)
             )
-    return {mid: (accs[mid].value if mid in accs else Decimal(0)) for mid in meter_ids}
+    return {mid: (accs[mid].value if mid in accs else ZERO) for mid in meter_ids}
 
 
 def usage_quota(*, user, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -489,9 +522,9 @@ def usage_quota(*, user, now: datetime | None = None) -> list[dict[str, Any]]:
         out.append(
             {
                 "meter": m.key,
-                "limit": number(limit),
-                "used": number(used[meter_id]),
-                "remaining": number(max(Decimal(0), limit - used[meter_id])),
+                "limit": _plain(limit),
+                "used": _plain(used[meter_id]),
+                "remaining": _plain(max(ZERO, _EXACT.subtract(limit, used[meter_id]))),
                 "window": m.limit_window,
                 "window_start": start,
                 "window_end": end,
@@ -505,7 +538,7 @@ def usage_quota(*, user, now: datetime | None = None) -> list[dict[str, Any]]:
 # --- exports, admin, health ---------------------------------------------------------------
 
 
-def usage_all_time(*, user) -> dict[str, int | float]:
+def usage_all_time(*, user) -> dict[str, Decimal]:
     """Totals per meter since the beginning (daily rollups survive raw-event retention)."""
     uid = _p_uuid(user.pk)
     sql = (
@@ -522,7 +555,7 @@ def usage_all_time(*, user) -> dict[str, int | float]:
             accs.setdefault(meter_id, _Acc(meters[meter_id].aggregation)).add(
                 total, biggest, count, raw=bool(raw)
             )
-    return {meters[mid].key: number(acc.value) for mid, acc in sorted(accs.items())}
+    return {meters[mid].key: acc.result for mid, acc in sorted(accs.items())}
 
 
 def usage_export_for_user(*, user) -> dict[str, Any]:
@@ -530,14 +563,22 @@ def usage_export_for_user(*, user) -> dict[str, Any]:
 
     Timestamps are datetimes (UTC); values are JSON numbers.
     """
+
+    def numbers(totals: dict[str, Decimal]) -> dict[str, int | float]:
+        return {key: number(value) for key, value in totals.items()}
+
+    quota = [
+        {**q, **{f: number(q[f]) for f in ("limit", "used", "remaining")}}
+        for q in usage_quota(user=user)
+    ]
     return {
         "totals": {
-            "all_time": usage_all_time(user=user),
-            "24h": usage_totals(user=user, period="24h"),
-            "7d": usage_totals(user=user, period="7d"),
-            "30d": usage_totals(user=user, period="30d"),
+            "all_time": numbers(usage_all_time(user=user)),
+            "24h": numbers(usage_totals(user=user, period="24h")),
+            "7d": numbers(usage_totals(user=user, period="7d")),
+            "30d": numbers(usage_totals(user=user, period="30d")),
         },
-        "quota": usage_quota(user=user),
+        "quota": quota,
         "quota_crossings": [
             {
                 "meter": c.meter.key,
@@ -632,7 +673,7 @@ def usage_export_rows(*, user=None, start: datetime, end: datetime, granularity:
             "email": email_of(user_id),
             "meter": meters[meter_id].key,
             "slot_id": None if slot_id == NO_SLOT else str(slot_id),
-            "value": number(acc.value),
+            "value": acc.result,
             "events": acc.events,
         }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -388,14 +389,19 @@ def _insert_postgres(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid
 
     The rows travel as one JSON parameter: encoding it is a single C call, where binding
     arrays of UUIDs, decimals and timestamps costs Python work per element.
+
+    Rows go in sorted by (user, key), whatever order the request gave. An insert that meets
+    another transaction's uncommitted entry for the same key waits for it; two batches
+    taking the same keys in opposite orders would each wait for the other (a deadlock).
+    In one global order, the later batch only ever waits for the earlier one.
     """
     sql = (
         "WITH rows AS (SELECT (r->>0)::uuid AS u, (r->>1)::bigint AS m, (r->>2)::uuid AS s, "
-        "(r->>3)::numeric AS q, (r->>4)::timestamptz AS o, r->>5 AS k, (r->6)::jsonb AS md "
-        "FROM json_array_elements(%s::json) AS r), "
+        "(r->>3)::numeric AS q, (r->>4)::timestamptz AS o, r->>5 AS k, (r->6)::jsonb AS md, n "
+        "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(r, n)), "
         f"ins AS (INSERT INTO {EVENTS} "
         "(user_id, meter_id, slot_id, quantity, occurred_at, received_at, idempotency_key, "
-        "metadata) SELECT u, m, s, q, o, %s, k, md FROM rows "
+        "metadata) SELECT u, m, s, q, o, %s, k, md FROM rows ORDER BY u, k, n "
         "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
         "RETURNING user_id, idempotency_key) "
         "SELECT user_id, idempotency_key FROM ins WHERE idempotency_key IS NOT NULL"
@@ -474,6 +480,16 @@ def _insert_generic(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid.
     return {(e.user_id, e.idempotency_key) for e in fresh if e.idempotency_key is not None}
 
 
+# deadlock_detected, serialization_failure: the transaction lost a race and did nothing.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+INGEST_ATTEMPTS = 3
+RETRY_PAUSE_SECONDS = 0.05
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
 def usage_events_ingest(
     *, caller, body: Any, actor=None, request=None, now: datetime | None = None
 ) -> IngestResult:
@@ -487,8 +503,38 @@ def usage_events_ingest(
     raw_events, attr_for = _events_from_body(body)
     parsed = _parse_events(raw_events, caller=caller, attr_for=attr_for, now=now)
     unique, duplicates = _dedupe_in_batch(parsed)
-    keyed = [e for e in unique if e.idempotency_key is not None]
 
+    # A deadlock or serialization failure rolls the whole attempt back (events, audit rows,
+    # queued quota checks), so running it again cannot count anything twice. Inside a
+    # caller's transaction the failure is the caller's to handle: it was aborted too.
+    attempts = 1 if connection.in_atomic_block else INGEST_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            result = _store_events(
+                unique, duplicates, caller=caller, actor=actor, request=request, now=now
+            )
+            break
+        except OperationalError as exc:
+            if attempt == attempts or not _is_retryable(exc):
+                raise
+            logger.warning(
+                "usage ingest retried after %s (attempt %d of %d)",
+                exc.__cause__.__class__.__name__,
+                attempt,
+                attempts,
+            )
+            # Give the transaction that won time to finish its statement, or the retry
+            # takes entries that transaction still has to reach and loses again.
+            time.sleep(RETRY_PAUSE_SECONDS * attempt)
+    count_usage_ingested(accepted=result.accepted, duplicates=result.duplicates)
+    return result
+
+
+def _store_events(
+    unique: list[ParsedEvent], duplicates: int, *, caller, actor, request, now: datetime
+) -> IngestResult:
+    """One transaction: insert, settle keys already taken (or retired), audit, queue checks."""
+    keyed = [e for e in unique if e.idempotency_key is not None]
     with transaction.atomic():
         if connection.vendor == "postgresql":
             inserted = _insert_postgres(unique, now)
@@ -526,7 +572,6 @@ def usage_events_ingest(
             )
         if result.accepted:
             _queue_quota_checks(result.users, caller_id=caller.pk, events=unique)
-    count_usage_ingested(accepted=result.accepted, duplicates=result.duplicates)
     return result
 
 

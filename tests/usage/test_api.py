@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -375,6 +376,30 @@ def test_usage_stats_filters_by_meter_and_slot(member, client_for, ingest, make_
     ).json()
     assert body["totals"] == {"tokens.input": 5}
     assert len(body["series"]) == 31
+
+
+@pytest.mark.parametrize("period", ["1h", "24h", "7d", "30d"])
+def test_usage_stats_fractional_values_add_up_exactly_in_the_json(
+    member, client_for, fractional_usage, period
+):
+    response = client_for(member).get(
+        "/api/v1/usage/stats", {"period": period, "meter": "compute.seconds"}
+    )
+    assert response.status_code == 200
+    # No binary-float artefacts (0.9999999999999999, 0.30000000000000004) on the wire.
+    assert b"0.999" not in response.content and b"00000000" not in response.content
+    # A client reading the JSON numbers as decimals gets each value to the micro-unit...
+    body = json.loads(response.content, parse_float=Decimal)
+    start, end = (datetime.fromisoformat(body[k]) for k in ("start", "end"))
+    points = [p["value"] for p in body["series"]]
+    assert all(isinstance(v, int | Decimal) for v in [*points, body["totals"]["compute.seconds"]])
+    # ...and series that add up to the totals exactly.
+    assert sum(points) == body["totals"]["compute.seconds"]
+    assert body["totals"]["compute.seconds"] == sum(
+        q for at, q in fractional_usage if start <= at < end
+    )
+    if period == "1h":  # the minute of 0.1 + 0.2 + 0.7
+        assert sorted(p for p in points if p) == [Decimal("0.1"), 1]
 
 
 @pytest.mark.parametrize(

@@ -271,3 +271,48 @@ def test_usage_quota_crossed_by_concurrent_requests_is_recorded_once(member):
     assert QuotaCrossing.objects.filter(user=member).count() == 1
     assert AuditEvent.objects.filter(action="usage.quota.exceeded").count() == 1
     assert selectors.usage_totals(user=member, period="24h")["tokens.input"] == 240
+
+
+def test_usage_events_same_keys_in_opposite_orders_at_once_never_deadlock(member, caplog):
+    # Two clients sending one set of keys at once, each in its own order: if each batch took
+    # the keys' unique-index entries in arrival order, each would wait for the other's.
+    # Full batches (1000) keep each INSERT running long enough for the two to overlap.
+    keys = [f"key-{i:04d}" for i in range(1000)]
+    quantity = {key: i + 1 for i, key in enumerate(keys)}
+    rounds = 5
+    in_step = threading.Barrier(2)
+
+    def post(index):
+        client = api_client(member)
+        results = []
+        try:
+            for round_ in range(rounds):
+                events = [
+                    {
+                        "meter": "tokens.input",
+                        "quantity": quantity[key],
+                        "idempotency_key": f"r{round_}-{key}",
+                    }
+                    for key in (keys if index == 0 else reversed(keys))
+                ]
+                in_step.wait(timeout=30)  # both batches of a round go in together
+                response = client.post("/api/v1/usage/events", {"events": events}, format="json")
+                assert response.status_code == 202, response.content
+                results.append(response.json())
+        except BaseException:
+            in_step.abort()  # the other thread stops waiting for this one
+            raise
+        return results
+
+    warm_up_middleware(member)
+    with caplog.at_level("WARNING", logger="usage.services"):
+        results = run_threads(post, 2)
+    replies = [reply for thread in results for reply in thread]
+    assert sum(r["accepted"] for r in replies) == rounds * len(keys)
+    assert sum(r["duplicates"] for r in replies) == rounds * len(keys)
+    assert UsageEvent.objects.count() == rounds * len(keys)
+    assert UsageEvent.objects.values("idempotency_key").distinct().count() == rounds * len(keys)
+    total = selectors.usage_totals(user=member, period="24h")["tokens.input"]
+    assert total == rounds * sum(quantity.values())
+    # The insert order alone avoids the deadlock; the retry is a safety net, not the fix.
+    assert not [r for r in caplog.records if "retried" in r.getMessage()]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -153,7 +154,7 @@ def test_usage_events_ingest_keeps_quantities_as_exact_micro_units(member, inges
         Decimal("0.2"),
         Decimal("1.000000"),
     ]
-    assert totals_of(member)["compute.seconds"] == pytest.approx(1.3, abs=1e-9)
+    assert totals_of(member)["compute.seconds"] == Decimal("1.3")
 
 
 def test_usage_events_ingest_count_meter_counts_events_and_defaults_quantity(member, ingest):
@@ -329,6 +330,64 @@ def test_usage_events_ingest_admin_files_for_a_user_with_their_slot_and_an_audit
     assert ("user", "unknown_user") in error_codes(exc.value)
 
 
+@pytest.fixture
+def deadlock_on_first_insert(monkeypatch):
+    """The first insert of each ingest stores its rows, then loses a deadlock (as PostgreSQL
+    would abort it); later inserts go through. Returns the batch size of each insert run."""
+    import psycopg.errors
+    from django.db import OperationalError, connection
+
+    from usage import services
+
+    name = "_insert_postgres" if connection.vendor == "postgresql" else "_insert_generic"
+    real = getattr(services, name)
+    calls: list[int] = []
+
+    def insert(events, now):
+        inserted = real(events, now)
+        calls.append(len(events))
+        if len(calls) == 1:
+            cause = psycopg.errors.DeadlockDetected("deadlock detected")
+            raise OperationalError("deadlock detected") from cause
+        return inserted
+
+    monkeypatch.setattr(services, name, insert)
+    monkeypatch.setattr(services, "RETRY_PAUSE_SECONDS", 0)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)  # the retry needs the service's own transaction
+def test_usage_events_ingest_retries_a_deadlock_without_counting_twice(
+    admin_user, member, ingest, deadlock_on_first_insert
+):
+    from django.apps import apps
+
+    importlib.import_module("usage.migrations.0002_seed_meters").seed_meters(apps, None)
+    result = ingest(
+        admin_user,
+        {"meter": "tokens.input", "quantity": 2, "idempotency_key": "a", "user": str(member.pk)},
+        {"meter": "tokens.input", "quantity": 3, "user": str(member.pk)},
+        {"meter": "tokens.input", "quantity": 2, "idempotency_key": "a", "user": str(member.pk)},
+    )
+    assert deadlock_on_first_insert == [2, 2]
+    assert (result.accepted, result.duplicates) == (2, 1)
+    assert UsageEvent.objects.filter(user=member).count() == 2
+    assert totals_of(member, "24h")["tokens.input"] == 5
+    assert AuditEvent.objects.filter(action="usage.events.recorded").count() == 1
+
+
+def test_usage_events_ingest_in_a_callers_transaction_leaves_the_deadlock_to_the_caller(
+    member, ingest, deadlock_on_first_insert
+):
+    from django.db import OperationalError, transaction
+
+    # The test runs in a transaction already: a deadlock aborted it, so no retry inside.
+    with pytest.raises(OperationalError), transaction.atomic():
+        ingest(member, {"meter": "tokens.input", "quantity": 2, "idempotency_key": "a"})
+    assert deadlock_on_first_insert == [1]
+    assert not UsageEvent.objects.exists()
+
+
 # --- rollups --------------------------------------------------------------------------------
 
 
@@ -454,6 +513,27 @@ def test_usage_stats_series_adds_up_to_the_totals(member, ingest, period):
         assert len(points) == len(selectors.period_window(period).bucket_starts())
         assert sum(p["value"] for p in points) == stats["totals"][meter]
     assert stats["totals"]["tokens.output"] > 0
+
+
+@pytest.mark.parametrize("period", ["1h", "24h", "7d", "30d"])
+def test_usage_stats_fractional_series_adds_up_to_the_totals_exactly(
+    member, fractional_usage, period
+):
+    events = fractional_usage
+    window = selectors.period_window(period)
+    step = selectors.GRANULARITY_STEP[window.granularity]
+    # Each bucket: the exact decimal sum of its events (the 0.1 + 0.2 + 0.7 bucket is 1).
+    expected = [
+        sum((q for at, q in events if start <= at < start + step), Decimal(0))
+        for start in window.bucket_starts()
+    ]
+    stats = selectors.usage_stats(user=member, period=period)
+    points = [p["value"] for p in stats["series"] if p["meter"] == "compute.seconds"]
+    assert points == expected
+    assert sum(points) == stats["totals"]["compute.seconds"] == sum(expected)
+    assert stats["totals"]["compute.seconds"] == sum(
+        q for at, q in events if window.start <= at < window.end
+    )
 
 
 def test_usage_stats_max_meter_total_is_the_largest_point(member, ingest, peak_meter):

@@ -36,7 +36,8 @@ STATS_DESCRIPTION = (
     "granularity (1h → minute, 24h and 7d → hour, 30d → day) and `end` is the end of the "
     "current bucket, so the series (one point per bucket per meter, zeros included) adds "
     "up to the totals for `sum` and `count` meters; for `max` meters the total is the "
-    "largest point. Values are JSON numbers (exact decimals with up to 6 fractional digits)."
+    "largest point. Values are JSON numbers (exact decimals with up to 6 fractional digits): "
+    "read as decimals, the series adds up to the totals to the last digit."
 )
 
 
@@ -46,13 +47,22 @@ def _iso(moment) -> str:
 
 def _stats_payload(stats: dict) -> dict:
     """StatsSerializer's shape, built directly: a 7-day series has ~700 points and DRF
-    field objects would cost more than the query that produced them."""
+    field objects would cost more than the query that produced them.
+
+    The selector's values are exact Decimals; they become JSON numbers only here, each one
+    on its own (as NumberField does), so the series still adds up to the totals."""
     return {
         **stats,
         "start": _iso(stats["start"]),
         "end": _iso(stats["end"]),
+        "totals": {key: selectors.number(value) for key, value in stats["totals"].items()},
         "series": [
-            {"start": _iso(p["start"]), "meter": p["meter"], "value": p["value"]}
+            {
+                "start": _iso(p["start"]),
+                "meter": p["meter"],
+                # Most points are empty buckets: skip the conversion for them.
+                "value": selectors.number(p["value"]) if p["value"] else 0,
+            }
             for p in stats["series"]
         ],
     }
@@ -67,6 +77,8 @@ class UsageEventCursorPagination(CursorPagination):
 )
 class MeterListView(generics.ListAPIView):
     serializer_class = MeterSerializer
+    # API.md: any authenticated caller; an ingest-only key (usage:write) needs the catalogue.
+    api_key_without_scope = True
     queryset = Meter.objects.none()
     pagination_class = None
     filter_backends: list = []
