@@ -25,3 +25,16 @@ def bearer(token: str) -> APIClient:
 
 def error_code(response) -> str:
     return response.json()["errors"][0]["code"]
+
+
+def reset_password_by_email(client, email: str, new_password: str):
+    """Ask for a reset on the page, follow the emailed link, set ``new_password``."""
+    import re
+
+    from django.core import mail
+
+    client.post("/accounts/password/reset/", {"email": email})
+    link = re.search(r"https?://[^/]+(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body)
+    response = client.get(link.group(1), follow=True)
+    set_url = response.redirect_chain[-1][0] if response.redirect_chain else link.group(1)
+    return client.post(set_url, {"password1": new_password, "password2": new_password})

@@ -1,13 +1,11 @@
 """A new password set on the pages ends the user's other sessions, API sessions included."""
 
-import re
-
 import pytest
 from allauth.account.models import EmailAddress
-from django.core import mail
 from django.test import Client
 
 from accounts.models import ApiSession
+from tests.accounts.test_auth_helpers import reset_password_by_email
 from tests.accounts.users_helpers import jwt_client
 
 PASSWORD = "correct horse battery staple"
@@ -55,13 +53,7 @@ def test_page_password_change_revokes_api_sessions_and_other_browsers(verified):
 def test_page_password_reset_revokes_every_session(verified):
     api = jwt_client(verified)
     browser = _signed_in_browser(verified)
-    stranger = Client()
-    stranger.post("/accounts/password/reset/", {"email": verified.email})
-    link = re.search(r"https?://[^/]+(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body)
-    response = stranger.get(link.group(1), follow=True)
-    set_url = response.redirect_chain[-1][0] if response.redirect_chain else link.group(1)
-
-    response = stranger.post(set_url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    response = reset_password_by_email(Client(), verified.email, NEW_PASSWORD)
 
     assert response.status_code == 302
     assert api.get(ME).status_code == 401

@@ -91,28 +91,18 @@ def test_metrics_show_the_journey(client, settings, member, password, client_for
     assert _value(after, "roster_active_users", window="7d") == 1
     assert _value(after, "roster_active_users", window="30d") == 1
     assert _value(after, "roster_login_events_24h", result="failed") == 2
-    requests = [
-        key
-        for key in after
-        if key[0] == "django_http_requests_total_by_view_transport_method_total"
-        and ("view", "slot-list") in key[1]
-    ]
-    assert requests, "request counts by view"
-    by_status = [
-        key
-        for key in after
-        if key[0] == "django_http_responses_total_by_status_view_method_total"
-        and ("view", "slot-list") in key[1]
-        and ("status", "201") in key[1]
-    ]
-    assert by_status, "response counts by view and status"
-    latency = [
-        key
-        for key in after
-        if key[0] == "django_http_requests_latency_seconds_by_view_method_count"
-        and ("view", "slot-list") in key[1]
-    ]
-    assert latency, "latency histogram by view"
+
+    def series_of_view(name, **labels):
+        wanted = {("view", "slot-list"), *labels.items()}
+        return [key for key in after if key[0] == name and wanted <= set(key[1])]
+
+    assert series_of_view("django_http_requests_total_by_view_transport_method_total")
+    assert series_of_view(
+        "django_http_responses_total_by_status_view_method_total", status="201"
+    ), "response counts by view and status"
+    assert series_of_view("django_http_requests_latency_seconds_by_view_method_count"), (
+        "latency histogram by view"
+    )
 
     # Once the background work catches up, the backlogs read zero.
     usage_rollup()
