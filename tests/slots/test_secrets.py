@@ -68,9 +68,21 @@ def test_slot_credentials_never_leave_the_server(client_for, member, user_factor
     admin.force_login(root)
     pages = [admin.get("/admin/slots/slot/")]
     pages += [admin.get(f"/admin/slots/slot/{slot_id}/change/") for slot_id in slot_ids]
+    pages += [admin.get(f"/admin/slots/slot/{slot_id}/history/") for slot_id in slot_ids]
+    # The audit log's admin: the list, every event's page and the CSV export.
+    pages.append(admin.get("/admin/audit/auditevent/?q=slot."))
+    pages += [
+        admin.get(f"/admin/audit/auditevent/{pk}/change/")
+        for pk in AuditEvent.objects.filter(action__startswith="slot.").values_list("pk", flat=True)
+    ]
     for page in pages:
         assert page.status_code == 200
         seen.append(("admin", page.content.decode()))
+    export = admin.get("/admin/audit/auditevent/export/?q=slot.")
+    assert export.status_code == 200
+    csv_text = b"".join(export.streaming_content).decode()
+    assert csv_text.count("slot.credentials.changed") == 3
+    seen.append(("admin audit CSV export", csv_text))
     assert "7b6a" in pages[0].content.decode()  # the hint, and only the hint
 
     # Release the last one through the API too (credentials are erased).
