@@ -412,9 +412,10 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         from django.db.models import Q
 
         from audit.models import AuditEvent
+        from audit.personal import attach_revealed
 
         uid = str(obj.pk)
-        events = list(
+        events = attach_revealed(
             AuditEvent.objects.filter(Q(actor_id=uid) | Q(target_id=uid)).order_by("-id")[
                 :RECENT_AUDIT_EVENTS
             ]
@@ -428,7 +429,7 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
                 (
                     e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
                     e.action,
-                    e.actor_display or e.actor_type,
+                    e.revealed.actor_display or e.actor_type,
                     f"{e.target_type} {e.target_id}".strip(),
                     e.ip or "",
                 )

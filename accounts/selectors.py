@@ -245,18 +245,23 @@ def setting_invalid_values(
 # --- the personal data export ----------------------------------------------------------
 
 
-def _audit_event_as_dict(event) -> dict[str, Any]:
+def _audit_event_as_dict(event, revealed) -> dict[str, Any]:
+    # ``revealed``: the personal values decrypted (they are stored encrypted, audit.personal).
     return {
         "id": str(event.uuid),
         "occurred_at": timestamp(event.occurred_at),
         "action": event.action,
-        "actor": {"type": event.actor_type, "id": event.actor_id, "display": event.actor_display},
+        "actor": {
+            "type": event.actor_type,
+            "id": event.actor_id,
+            "display": revealed.actor_display,
+        },
         "target": {"type": event.target_type, "id": event.target_id},
         "ip": event.ip,
         "user_agent": event.user_agent,
         "request_id": event.request_id,
-        "changes": event.changes,
-        "metadata": event.metadata,
+        "changes": revealed.changes,
+        "metadata": revealed.metadata,
     }
 
 
@@ -274,6 +279,7 @@ def user_export(*, user: User) -> dict[str, Any]:
     from accounts.sessions import web_session_id
     from audit.masking import mask
     from audit.models import AuditEvent
+    from audit.personal import revealed_chunks
     from slots.selectors import slots_export_for_user
     from usage.selectors import usage_export_for_user
 
@@ -351,5 +357,8 @@ def user_export(*, user: User) -> dict[str, Any]:
         ],
         "slots": slots_export_for_user(user=user),
         "usage": usage_export_for_user(user=user),
-        "audit_events": [_audit_event_as_dict(e) for e in events.iterator(chunk_size=1000)],
+        "audit_events": [
+            _audit_event_as_dict(e, shown)
+            for e, shown in revealed_chunks(events.iterator(chunk_size=1000), chunk_size=1000)
+        ],
     }

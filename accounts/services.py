@@ -27,6 +27,7 @@ from accounts import settings_registry
 from accounts.managers import normalize_email
 from accounts.models import ROLE_NAMES, SettingDefinition, User, UserSetting, username_validator
 from accounts.roles import assign_roles
+from audit.personal import subject_forget
 from audit.services import diff, record
 from config.errors import Conflict, DomainError, Invalid, NotFound
 
@@ -586,6 +587,9 @@ def user_erase(*, user_id, now: datetime | None = None) -> bool:
         locked.set_unusable_password()
         locked.erased_at = now
         locked.save()
+        # Crypto-shredding: the audit log keeps its (sealed) events, but the personal values
+        # in them were encrypted under this key, and nothing can read them once it is gone.
+        erased["audit_keys"] = subject_forget(locked.pk)
         record(
             action="user.deleted",
             actor=None,

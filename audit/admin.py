@@ -3,6 +3,10 @@
 Nobody edits or deletes an event here (not even a superuser); the export carries ``seq``,
 ``seal`` and ``prev_seal`` so that a file can be checked later with
 ``manage.py audit_verify --csv <file>``. Every export is itself recorded (``audit.exported``).
+
+Personal values are stored encrypted (``audit.personal``): the pages and the export show
+them decrypted, or ``[erased]``. The sealed columns of the export keep the stored form (the
+seals are computed over it); the ``*_revealed`` columns are the readable copy.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from functools import cached_property
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -28,6 +33,7 @@ from django.utils.html import format_html, format_html_join
 
 from audit import selectors
 from audit.models import AuditChain, AuditEvent
+from audit.personal import attach_revealed, reveal
 from audit.services import record
 
 ACTION_FAMILIES = (
@@ -74,6 +80,21 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class RevealingChangeList(ChangeList):
+    """Decrypts the personal values of a page of events with one query for their keys."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = attach_revealed(self.result_list)
+
+
+def _revealed(event: AuditEvent):
+    shown = getattr(event, "revealed", None)
+    if shown is None:
+        shown = event.revealed = reveal(event)
+    return shown
+
+
 def _export_response(queryset, filename: str) -> StreamingHttpResponse:
     class Echo:
         def write(self, value):
@@ -82,8 +103,8 @@ def _export_response(queryset, filename: str) -> StreamingHttpResponse:
     writer = csv.writer(Echo())
 
     def rows():
-        yield writer.writerow(selectors.EXPORT_COLUMNS)
-        for row in selectors.export_rows(queryset):
+        yield writer.writerow((*selectors.EXPORT_COLUMNS, *selectors.REVEALED_COLUMNS))
+        for row in selectors.export_rows(queryset, revealed=True):
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -110,8 +131,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     )
     search_fields = ("action",)  # shows the box; the search itself is get_search_results
     search_help_text = (
-        "An action or action prefix (auth.login.), an email, a user/object/event id, "
-        "a request id, or an IP address."
+        "An action or action prefix (auth.login.), a user's current email, a user/object/event "
+        "id, a request id, or an IP address. Personal values inside events are encrypted, "
+        "so an old email (or an erased user's) is not searchable: search by the user's id."
     )
     ordering = ("-id",)
     list_per_page = 100
@@ -121,7 +143,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     change_list_template = "admin/audit/auditevent/change_list.html"
     fieldsets = (
         (None, {"fields": ("uuid", "occurred_at", "action")}),
-        ("Who", {"fields": ("actor_type", "actor_id", "actor_display")}),
+        ("Who", {"fields": ("actor_type", "actor_id", "actor_display_shown")}),
         ("What", {"fields": ("target_type", "target_id", "changes_table", "metadata_pretty")}),
         ("Request", {"fields": ("ip", "user_agent", "request_id")}),
         ("Chain", {"fields": ("seq", "seal")}),
@@ -132,7 +154,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "action",
         "actor_type",
         "actor_id",
-        "actor_display",
+        "actor_display_shown",
         "target_type",
         "target_id",
         "changes_table",
@@ -161,9 +183,13 @@ class AuditEventAdmin(admin.ModelAdmin):
             return True
         return super().lookup_allowed(lookup, value, request)
 
+    def get_changelist(self, request, **kwargs):
+        return RevealingChangeList
+
     # --- columns and detail ----------------------------------------------------------------
 
-    @admin.display(description="actor", ordering="actor_display")
+    # Not sortable: the stored value of a user's display is ciphertext.
+    @admin.display(description="actor")
     def actor_column(self, event: AuditEvent) -> str:
         if not event.actor_id:
             return event.actor_type
@@ -171,8 +197,12 @@ class AuditEventAdmin(admin.ModelAdmin):
             '<a href="?actor_id={}" title="{}">{}</a>',
             event.actor_id,
             event.actor_type,
-            event.actor_display or event.actor_id,
+            _revealed(event).actor_display or event.actor_id,
         )
+
+    @admin.display(description="actor display")
+    def actor_display_shown(self, event: AuditEvent) -> str:
+        return _revealed(event).actor_display
 
     @admin.display(description="target")
     def target_column(self, event: AuditEvent) -> str:
@@ -184,7 +214,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="changes")
     def changes_table(self, event: AuditEvent) -> str:
-        changes = event.changes or {}
+        changes = _revealed(event).changes
         if not changes:
             return "—"
         rows = []
@@ -207,7 +237,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="metadata")
     def metadata_pretty(self, event: AuditEvent) -> str:
         return format_html(
-            "<pre>{}</pre>", json.dumps(event.metadata, indent=2, sort_keys=True, default=str)
+            "<pre>{}</pre>",
+            json.dumps(_revealed(event).metadata, indent=2, sort_keys=True, default=str),
         )
 
     # --- search ----------------------------------------------------------------------------

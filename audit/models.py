@@ -137,3 +137,18 @@ class AuditChain(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head {self.head_seq}, checkpoint {self.pruned_seq}"
+
+
+class SubjectKey(models.Model):
+    """The key that encrypts one person's personal data in the audit log (crypto-shredding).
+
+    An ordinary table, unlike the log itself: erasing a person deletes their key, and every
+    value sealed under it becomes unreadable while the chain that holds it stays intact.
+    """
+
+    subject_id = models.CharField(max_length=64, unique=True)
+    key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"audit key of {self.subject_id}"

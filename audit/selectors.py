@@ -178,6 +178,9 @@ def chain_verify(
 # --- CSV export ----------------------------------------------------------------------------
 
 EXPORT_COLUMNS = ("seq", "seal", "prev_seal", *SEALED_FIELDS)
+# With ``revealed=True``: readable copies of the columns that hold encrypted personal values
+# (``audit.personal``), after the sealed ones. The check reads only EXPORT_COLUMNS.
+REVEALED_COLUMNS = ("actor_display_revealed", "changes_revealed", "metadata_revealed")
 
 # A cell a spreadsheet would run as a formula gets a leading apostrophe (so does a cell
 # that already starts with one, which keeps the escaping reversible for the check).
@@ -192,10 +195,15 @@ def csv_uncell(value: str) -> str:
     return value[1:] if value.startswith("'") else value
 
 
-def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000):
+def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000, revealed: bool = False):
     """Rows for the CSV export: every sealed field, plus ``seq``, ``seal`` and the seal of
     the previous link, so each row can be checked on its own and consecutive rows as a chain.
+
+    The sealed columns hold what is stored (personal values encrypted), so the seals can be
+    recomputed from the file; ``revealed`` adds REVEALED_COLUMNS, the readable copies.
     """
+    from audit.personal import reveal_many
+
     chain = AuditChain.objects.filter(pk=1).first()
     ordered = queryset.order_by("seq", "id").values("seq", "seal", *SEALED_FIELDS)
     batch: list[dict] = []
@@ -206,7 +214,15 @@ def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000):
         previous[0] = GENESIS
         if chain is not None and chain.pruned_seq:
             previous[chain.pruned_seq] = chain.pruned_seal
-        for r in batch:
+        shown = reveal_many(batch) if revealed else [None] * len(batch)
+        for r, readable in zip(batch, shown, strict=True):
+            extra = []
+            if readable is not None:
+                extra = [
+                    csv_cell(readable.actor_display),
+                    json.dumps(readable.changes, sort_keys=True, ensure_ascii=False),
+                    json.dumps(readable.metadata, sort_keys=True, ensure_ascii=False),
+                ]
             yield [
                 r["seq"] if r["seq"] is not None else "",
                 r["seal"],
@@ -229,6 +245,7 @@ def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000):
                 csv_cell(r["request_id"]),
                 json.dumps(r["changes"], sort_keys=True, ensure_ascii=False),
                 json.dumps(r["metadata"], sort_keys=True, ensure_ascii=False),
+                *extra,
             ]
 
     for row in ordered.iterator(chunk_size=chunk_size):

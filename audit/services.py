@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.chain import GENESIS, compute_seal
 from audit.masking import mask
 from audit.models import AuditChain, AuditEvent
+from audit.personal import protect
 from config.client_ip import client_ip
 from config.request_context import current_request_id
 
@@ -79,7 +80,9 @@ def record(
     """Append one event. Runs inside the caller's transaction, so it commits with the change.
 
     ``actor`` is a user (or an API key model), or None for the system / an anonymous caller;
-    ``target`` a model instance or a ``(type, id)`` pair. Secrets are masked before writing.
+    ``target`` a model instance or a ``(type, id)`` pair. Secrets are masked before writing;
+    then personal values are encrypted under the key of the person they are about
+    (``audit.personal``), so that erasing the person leaves nothing readable behind.
     """
     actor_type, actor_id, actor_display, via = describe_actor(actor, request)
     target_type, target_id = describe_target(target)
@@ -88,6 +91,16 @@ def record(
     request_id = getattr(request, "request_id", None) or current_request_id() or ""
     if request is not None and not request_id:
         request_id = getattr(getattr(request, "_request", None), "request_id", "") or ""
+    # Masking first: a secret is dropped, never encrypted.
+    actor_display, stored_changes, stored_metadata = protect(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_display=actor_display,
+        target_type=target_type,
+        target_id=target_id,
+        changes=mask(changes or {}),
+        metadata=mask(meta),
+    )
     return AuditEvent.objects.create(
         occurred_at=timezone.now(),
         action=action,
@@ -101,8 +114,8 @@ def record(
             :512
         ],
         request_id=request_id[:128],
-        changes=mask(changes or {}),
-        metadata=mask(meta),
+        changes=stored_changes,
+        metadata=stored_metadata,
     )
 
 

@@ -3,6 +3,7 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 
 from audit.models import AuditEvent
+from audit.personal import reveal
 from tests.accounts.users_helpers import api_key_client, assert_error, jwt_client
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +109,8 @@ def test_me_patch_audits_before_and_after(member, client_for):
     client_for(member).patch(ME, {"department": "Sales", "locale": "fr"})
     event = AuditEvent.objects.get(action="user.updated")
     assert event.actor_id == str(member.pk) and event.target_id == str(member.pk)
-    assert event.changes == {"department": ["", "Sales"], "locale": ["en", "fr"]}
+    assert reveal(event).changes == {"department": ["", "Sales"], "locale": ["en", "fr"]}
+    assert "Sales" not in str(event.changes)  # stored encrypted under the user's key
 
 
 def test_me_patch_without_change_records_nothing(member, client_for):

@@ -14,7 +14,8 @@ from accounts import selectors, services
 from accounts.apikeys import api_key_create
 from accounts.models import ApiKey, ApiSession, SettingDefinition, User, UserSetting
 from accounts.tokens import token_issue
-from audit.models import AuditEvent
+from audit.models import AuditEvent, SubjectKey
+from audit.personal import reveal
 from config.errors import Conflict
 from tests.factories import UserFactory
 
@@ -33,10 +34,12 @@ def test_user_update_profile_validates_and_audits(member):
     member.refresh_from_db()
     assert member.phone == "+16502530000" and member.timezone == "America/New_York"
     event = AuditEvent.objects.get(action="user.updated")
-    assert event.changes == {
+    assert reveal(event).changes == {
         "phone": ["", "+16502530000"],
         "timezone": ["UTC", "America/New_York"],
     }
+    # The phone number is stored encrypted under the user's key (erasure shreds it).
+    assert "+16502530000" not in str(event.changes)
 
 
 def test_user_update_profile_reports_every_bad_field_at_once(member):
@@ -220,6 +223,13 @@ def test_user_request_erasure_then_erase_after_grace(member):
     deleted = AuditEvent.objects.get(action="user.deleted")
     assert deleted.target_id == str(user.pk) and deleted.actor_type == "system"
     assert deleted.metadata["removed"]["access_keys"] == 1
+    # The audit log's copies of the personal data are shredded with the user's key.
+    assert deleted.metadata["removed"]["audit_keys"] == 1
+    assert not SubjectKey.objects.filter(subject_id=str(user.pk)).exists()
+    stored = AuditEvent.objects.values_list("actor_display", "changes", "metadata")
+    assert "gone@example.com" not in str(list(stored))
+    settings_event = AuditEvent.objects.get(action="user.settings.updated", actor_id=str(user.pk))
+    assert reveal(settings_event).actor_display == "[erased]"
     # Twice is harmless.
     assert services.user_erase(user_id=user.pk, now=due + timedelta(days=1)) is False
     assert AuditEvent.objects.filter(action="user.deleted").count() == 1

@@ -7,6 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
 from audit.models import AuditEvent
+from audit.personal import is_sealed, reveal
 
 
 @pytest.fixture
@@ -72,11 +73,17 @@ def test_admin_user_change_records_fields_and_roles_without_password_hash(
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     (event,) = _events("admin.accounts.user.updated")
-    assert event.changes["display_name"][1] == "Renamed"
-    assert str(admin_group.pk) in event.changes["groups"][1]
-    assert str(admin_group.pk) not in event.changes["groups"][0]
+    shown = reveal(event)
+    # The user's name and repr are stored encrypted under the user's key, shown decrypted.
+    assert is_sealed(event.changes["display_name"][1])
+    assert shown.changes["display_name"][1] == "Renamed"
+    assert shown.metadata["object_repr"] == member.email
+    assert member.email not in str(event.changes) + str(event.metadata)
+    assert str(admin_group.pk) in shown.changes["groups"][1]
+    assert str(admin_group.pk) not in shown.changes["groups"][0]
     assert "password" not in event.changes
     assert member.password not in str(event.changes) + str(event.metadata)
+    assert member.password not in str(shown.changes) + str(shown.metadata)
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.models import User, UserSetting
 from audit.models import AuditEvent
+from audit.personal import reveal
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_profile_saves_through_the_service(signed_in, member):
         "America/New_York",
     )
     event = AuditEvent.objects.get(action="user.updated", target_id=str(member.pk))
-    assert event.changes["display_name"][1] == "Grace"
+    assert reveal(event).changes["display_name"][1] == "Grace"
 
 
 @pytest.mark.parametrize(
