@@ -127,6 +127,30 @@ def _snapshot_check(user, period: str, meter: Meter) -> tuple[int | float, Decim
     return stats["totals"][meter.key], raw
 
 
+def _bracket_check(user, period: str, meter: Meter) -> tuple[Decimal, Decimal, Decimal] | None:
+    """(raw sum before, stats total, raw sum after), each its own statement in READ COMMITTED,
+    as a client reads. Quantities are never negative and nothing is deleted here, so an exact
+    reader lies between the two sums: a double count exceeds the later one, a lost event
+    falls short of the earlier one, whatever the rollup did in between."""
+
+    def raw_sum(start, end) -> Decimal:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(SUM(quantity), 0) FROM usage_usageevent WHERE user_id = %s "
+                "AND meter_id = %s AND occurred_at >= %s AND occurred_at < %s",
+                [user.pk, meter.pk, start, end],
+            )
+            return Decimal(cursor.fetchone()[0])
+
+    window = selectors.usage_stats(user=user, period=period, meter=meter)
+    before = raw_sum(window["start"], window["end"])
+    stats = selectors.usage_stats(user=user, period=period, meter=meter)
+    after = raw_sum(stats["start"], stats["end"])
+    if (stats["start"], stats["end"]) != (window["start"], window["end"]):
+        return None  # the clock crossed a bucket edge between the reads: nothing to compare
+    return before, Decimal(str(stats["totals"].get(meter.key, 0))), after
+
+
 def test_usage_stats_stay_exact_while_ingestion_and_two_rollup_workers_run(member, meters):
     meter = meters["tokens.input"]
     rng = random.Random(6)
@@ -148,6 +172,7 @@ def test_usage_stats_stay_exact_while_ingestion_and_two_rollup_workers_run(membe
     accepted = [Decimal(0), Decimal(0)]
     rolled = [0, 0]
     checks: list[str] = []
+    brackets: list[str] = []
     errors: list = []
 
     def ingest(index):
@@ -170,6 +195,11 @@ def test_usage_stats_stay_exact_while_ingestion_and_two_rollup_workers_run(membe
             for period in ("24h", "7d", "30d"):
                 total, raw = _snapshot_check(member, period, meter)
                 assert Decimal(str(total)) == raw, (period, total, raw)
+                bracket = _bracket_check(member, period, meter)
+                if bracket is not None:
+                    before, total, after = bracket
+                    assert before <= total <= after, (period, before, total, after)
+                    brackets.append(period)
                 checks.append(period)
 
     def runner(index):
@@ -191,7 +221,7 @@ def test_usage_stats_stay_exact_while_ingestion_and_two_rollup_workers_run(membe
         thread.join(timeout=60)
     assert not errors, errors
 
-    assert rolled[0] > 0 and rolled[1] > 0 and len(checks) >= 3
+    assert rolled[0] > 0 and rolled[1] > 0 and len(checks) >= 3 and len(brackets) >= 3
     usage_rollup()
     assert UsageEvent.objects.count() == 1600
     assert not UsageEvent.objects.filter(rolled_at__isnull=True).exists()
