@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from audit.models import AuditEvent
 from audit.personal import attach_revealed, reveal
+from config.api.serializers import QueryParamsSerializer
 
 TIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
 
@@ -101,7 +102,7 @@ class BrokenLinkSerializer(serializers.Serializer):
     )
 
 
-class AuditVerifyQuerySerializer(serializers.Serializer):
+class AuditVerifyQuerySerializer(QueryParamsSerializer):
     from_seq = serializers.IntegerField(
         required=False,
         min_value=1,

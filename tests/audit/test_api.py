@@ -287,3 +287,14 @@ def test_audit_events_since_offset_is_applied(client_for, admin_user):
         _ids(client.get(EVENTS, {"action": "test.offset", "since": "2026-03-02T07:00+18:00"})) == []
     )
     assert event.uuid
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("param", ["from_seq", "limit"])
+def test_audit_verify_empty_parameter_is_400(client_for, admin_user, param):
+    response = client_for(admin_user).get("/api/v1/audit/verify", {param: ""})
+    assert response.status_code == 400
+    assert (response.json()["errors"][0]["code"], response.json()["errors"][0]["attr"]) == (
+        "blank",
+        param,
+    )

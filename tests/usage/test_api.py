@@ -492,3 +492,21 @@ def test_events_list_slot_filter_must_be_an_id(client_for, member, slot):
     response = client_for(member).get(EVENTS_URL, {"slot": slot})
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "slot"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("param", ["slot", "meter"])
+def test_usage_stats_empty_parameter_is_400(client_for, member, param):
+    response = client_for(member).get("/api/v1/usage/stats", {"period": "24h", param: ""})
+    assert response.status_code == 400
+    assert (response.json()["errors"][0]["code"], response.json()["errors"][0]["attr"]) == (
+        "blank",
+        param,
+    )
+
+
+@pytest.mark.django_db
+def test_admin_usage_stats_empty_period_is_400(client_for, admin_user):
+    response = client_for(admin_user).get("/api/v1/admin/usage/stats", {"period": ""})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "period"

@@ -8,6 +8,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
+from config.api.serializers import QueryParamsSerializer
 from usage.models import NO_SLOT, QUANTITY_MAX, Meter, UsageEvent
 from usage.selectors import PERIODS, number
 from usage.services import MAX_BATCH, MAX_KEY_LENGTH, MAX_METADATA_BYTES
@@ -102,7 +103,7 @@ class UsageEventSerializer(serializers.ModelSerializer):
         return event.rolled_at is not None
 
 
-class StatsQuerySerializer(serializers.Serializer):
+class StatsQuerySerializer(QueryParamsSerializer):
     period = serializers.ChoiceField(choices=list(PERIODS))
     meter = serializers.CharField(required=False, max_length=64)
     slot = serializers.UUIDField(required=False)
@@ -119,7 +120,7 @@ class StatsQuerySerializer(serializers.Serializer):
         return value
 
 
-class SystemStatsQuerySerializer(serializers.Serializer):
+class SystemStatsQuerySerializer(QueryParamsSerializer):
     period = serializers.ChoiceField(choices=list(PERIODS))
 
 
