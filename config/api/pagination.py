@@ -23,7 +23,7 @@ class _StrictPageSize:
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
+        if raw is None:
             return self.page_size
         try:
             size = int(raw)
@@ -51,6 +51,12 @@ class _StrictPageSize:
 
 class PageNumberPagination(_StrictPageSize, pagination.PageNumberPagination):
     page_size = 50
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not raw.strip():
+            raise _invalid(self.page_query_param, "A whole number is required.", "invalid")
+        return super().get_page_number(request, paginator)
 
     def get_schema_operation_parameters(self, view):
         parameters = self._bounded(super().get_schema_operation_parameters(view))
