@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from accounts import selectors
 from accounts.models import ROLE_NAMES, User
-from config.api.filters import GivenChoiceFilter, RefuseEmptyForm
+from config.api.filters import GivenChoiceFilter
 
 ORDERING_FIELDS = ("email", "date_joined", "last_login", "display_name", "status")
 
@@ -42,7 +42,6 @@ class UserFilter(django_filters.FilterSet):
     class Meta:
         model = User
         fields: list[str] = []
-        form = RefuseEmptyForm
 
     def filter_role(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.users_with_role(qs, value)

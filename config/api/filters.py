@@ -85,19 +85,3 @@ class OrderingFilter(rest_framework_filters.OrderingFilter):
                 }
             )
         return super().get_ordering(request, queryset, view)
-
-
-class RefuseEmptyForm(forms.Form):
-    """A filter set's form on which a given-but-empty value of any field that is not plain
-    text (a choice, an ordering, an id, a time) is refused, as the schema says."""
-
-    def clean(self):
-        cleaned = super().clean()
-        for name, field in self.fields.items():
-            if type(field) is forms.CharField:
-                continue
-            if _given_but_empty(self.data.get(name)) and name not in self.errors:
-                self.add_error(
-                    name, ValidationError("This parameter may not be empty.", code="blank")
-                )
-        return cleaned
