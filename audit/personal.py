@@ -18,18 +18,21 @@ Who a value is about (its subject), one rule for writing and reading:
   is about a user's data (first three cases above): a user's repr is their email.
 
 Secrets are masked (``audit.masking``) before any of this: a secret is never encrypted,
-it is never stored at all. Keys are read from the database on every use, never cached, so a
-deleted key stops decrypting at once in every process.
+it is never stored at all. Readers take keys from the database on every use, never from a
+cache, so a deleted key stops decrypting at once in every process. Writers keep committed
+keys for a few minutes (see ``_keys_for_writing``): the audit write stays one INSERT.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from cryptography.fernet import Fernet, InvalidToken
+from django.db import transaction
 
 from audit.masking import MASK
 from audit.models import AuditEvent, SubjectKey
@@ -162,17 +165,42 @@ def _encrypt_tree(value: Any, fernet: Fernet, keys: frozenset[str], *, pairs: bo
     return value
 
 
+# Keys for *writing*, per process, filled only once the transaction that read or created
+# them has committed (a rolled-back key never encrypts anything). A key deleted by an
+# erasure may still encrypt new values here for up to WRITE_KEY_TTL seconds: those values
+# are then unreadable, which is what erasure asks for. Reading never uses this cache.
+WRITE_KEY_TTL = 300.0
+_WRITE_KEY_CACHE_MAX = 10_000
+_write_keys: dict[str, tuple[Fernet, float]] = {}
+
+
+def _remember_write_key(subject: str, key: str) -> None:
+    if len(_write_keys) >= _WRITE_KEY_CACHE_MAX:
+        _write_keys.clear()
+    _write_keys[subject] = (Fernet(key), time.monotonic() + WRITE_KEY_TTL)
+
+
 def _keys_for_writing(subjects: set[str]) -> dict[str, Fernet]:
     """The subjects' keys, created on first use (the unique constraint settles a race)."""
-    found = dict(
-        SubjectKey.objects.filter(subject_id__in=subjects).values_list("subject_id", "key")
-    )
-    for subject in subjects - found.keys():
+    now = time.monotonic()
+    keys: dict[str, Fernet] = {}
+    for subject in subjects:
+        cached = _write_keys.get(subject)
+        if cached is not None and cached[1] > now:
+            keys[subject] = cached[0]
+    missing = subjects - keys.keys()
+    if not missing:
+        return keys
+    found = dict(SubjectKey.objects.filter(subject_id__in=missing).values_list("subject_id", "key"))
+    for subject in missing - found.keys():
         row, _ = SubjectKey.objects.get_or_create(
             subject_id=subject, defaults={"key": Fernet.generate_key().decode()}
         )
         found[subject] = row.key
-    return {subject: Fernet(key) for subject, key in found.items()}
+    for subject, key in found.items():
+        keys[subject] = Fernet(key)
+        transaction.on_commit(lambda subject=subject, key=key: _remember_write_key(subject, key))
+    return keys
 
 
 def protect(
@@ -332,4 +360,5 @@ def revealed_chunks(events: Iterable[Any], *, chunk_size: int = 1000) -> Iterato
 
 def subject_forget(subject_id: Any) -> int:
     """Delete the subject's key: what was sealed under it can never be read again."""
+    _write_keys.pop(str(subject_id), None)
     return SubjectKey.objects.filter(subject_id=str(subject_id)).delete()[0]

@@ -335,3 +335,30 @@ def test_concurrent_first_events_share_one_key():
     assert SubjectKey.objects.filter(subject_id=str(user.pk)).count() == 1
     events = list(AuditEvent.objects.filter(action="user.updated").order_by("id"))
     assert [s.changes["phone"] for s in reveal_many(events)] == [["", "1"], ["1", "2"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_write_key_cache_never_keeps_a_rolled_back_key(user_factory):
+    """A key created in a transaction that rolls back is never used again: the next event
+    gets a key that exists, and its values stay readable."""
+    from django.db import transaction
+
+    from audit import personal
+    from audit.models import AuditEvent, SubjectKey
+    from audit.services import record
+
+    user = user_factory(email="rolled-back@example.com")
+    SubjectKey.objects.filter(subject_id=str(user.pk)).delete()
+    personal._write_keys.clear()
+    try:
+        with transaction.atomic():
+            record(action="test.personal", actor=user, target=user, changes={"phone": ["", "+41"]})
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert str(user.pk) not in personal._write_keys
+    event = record(action="test.personal", actor=user, target=user, changes={"phone": ["", "+41"]})
+    assert str(user.pk) in personal._write_keys  # committed (autocommit): now remembered
+    revealed = personal.reveal(AuditEvent.objects.get(pk=event.pk))
+    assert revealed.changes == {"phone": ["", "+41"]}
+    assert revealed.actor_display == user.email
