@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from slots import services as slot_services
+from tests.pages.conftest import reseed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +25,7 @@ def _block_with(marker: str) -> str:
 def test_readme_httpx_client_signs_in_refreshes_lists_slots_and_posts_usage(
     live_server, user_factory, password
 ):
+    reseed()  # slot types and meters: an earlier transactional test emptied the tables
     user = user_factory(email="reader@example.com")
     slot_services.slot_create(owner=user, type="workspace", name="from-readme", actor=user)
     code = _block_with("class Roster")
