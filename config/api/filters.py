@@ -11,7 +11,26 @@ from rest_framework import exceptions
 from rest_framework import filters as rest_framework_filters
 
 
-class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+def given_but_empty(value) -> bool:
+    """`?slot=`, `?role=`: a parameter given but empty is bad input, not "no filter"."""
+    return isinstance(value, str) and not value.strip()
+
+
+class _GivenMeansNotEmpty:
+    """For the form fields behind filters: an empty value that was given is refused with the
+    field's own error (``empty_code``) instead of being read as "not given"."""
+
+    empty_code = "invalid"
+
+    def to_python(self, value):
+        if given_but_empty(value):
+            raise ValidationError(
+                self.error_messages[self.empty_code], code=self.empty_code, params={"value": value}
+            )
+        return super().to_python(value)
+
+
+class UTCIsoDateTimeField(_GivenMeansNotEmpty, django_filters.fields.IsoDateTimeField):
     """An RFC 3339 time, handed to the database in UTC.
 
     PostgreSQL refuses offsets beyond ±15:59 and times before year 1 that an ISO 8601
@@ -20,8 +39,6 @@ class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """
 
     def to_python(self, value):
-        if _given_but_empty(value):
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
         parsed = super().to_python(value)
         if parsed is None or parsed.tzinfo is None:
             return parsed
@@ -35,31 +52,16 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
-def _given_but_empty(value) -> bool:
-    # A parameter given but empty (`?slot=`, `?role=`) is bad input, not "no filter".
-    return isinstance(value, str) and not value.strip()
-
-
-class GivenUUIDField(forms.UUIDField):
-    def to_python(self, value):
-        if _given_but_empty(value):
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        return super().to_python(value)
+class GivenUUIDField(_GivenMeansNotEmpty, forms.UUIDField):
+    pass
 
 
 class GivenUUIDFilter(django_filters.UUIDFilter):
     field_class = GivenUUIDField
 
 
-class GivenChoiceField(django_filters.fields.ChoiceField):
-    def to_python(self, value):
-        if _given_but_empty(value):
-            raise ValidationError(
-                self.error_messages["invalid_choice"],
-                code="invalid_choice",
-                params={"value": value},
-            )
-        return super().to_python(value)
+class GivenChoiceField(_GivenMeansNotEmpty, django_filters.fields.ChoiceField):
+    empty_code = "invalid_choice"
 
 
 class GivenChoiceFilter(django_filters.ChoiceFilter):

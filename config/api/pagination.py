@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from rest_framework import exceptions, pagination
 
+from config.api.filters import given_but_empty
+
 MAX_PAGE_SIZE = 200
 
 
@@ -53,8 +55,7 @@ class PageNumberPagination(_StrictPageSize, pagination.PageNumberPagination):
     page_size = 50
 
     def get_page_number(self, request, paginator):
-        raw = request.query_params.get(self.page_query_param)
-        if raw is not None and not raw.strip():
+        if given_but_empty(request.query_params.get(self.page_query_param)):
             raise _invalid(self.page_query_param, "A whole number is required.", "invalid")
         return super().get_page_number(request, paginator)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from config.api.filters import given_but_empty
+
 
 class QueryParamsSerializer(serializers.Serializer):
     """Validates ``request.query_params``. A parameter given but empty (``?slot=``) is bad
@@ -15,7 +17,7 @@ class QueryParamsSerializer(serializers.Serializer):
             blank = {
                 name: [ErrorDetail("This parameter may not be empty.", code="blank")]
                 for name in self.fields
-                if isinstance(data.get(name), str) and not data.get(name).strip()
+                if given_but_empty(data.get(name))
             }
             if blank:
                 raise serializers.ValidationError(blank)
