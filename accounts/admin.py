@@ -409,17 +409,10 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     def recent_audit_events(self, obj: User) -> str:
         if obj.pk is None:
             return "—"
-        from django.db.models import Q
-
-        from audit.models import AuditEvent
         from audit.personal import attach_revealed
+        from audit.selectors import events_of
 
-        uid = str(obj.pk)
-        events = attach_revealed(
-            AuditEvent.objects.filter(Q(actor_id=uid) | Q(target_id=uid)).order_by("-id")[
-                :RECENT_AUDIT_EVENTS
-            ]
-        )
+        events = attach_revealed(events_of(obj).order_by("-id")[:RECENT_AUDIT_EVENTS])
         if not events:
             return "No events."
         rows = format_html_join(

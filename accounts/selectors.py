@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts import settings_registry
@@ -278,14 +278,13 @@ def user_export(*, user: User) -> dict[str, Any]:
 
     from accounts.sessions import web_session_id
     from audit.masking import mask
-    from audit.models import AuditEvent
     from audit.personal import revealed_chunks
+    from audit.selectors import events_of
     from slots.selectors import slots_export_for_user
     from usage.selectors import usage_export_for_user
 
     fresh = user_for_api(user_id=user.pk)
-    user_id = str(user.pk)
-    events = AuditEvent.objects.filter(Q(actor_id=user_id) | Q(target_id=user_id)).order_by("id")
+    events = events_of(user).order_by("id")
     return {
         "exported_at": timestamp(timezone.now()),
         "format": "roster.export.v1",

@@ -243,13 +243,10 @@ SECURITY_LOG_PAGE_SIZE = 25
 
 @login_required
 def security_log(request: HttpRequest) -> HttpResponse:
-    from django.db.models import Q
+    from audit.selectors import events_of
 
-    from audit.selectors import events_visible_to
-
-    me = str(request.user.pk)
     # Admins may see every event elsewhere; this page is always one's own log.
-    events = events_visible_to(request.user).filter(Q(actor_id=me) | Q(target_id=me))
+    events = events_of(request.user)
     before = request.GET.get("before", "")
     if before.isdigit() and len(before) < 19:
         events = events.filter(id__lt=int(before))

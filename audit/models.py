@@ -22,6 +22,44 @@ class _NotASealingUpdate(pgtrigger.Condition):
 
 
 class AuditEventQuerySet(models.QuerySet):
+    # Set by ``involving``: the user whose events these are, read as two merged index scans.
+    _involving: str | None = None
+
+    def involving(self, user_id: str) -> AuditEventQuerySet:
+        """Events where ``user_id`` is the actor or the target (a person's security log).
+
+        Newest-first pages of an OR make PostgreSQL walk the whole log backwards along the
+        primary key until it has found enough of this person's events, however old they
+        are. A slice of this queryset ordered by id is read instead as two range scans, one
+        on (actor_id, id) and one on (target_id, id), each limited to the slice, merged here.
+        Both keep the OR, so nobody else's event can come through either scan.
+        """
+        clone = self.filter(models.Q(actor_id=user_id) | models.Q(target_id=user_id))
+        clone._involving = user_id
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._involving = self._involving
+        return clone
+
+    def __getitem__(self, k):
+        if self._involving is None or self._result_cache is not None or self.query.is_sliced:
+            return super().__getitem__(k)
+        if not isinstance(k, slice) or k.stop is None or k.step is not None:
+            return super().__getitem__(k)
+        ordering = tuple(self.query.order_by) or tuple(self.model._meta.ordering)
+        if ordering not in (("-id",), ("id",)):
+            return super().__getitem__(k)
+        start, stop = k.start or 0, k.stop
+        rows: dict[int, AuditEvent] = {}
+        for party in ("actor_id", "target_id"):
+            part = self.filter(**{party: self._involving})
+            part._involving = None
+            rows.update((event.pk, event) for event in part[:stop])
+        merged = sorted(rows.values(), key=lambda e: e.pk, reverse=ordering == ("-id",))
+        return merged[start:stop]
+
     def update(self, **kwargs):
         raise AppendOnlyError("Audit events are append-only.")
 

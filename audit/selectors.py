@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from audit.chain import GENESIS, SEALED_FIELDS, compute_seal
 from audit.models import AuditChain, AuditEvent
@@ -21,8 +21,12 @@ def events_visible_to(user) -> QuerySet[AuditEvent]:
         return AuditEvent.objects.none()
     if "admin" in user.roles:
         return AuditEvent.objects.all()
-    me = str(user.pk)
-    return AuditEvent.objects.filter(Q(actor_id=me) | Q(target_id=me))
+    return AuditEvent.objects.involving(str(user.pk))
+
+
+def events_of(user) -> QuerySet[AuditEvent]:
+    """The user's own security log: events where they are the actor or the target."""
+    return AuditEvent.objects.involving(str(user.pk))
 
 
 def filter_action(queryset: QuerySet[AuditEvent], value: str) -> QuerySet[AuditEvent]:

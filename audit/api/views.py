@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics
+from rest_framework import generics
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,17 +23,6 @@ from config.api.pagination import CursorPagination
 AUDIT_SCOPES = ("profile:read", "profile:write")
 
 
-class AuditCursorPagination(CursorPagination):
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound as exc:
-            # A mangled cursor is bad input, not a missing page.
-            raise exceptions.ValidationError(
-                {self.cursor_query_param: [exceptions.ErrorDetail(str(exc.detail), "invalid")]}
-            ) from exc
-
-
 @extend_schema(
     summary="Audit events",
     description=(
@@ -45,7 +34,7 @@ class AuditCursorPagination(CursorPagination):
 class AuditEventList(generics.ListAPIView):
     serializer_class = AuditEventSerializer
     queryset = AuditEvent.objects.none()
-    pagination_class = AuditCursorPagination
+    pagination_class = CursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = AuditEventFilter
     permission_classes = [IsAuthenticated, HasScope]
