@@ -32,6 +32,8 @@ class Scenario:
     body: str | None = None
     connections: tuple[int, ...] = (16, 64)
     duration: int | None = None
+    # Extra Lua for wrk, e.g. a ``request`` function that builds each request's body.
+    lua: str = ""
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Result:
     non_2xx: int
     errors: int
     server_cpu_ms_per_request: float | None
+    # CPU of every PostgreSQL process on the machine (the bench is its only client).
+    db_cpu_ms_per_request: float | None = None
 
     def line(self) -> str:
         cpu = (
@@ -53,10 +57,15 @@ class Result:
             if self.server_cpu_ms_per_request is not None
             else "   n/a"
         )
+        db = (
+            f"{self.db_cpu_ms_per_request:5.2f}"
+            if self.db_cpu_ms_per_request is not None
+            else "  n/a"
+        )
         return (
             f"{self.scenario[:44]:<44} c={self.connections:<3} {self.rps:9.0f} req/s  "
             f"p50 {self.p50_ms:7.2f}  p95 {self.p95_ms:7.2f}  p99 {self.p99_ms:7.2f} ms  "
-            f"cpu/req {cpu} ms  non-2xx {self.non_2xx}  errors {self.errors}"
+            f"cpu/req {cpu} ms  db cpu/req {db} ms  non-2xx {self.non_2xx}  errors {self.errors}"
         )
 
 
@@ -123,9 +132,60 @@ def ensure_database(env: dict[str, str]) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _cpu_seconds(pids) -> float:
+    """utime + stime of the given processes, in seconds (those gone are skipped)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by the PostgreSQL server on this machine: its live processes, plus
+    what the ones that have exited used (the postmaster's cutime + cstime), so a backend
+    closing its connection during a run takes nothing away."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = _stat(int(entry.name))
+        if fields is None:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        parent = Path(f"/proc/{fields[1]}/comm")
+        try:
+            is_postmaster = parent.read_text().strip() != "postgres"
+        except (FileNotFoundError, ProcessLookupError):
+            is_postmaster = False
+        if is_postmaster:
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
-    def __init__(self, env: dict[str, str], workers: int, worker_class: str = "sync"):
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        worker_class: str = "sync",
+        app: str = "config.wsgi:application",
+    ):
         self.env = env
+        self.app = app
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -135,7 +195,7 @@ class Server:
     def start(self) -> None:
         cmd = [
             str(VENV_BIN / "gunicorn"),
-            "config.wsgi:application",
+            self.app,
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
@@ -171,15 +231,7 @@ class Server:
         return pids
 
     def cpu_seconds(self) -> float:
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / tick
+        return _cpu_seconds(self.pids())
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -194,6 +246,7 @@ _LUA = """
 wrk.method = %(method)s
 wrk.body = %(body)s
 %(headers)s
+%(lua)s
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %%d %%d %%d %%d %%f %%f %%f\\n",
     summary.requests, summary.duration, summary.errors.status,
@@ -220,12 +273,13 @@ def run_wrk(server: Server, scenario: Scenario, connections: int, duration: int)
         "method": _lua_string(scenario.method),
         "body": _lua_string(scenario.body),
         "headers": header_lines,
+        "lua": scenario.lua,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         script_path = f.name
     threads = min(2, connections)
-    cpu_before = server.cpu_seconds()
+    cpu_before, db_before = server.cpu_seconds(), postgres_cpu_seconds()
     out = subprocess.run(
         [
             "wrk",
@@ -242,7 +296,7 @@ def run_wrk(server: Server, scenario: Scenario, connections: int, duration: int)
         text=True,
         check=True,
     ).stdout
-    cpu_after = server.cpu_seconds()
+    cpu_after, db_after = server.cpu_seconds(), postgres_cpu_seconds()
     os.unlink(script_path)
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
     requests, duration_us, non_2xx, errors, p50, p95, p99 = line.split()[1:]
@@ -258,14 +312,18 @@ def run_wrk(server: Server, scenario: Scenario, connections: int, duration: int)
         non_2xx=int(non_2xx),
         errors=int(errors),
         server_cpu_ms_per_request=(cpu_after - cpu_before) * 1000 / requests if requests else None,
+        db_cpu_ms_per_request=(db_after - db_before) * 1000 / requests if requests else None,
     )
 
 
 class BenchContext:
-    """What scenario modules get: the server's URL and helpers to make users and credentials."""
+    """What scenario modules get: the server, the run's settings, helpers for users and keys."""
 
-    def __init__(self, base_url: str):
-        self.base_url = base_url
+    def __init__(self, server: Server, *, connections: tuple[int, ...], duration: int):
+        self.server = server
+        self.base_url = server.base_url
+        self.connections = connections
+        self.duration = duration
 
     def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None

@@ -72,7 +72,7 @@ def main() -> int:
     )
     try:
         scenarios: list[tuple[str, harness.Scenario]] = []
-        ctx = harness.BenchContext(server.base_url)
+        ctx = harness.BenchContext(server, connections=connections, duration=args.duration)
         for name in names:
             module = importlib.import_module(f"bench.scenarios.{name}")
             if hasattr(module, "setup"):

@@ -4,6 +4,14 @@ Seeds the log up to BENCH_AUDIT_EVENTS events (default 1,000,000; only the missi
 inserted, with plain SQL) and seals them, then drives the read endpoints with wrk.
 
 Offline figures:
+- what an audited request pays, end to end: ``PATCH /api/v1/users/me`` with a new display
+  name on every request (one ``user.updated`` event each, with encrypted personal values),
+  driven by wrk against the real server and, in the same run, against a second server that
+  differs only in that ``record()`` does nothing (``bench/unaudited_wsgi.py``); a third
+  variant repeats the audited run with the sealer working meanwhile. Each round runs the
+  three back to back; the extra cost is the median of the rounds' differences, printed with
+  the events written next to the responses served (the audited runs also count the requests
+  in flight when wrk stopped).
 - ``record()`` cost: the extra time a request's transaction spends because it writes one
   audit event (PostgreSQL, a realistic event with request context, changes and metadata),
   measured as the difference between the same transaction with and without the event.
@@ -14,9 +22,10 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
-from bench.harness import BenchContext, Scenario
+from bench.harness import BenchContext, Result, Scenario, Server, run_wrk
 
 TARGET = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
 MEMBER = "audit-bench-member@example.com"
@@ -211,11 +220,145 @@ def _record_cost(rounds: int = 3000) -> dict[str, str]:
     }
 
 
+# Every request sets a display name never used before (thread id + counter), so each one
+# changes the row and writes one event; the baseline does the same UPDATE and no event.
+# Requests go round the writers' tokens, so they do not queue on one user's row lock.
+_NEW_NAME_EACH_REQUEST = """
+local tokens = {%(tokens)s}
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  wrk.headers["Authorization"] = "Bearer " .. tokens[(counter + tid * 7) %% #tokens + 1]
+  local body = string.format('{"display_name": "Bench %%d-%%d"}', tid, counter)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+_WRITERS = 16
+# Short runs, many rounds: the difference sought (under a millisecond) is smaller than the
+# drift between two long runs on a shared 2-core machine, so each round runs every variant
+# back to back (in a rotating order) and the figure is the median of the rounds' differences.
+_ROUNDS = 6
+
+
+def _median(results: list[Result], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in results)
+
+
+def _median_gap(a: list[Result], b: list[Result], attr: str) -> float:
+    return statistics.median(getattr(x, attr) - getattr(y, attr) for x, y in zip(a, b, strict=True))
+
+
+def _endpoint_cost(ctx: BenchContext) -> dict[str, str]:
+    """The audited endpoint on the real server and on the no-audit baseline, alternately."""
+    from audit.models import AuditEvent
+
+    writers = [f"audit-bench-writer-{i}@example.com" for i in range(_WRITERS)]
+    writer_ids = [str(ctx.create_user(email, PASSWORD, roles=("member",)).pk) for email in writers]
+    tokens = ", ".join(f'"{ctx.jwt_for(email, PASSWORD)}"' for email in writers)
+    scenario = Scenario(
+        name="PATCH /users/me, new display name",
+        path="/api/v1/users/me",
+        method="PATCH",
+        body="{}",
+        lua=_NEW_NAME_EACH_REQUEST % {"tokens": tokens},
+    )
+
+    def events_now() -> int:
+        return AuditEvent.objects.filter(action="user.updated", target_id__in=writer_ids).count()
+
+    seconds = max(3, ctx.duration // 2)
+
+    def run(server: Server, connections: int) -> tuple[Result, int]:
+        before = events_now()
+        result = run_wrk(server, scenario, connections, seconds)
+        time.sleep(1)  # requests still in flight when wrk stopped finish and commit
+        return result, events_now() - before
+
+    def run_while_sealing(server: Server, connections: int) -> tuple[Result, int]:
+        """The audited run with the sealer linking the new events every second meanwhile
+        (beat runs it every 5 s), to show that sealing does not hold the writers up."""
+        from django.db import connection
+
+        from audit.services import events_seal
+
+        stop = threading.Event()
+
+        def sealer() -> None:
+            try:
+                while not stop.wait(1.0):
+                    events_seal()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=sealer, daemon=True)
+        thread.start()
+        try:
+            return run(server, connections)
+        finally:
+            stop.set()
+            thread.join()
+
+    baseline = Server(
+        ctx.server.env,
+        workers=ctx.server.workers,
+        worker_class=ctx.server.worker_class,
+        app="bench.unaudited_wsgi:application",
+    )
+    baseline.start()
+    variants = (
+        ("audited", ctx.server, run),
+        ("audited, sealer running", ctx.server, run_while_sealing),
+        ("baseline (no audit write)", baseline, run),
+    )
+    figures: dict[str, str] = {}
+    cpu, db = "server_cpu_ms_per_request", "db_cpu_ms_per_request"
+    try:
+        for connections in ctx.connections:
+            runs: dict[str, list[Result]] = {label: [] for label, _, _ in variants}
+            written = dict.fromkeys(runs, 0)
+            for turn in range(_ROUNDS):
+                for label, server, how in variants[turn % 3 :] + variants[: turn % 3]:
+                    result, events = how(server, connections)
+                    runs[label].append(result)
+                    written[label] += events
+            served = {k: sum(r.requests - r.non_2xx for r in v) for k, v in runs.items()}
+            errors = sum(r.non_2xx + r.errors for v in runs.values() for r in v)
+            for label, results in runs.items():
+                figures[f"audited endpoint c={connections}: {label}"] = (
+                    f"{_median(results, 'rps'):,.0f} req/s, p50 {_median(results, 'p50_ms'):.2f} "
+                    f"/ p95 {_median(results, 'p95_ms'):.2f} ms, "
+                    f"cpu/req {_median(results, cpu):.2f} ms, "
+                    f"db cpu/req {_median(results, db):.2f} ms "
+                    f"({written[label]:,} events written for {served[label]:,} responses)"
+                )
+            b = runs["baseline (no audit write)"]
+            for label in ("audited", "audited, sealer running"):
+                a = runs[label]
+                figures[f"audited endpoint c={connections}: extra per request, {label}"] = (
+                    f"p50 {_median_gap(a, b, 'p50_ms'):+.2f} ms, "
+                    f"p95 {_median_gap(a, b, 'p95_ms'):+.2f} ms, "
+                    f"server cpu {_median_gap(a, b, cpu):+.2f} ms, "
+                    f"db cpu {_median_gap(a, b, db):+.2f} ms "
+                    f"(median of {_ROUNDS} rounds' differences, {seconds}s runs; "
+                    f"errors and non-2xx in all runs: {errors})"
+                )
+    finally:
+        baseline.stop()
+    return figures
+
+
 def offline(ctx: BenchContext) -> dict[str, str]:
     from audit.selectors import chain_verify
     from audit.services import events_seal
 
     figures = dict(_figures)
+    figures.update(_endpoint_cost(ctx))
     figures.update(_record_cost())
     events_seal()
 
