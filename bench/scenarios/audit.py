@@ -243,7 +243,7 @@ _WRITERS = 16
 # Short runs, many rounds: the difference sought (under a millisecond) is smaller than the
 # drift between two long runs on a shared 2-core machine, so each round runs every variant
 # back to back (in a rotating order) and the figure is the median of the rounds' differences.
-_ROUNDS = 6
+_ROUNDS = 10
 
 
 def _median(results: list[Result], attr: str) -> float:
@@ -272,7 +272,7 @@ def _endpoint_cost(ctx: BenchContext) -> dict[str, str]:
     def events_now() -> int:
         return AuditEvent.objects.filter(action="user.updated", target_id__in=writer_ids).count()
 
-    seconds = max(3, ctx.duration // 2)
+    seconds = max(3, ctx.duration // 3)
 
     def run(server: Server, connections: int) -> tuple[Result, int]:
         before = events_now()
@@ -343,8 +343,8 @@ def _endpoint_cost(ctx: BenchContext) -> dict[str, str]:
                 figures[f"audited endpoint c={connections}: extra per request, {label}"] = (
                     f"p50 {_median_gap(a, b, 'p50_ms'):+.2f} ms, "
                     f"p95 {_median_gap(a, b, 'p95_ms'):+.2f} ms, "
-                    f"server cpu {_median_gap(a, b, cpu):+.2f} ms, "
-                    f"db cpu {_median_gap(a, b, db):+.2f} ms "
+                    f"cpu {_median_gap(a, b, cpu):+.2f} ms in Roster "
+                    f"+ {_median_gap(a, b, db):+.2f} ms in PostgreSQL "
                     f"(median of {_ROUNDS} rounds' differences, {seconds}s runs; "
                     f"errors and non-2xx in all runs: {errors})"
                 )

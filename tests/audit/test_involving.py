@@ -100,9 +100,7 @@ def test_a_page_costs_two_bounded_queries(mixed_log, django_assert_num_queries):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("page_size", [1, 4, 7])
-def test_the_api_pages_forward_and_back_over_a_members_log(
-    client_for, mixed_log, page_size
-):
+def test_the_api_pages_forward_and_back_over_a_members_log(client_for, mixed_log, page_size):
     member, all_mine = mixed_log
     client = client_for(member)
     url, pages = f"{EVENTS}?page_size={page_size}", []
