@@ -44,7 +44,12 @@ class AuditEventQuerySet(models.QuerySet):
         return clone
 
     def __getitem__(self, k):
-        if self._involving is None or self._result_cache is not None or self.query.is_sliced:
+        if (
+            self._involving is None
+            or self._result_cache is not None
+            or self.query.is_sliced
+            or self._iterable_class is not models.query.ModelIterable
+        ):
             return super().__getitem__(k)
         if not isinstance(k, slice) or k.stop is None or k.step is not None:
             return super().__getitem__(k)

@@ -88,6 +88,9 @@ def test_unsliced_and_other_orderings_read_the_plain_query(mixed_log):
     by_action = list(qs.order_by("action", "id")[:5])
     assert _ids(by_action) == _ids(sorted(all_mine, key=lambda e: (e.action, e.pk))[:5])
     assert qs.order_by("-id")[0].pk == max(_ids(all_mine))
+    newest = sorted(_ids(all_mine), reverse=True)[:3]
+    assert list(qs.order_by("-id").values_list("id", flat=True)[:3]) == newest
+    assert [row["id"] for row in qs.order_by("-id").values("id")[:3]] == newest
 
 
 @pytest.mark.django_db
