@@ -7,13 +7,16 @@ from django.db.models import Q, QuerySet
 
 from accounts import selectors
 from accounts.models import ROLE_NAMES, User
-from config.api.filters import GivenChoiceFilter
+from config.api.filters import GivenChoiceFilter, NoBlankItemsCSVField
 
 ORDERING_FIELDS = ("email", "date_joined", "last_login", "display_name", "status")
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """Appends the primary key, so equal sort keys never shuffle rows between pages."""
+    """Appends the primary key, so equal sort keys never shuffle rows between pages.
+    A blank sort key is 400, like an unknown one."""
+
+    base_field_class = NoBlankItemsCSVField
 
     def filter(self, qs: QuerySet, value):
         qs = super().filter(qs, value)

@@ -68,6 +68,19 @@ class GivenChoiceFilter(django_filters.ChoiceFilter):
     field_class = GivenChoiceField
 
 
+class NoBlankItemsCSVField(django_filters.fields.BaseCSVField):
+    """For a list of choices (``?ordering=email,-status``): ``?ordering=`` or a blank item
+    (``email,``) is refused like an unknown choice, instead of being dropped and the rest
+    read as if the parameter had not been given."""
+
+    def clean(self, value):
+        if value is not None and (not value or any(given_but_empty(v) for v in value)):
+            raise ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": '""'}
+            )
+        return super().clean(value)
+
+
 class OrderingFilter(rest_framework_filters.OrderingFilter):
     """DRF's ordering, but a NUL in ``?ordering=`` is 400 like in every other parameter.
 

@@ -76,6 +76,15 @@ def test_list_ordering_and_pagination(manager, user_factory, client_for):
     assert [u["email"] for u in body["results"]] == ["b@example.com", "a@example.com"]
 
 
+@pytest.mark.parametrize("ordering", ["", " ", ",", "email,", ",email", "email,,-status"])
+def test_list_blank_sort_keys_are_400(manager, client_for, ordering):
+    response = client_for(manager).get(USERS, {"ordering": ordering})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "ordering" and error["code"] == "invalid_choice"
+    assert client_for(manager).get(USERS, {"ordering": "email,-status"}).status_code == 200
+
+
 def test_list_page_size_capped_at_200(manager, user_factory, client_for):
     User.objects.bulk_create([User(email=f"bulk{i}@example.com", password="!") for i in range(205)])
     client = client_for(manager)

@@ -15,7 +15,8 @@ REQUIRED_VALUES = {"period": "24h"}
 
 def _may_be_empty(schema: dict) -> bool:
     if schema.get("type") == "array":
-        return True  # an empty list (`?ordering=` on the users list: the default order)
+        # `?ordering=` reads as one blank item, which a list of choices refuses.
+        return "enum" not in schema.get("items", {})
     if schema.get("type") not in (None, "string") or "format" in schema or "enum" in schema:
         return False
     if schema.get("minLength", 0) > 0:
