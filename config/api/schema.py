@@ -805,6 +805,17 @@ API_DESCRIPTION_RULES = """
 """
 
 
+def _choice_lists_not_empty(operation: dict) -> None:
+    """A query list of choices (``?ordering=``) given empty is refused (400), so the schema
+    says it holds at least one item: otherwise ``?ordering=`` would read as a valid empty
+    list to a client or a fuzzer, though it is also a list holding one blank choice."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "query" and schema.get("type") == "array":
+            if "enum" in schema.get("items", {}):
+                schema.setdefault("minItems", 1)
+
+
 def postprocess_schema(result: dict, generator, request=None, public=True, **kwargs) -> dict:
     for schema in _request_schemas(result):
         _closed_objects(schema, set())
@@ -831,6 +842,7 @@ def postprocess_schema(result: dict, generator, request=None, public=True, **kwa
                 security.insert(security.index({"apiKey": []}) + 1, {"apiKeyBearer": []})
             if method == "get":
                 _conditional_get(operation)
+                _choice_lists_not_empty(operation)
             _request_example(operation)
             _access_notes(operation)
             for status, response in operation.get("responses", {}).items():

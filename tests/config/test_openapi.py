@@ -270,6 +270,20 @@ def test_openapi_pagination_parameters_are_bounded(schema):
     assert cursor["page_size"]["schema"]["maximum"] == 200
 
 
+def test_openapi_query_lists_of_choices_hold_at_least_one(schema):
+    """`?ordering=` is 400 (a blank choice), so the schema may not call it an empty list."""
+    lists = [
+        (path, parameter)
+        for path, method, operation in _operations(schema)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and parameter["schema"].get("type") == "array"
+    ]
+    assert any(parameter["name"] == "ordering" for _, parameter in lists)
+    for path, parameter in lists:
+        if "enum" in parameter["schema"]["items"]:
+            assert parameter["schema"].get("minItems") == 1, (path, parameter["name"])
+
+
 def test_openapi_request_examples_are_valid_against_their_schemas(schema):
     examples = 0
     for _, _, op in _operations(schema):
