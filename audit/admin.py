@@ -33,7 +33,7 @@ from django.utils.html import format_html, format_html_join
 
 from audit import selectors
 from audit.models import AuditChain, AuditEvent
-from audit.personal import attach_revealed, reveal
+from audit.personal import attach_revealed, revealed_of
 from audit.services import record
 
 ACTION_FAMILIES = (
@@ -86,13 +86,6 @@ class RevealingChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         self.result_list = attach_revealed(self.result_list)
-
-
-def _revealed(event: AuditEvent):
-    shown = getattr(event, "revealed", None)
-    if shown is None:
-        shown = event.revealed = reveal(event)
-    return shown
 
 
 def _export_response(queryset, filename: str) -> StreamingHttpResponse:
@@ -197,12 +190,12 @@ class AuditEventAdmin(admin.ModelAdmin):
             '<a href="?actor_id={}" title="{}">{}</a>',
             event.actor_id,
             event.actor_type,
-            _revealed(event).actor_display or event.actor_id,
+            revealed_of(event).actor_display or event.actor_id,
         )
 
     @admin.display(description="actor display")
     def actor_display_shown(self, event: AuditEvent) -> str:
-        return _revealed(event).actor_display
+        return revealed_of(event).actor_display
 
     @admin.display(description="target")
     def target_column(self, event: AuditEvent) -> str:
@@ -214,7 +207,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="changes")
     def changes_table(self, event: AuditEvent) -> str:
-        changes = _revealed(event).changes
+        changes = revealed_of(event).changes
         if not changes:
             return "—"
         rows = []
@@ -238,7 +231,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     def metadata_pretty(self, event: AuditEvent) -> str:
         return format_html(
             "<pre>{}</pre>",
-            json.dumps(_revealed(event).metadata, indent=2, sort_keys=True, default=str),
+            json.dumps(revealed_of(event).metadata, indent=2, sort_keys=True, default=str),
         )
 
     # --- search ----------------------------------------------------------------------------

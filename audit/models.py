@@ -44,17 +44,17 @@ class AuditEventQuerySet(models.QuerySet):
         return clone
 
     def __getitem__(self, k):
+        ordering = tuple(self.query.order_by) or tuple(self.model._meta.ordering)
         if (
             self._involving is None
             or self._result_cache is not None
             or self.query.is_sliced
             or self._iterable_class is not models.query.ModelIterable
+            or not isinstance(k, slice)
+            or k.stop is None
+            or k.step is not None
+            or ordering not in (("-id",), ("id",))
         ):
-            return super().__getitem__(k)
-        if not isinstance(k, slice) or k.stop is None or k.step is not None:
-            return super().__getitem__(k)
-        ordering = tuple(self.query.order_by) or tuple(self.model._meta.ordering)
-        if ordering not in (("-id",), ("id",)):
             return super().__getitem__(k)
         start, stop = k.start or 0, k.stop
         rows: dict[int, AuditEvent] = {}

@@ -338,6 +338,14 @@ def reveal(event: Any) -> Revealed:
     return reveal_many([event])[0]
 
 
+def revealed_of(event: AuditEvent) -> Revealed:
+    """``event.revealed``, set by ``attach_revealed`` for a page, or revealed now for one."""
+    shown = getattr(event, "revealed", None)
+    if shown is None:
+        shown = event.revealed = reveal(event)
+    return shown
+
+
 def attach_revealed(events: Iterable[AuditEvent]) -> list[AuditEvent]:
     """Sets ``event.revealed`` on each event (one query for the lot); returns them."""
     events = list(events)

@@ -21,7 +21,7 @@ def events_visible_to(user) -> QuerySet[AuditEvent]:
         return AuditEvent.objects.none()
     if "admin" in user.roles:
         return AuditEvent.objects.all()
-    return AuditEvent.objects.involving(str(user.pk))
+    return events_of(user)
 
 
 def events_of(user) -> QuerySet[AuditEvent]:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.chain import GENESIS, compute_seal
+from audit.chain import GENESIS, SEALED_FIELDS, compute_seal
 from audit.masking import mask
 from audit.models import AuditChain, AuditEvent
 from audit.personal import protect
@@ -126,23 +126,9 @@ def record(
 # once per database vendor: on a request's path the ORM's save machinery (compiling the
 # statement, signals, the model's save steps) cost more than PostgreSQL's work for the row
 # (bench/scenarios/audit.py). Values still go through each field's own conversion, and the
-# table's triggers (a row enters unsealed) apply as to any INSERT.
-_COLUMNS = (
-    "uuid",
-    "occurred_at",
-    "action",
-    "actor_type",
-    "actor_id",
-    "actor_display",
-    "target_type",
-    "target_id",
-    "ip",
-    "user_agent",
-    "request_id",
-    "changes",
-    "metadata",
-    "seal",
-)
+# table's triggers apply as to any INSERT. The columns: every sealed field, and the seal
+# itself, empty (a row enters unsealed).
+_COLUMNS = (*SEALED_FIELDS, "seal")
 _insert_statements: dict[str, tuple[str, bool]] = {}
 
 

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEvent
-from audit.personal import attach_revealed, reveal
+from audit.personal import attach_revealed, revealed_of
 from config.api.serializers import QueryParamsSerializer
 
 TIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
@@ -56,7 +56,7 @@ class AuditEventSerializer(serializers.Serializer):
     def to_representation(self, event: AuditEvent) -> dict:
         # Plain dict building: a page of 200 events through DRF's per-field machinery costs
         # several milliseconds, this a fraction of one. The declared fields document it.
-        shown = _revealed(event)
+        shown = revealed_of(event)
         return {
             "id": str(event.uuid),
             "occurred_at": event.occurred_at.astimezone(datetime.UTC).strftime(TIME_FORMAT),
@@ -75,19 +75,12 @@ class AuditEventSerializer(serializers.Serializer):
         return {
             "type": event.actor_type,
             "id": event.actor_id or None,
-            "display": _revealed(event).actor_display or None,
+            "display": revealed_of(event).actor_display or None,
         }
 
     @extend_schema_field(AuditTargetSerializer)
     def get_target(self, event: AuditEvent) -> dict:
         return {"type": event.target_type or None, "id": event.target_id or None}
-
-
-def _revealed(event: AuditEvent):
-    shown = getattr(event, "revealed", None)
-    if shown is None:
-        shown = event.revealed = reveal(event)
-    return shown
 
 
 class BrokenLinkSerializer(serializers.Serializer):
