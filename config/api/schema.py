@@ -805,6 +805,17 @@ API_DESCRIPTION_RULES = """
 """
 
 
+# Answered by gunicorn, before Roster, when method + path + query exceed its request-line
+# limit (4,094 bytes): plain HTML, not the error envelope, so it is documented as such.
+_REQUEST_LINE_TOO_LONG = {
+    "description": (
+        "URI Too Long: the request line (method, path and query string) is over the web "
+        "server's limit of 4,094 bytes. Answered by gunicorn before Roster, as plain HTML."
+    ),
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
 def _choice_lists_not_empty(operation: dict) -> None:
     """A query list of choices (``?ordering=``) given empty is refused (400), so the schema
     says it holds at least one item: otherwise ``?ordering=`` would read as a valid empty
@@ -845,7 +856,12 @@ def postprocess_schema(result: dict, generator, request=None, public=True, **kwa
                 _choice_lists_not_empty(operation)
             _request_example(operation)
             _access_notes(operation)
+            operation.setdefault("responses", {}).setdefault(
+                "414", copy.deepcopy(_REQUEST_LINE_TOO_LONG)
+            )
             for status, response in operation.get("responses", {}).items():
+                if status == "414":
+                    continue
                 headers = response.setdefault("headers", {})
                 for name in RESPONSE_HEADERS:
                     headers.setdefault(name, _header_ref(name))
