@@ -1,10 +1,15 @@
 """Sessions of every door: web sessions (allauth ``usersessions``) and API sessions.
 
-An API session is one token login. Its access tokens are checked against a small cache
-entry on every request (never the database while the entry lives): ``live`` or
-``revoked``. Revocation writes ``revoked`` first thing, so every process sees it at once;
-the entry outlives any access token of the session. If the entry is missing (cache
-flushed, evicted), one database read restores it — the check fails safe, not open.
+An API session is one token login. Its access tokens are checked against two small cache
+entries on every request (never the database while they live), read in one round trip: a
+*revoked* marker and a *live* marker, under different keys. Revocation writes the revoked
+marker first thing, so every process sees it at once; it outlives any access token of the
+session. The live marker is written after a database read found the session live; it can
+never overwrite a revocation (it is another key), so the check is safe on caches whose
+``add()`` is not atomic (the embedded file cache), where a live marker written by a request
+that read the database just before a revocation would otherwise replace the revoked one.
+If neither entry is there (cache flushed, evicted), one database read restores the right
+one — the check fails safe, not open.
 
 Web sessions are identified to clients by an opaque id derived from the session key
 (never the key itself, which is the cookie secret).
@@ -36,8 +41,12 @@ LIVE_MARKER_SECONDS = 300
 LAST_SEEN_WRITE_SECONDS = 60
 
 
-def _state_key(session_id: str) -> str:
-    return f"auth:sid:{session_id}"
+def _revoked_key(session_id: str) -> str:
+    return f"auth:sid-revoked:{session_id}"
+
+
+def _live_key(session_id: str) -> str:
+    return f"auth:sid-live:{session_id}"
 
 
 def _revoked_marker_seconds() -> int:
@@ -51,9 +60,10 @@ def _revoked_marker_seconds() -> int:
 def mark_api_sessions_revoked(session_ids: list[str]) -> None:
     if session_ids:
         cache.set_many(
-            {_state_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
+            {_revoked_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
             timeout=_revoked_marker_seconds(),
         )
+        cache.delete_many([_live_key(str(sid)) for sid in session_ids])
 
 
 def resync_revocation_cache(*, user_ids) -> None:
@@ -62,12 +72,13 @@ def resync_revocation_cache(*, user_ids) -> None:
     revocation markers are written at once, so that sign-out is immediate, and a rolled-back
     change must not leave anybody signed out."""
     live = ApiSession.objects.filter(user_id__in=list(user_ids), revoked_at__isnull=True)
-    cache.delete_many([_state_key(str(pk)) for pk in live.values_list("pk", flat=True)])
+    ids = [str(pk) for pk in live.values_list("pk", flat=True)]
+    cache.delete_many([_revoked_key(pk) for pk in ids] + [_live_key(pk) for pk in ids])
 
 
 def mark_api_session_live(session_id: str) -> None:
-    # add(), not set(): a concurrent revocation's marker must never be overwritten.
-    cache.add(_state_key(str(session_id)), SESSION_STATE_LIVE, timeout=LIVE_MARKER_SECONDS)
+    # Its own key: whatever a racing request writes here, a revoked marker still wins.
+    cache.set(_live_key(str(session_id)), SESSION_STATE_LIVE, timeout=LIVE_MARKER_SECONDS)
 
 
 def _seen_key(session_id: str) -> str:
@@ -79,12 +90,15 @@ def api_session_is_live(
 ) -> bool:
     """The per-request check of access tokens: one cache round trip in the steady state
     (the session's state and when its activity was last written, read together)."""
-    state_key, seen_key = _state_key(session_id), _seen_key(session_id)
-    found = cache.get_many([state_key, seen_key])
-    state = found.get(state_key)
-    if state == SESSION_STATE_REVOKED:
+    revoked_key, live_key, seen_key = (
+        _revoked_key(session_id),
+        _live_key(session_id),
+        _seen_key(session_id),
+    )
+    found = cache.get_many([revoked_key, live_key, seen_key])
+    if found.get(revoked_key) == SESSION_STATE_REVOKED:
         return False
-    if state != SESSION_STATE_LIVE and not _live_in_database(session_id):
+    if found.get(live_key) != SESSION_STATE_LIVE and not _live_in_database(session_id):
         return False
     if touch:
         _touch(session_id, ip=touch_ip, last_written=found.get(seen_key))
