@@ -38,7 +38,7 @@ from accounts.managers import normalize_email
 from accounts.models import User
 from audit.services import record
 from config.client_ip import client_ip
-from config.errors import Conflict, Forbidden, Invalid, TooManyRequests, Unauthenticated
+from config.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
 
 RATE_LIMIT_APP = "allauth.account"
 LOGIN_FAILED = "login_failed"
@@ -405,10 +405,12 @@ def _consume_or_429(request, *, action: str, key: str | None = None) -> None:
         raise TooManyRequests(60, code="too_many_attempts", detail="Too many requests.")
 
 
-def _validation_errors(exc: ValidationError, attr: str) -> Invalid:
-    first = exc.error_list[0]
-    message = first.message % first.params if first.params else first.message
-    return Invalid(first.code or "invalid", str(message), attr=attr)
+def _validation_errors(exc: ValidationError, attr: str) -> ValidationError:
+    """Every message of ``exc`` under ``attr``: ``validate_password`` collects the failures of
+    all validators (``password_too_short``, ``password_too_common``, ...) and the API's one
+    mapping of Django's ValidationError (config.api.exceptions) answers each code, as the
+    password change does."""
+    return ValidationError({attr: exc.error_list})
 
 
 def user_register(
@@ -441,9 +443,8 @@ def user_register(
             )
         except ValidationError as exc:
             if getattr(exc, "error_dict", None):
-                exc = exc.error_dict["username"][0]
-            code = exc.error_list[0].code
-            if code == "username_taken":
+                exc = ValidationError(exc.error_dict["username"])
+            if any(error.code == "username_taken" for error in exc.error_list):
                 raise Conflict(
                     "username_taken", "This username is taken.", attr="username"
                 ) from None

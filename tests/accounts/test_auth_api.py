@@ -370,6 +370,21 @@ def test_register_weak_passwords_pass_validator_codes_through(db, password, code
     assert not User.objects.filter(email="w@example.com").exists()
 
 
+def test_register_weak_password_answers_every_validator_code(db):
+    response = APIClient().post(
+        REGISTER_URL, {"email": "w@example.com", "password": "12345678"}, format="json"
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {(e["code"], e["attr"]) for e in errors} == {
+        ("password_too_short", "password"),
+        ("password_too_common", "password"),
+        ("password_entirely_numeric", "password"),
+    }
+    assert all(e["detail"] and "%(" not in e["detail"] for e in errors)
+    assert not User.objects.filter(email="w@example.com").exists()
+
+
 def test_register_password_similar_to_email_is_refused(db):
     response = APIClient().post(
         REGISTER_URL,

@@ -112,6 +112,22 @@ def test_password_validators_apply(member, new, code):
     assert member.check_password(DEFAULT_PASSWORD)
 
 
+@pytest.mark.parametrize("door", ["jwt", "session"])
+def test_password_weak_new_password_answers_every_validator_code(member, door):
+    client = jwt_client(member) if door == "jwt" else _session_client(member)
+    response = client.post(
+        PASSWORD, {"current_password": DEFAULT_PASSWORD, "new_password": "12345678"}
+    )
+    assert response.status_code == 400
+    assert {(e["code"], e["attr"]) for e in response.json()["errors"]} == {
+        ("password_too_short", "new_password"),
+        ("password_too_common", "new_password"),
+        ("password_entirely_numeric", "new_password"),
+    }
+    member.refresh_from_db()
+    assert member.check_password(DEFAULT_PASSWORD)
+
+
 @pytest.mark.parametrize(
     ("payload", "code", "attr"),
     [
