@@ -36,6 +36,8 @@ from accounts.models import ApiSession, User
 from audit.services import record
 
 ALGORITHM = "RS256"
+# The refresh error (and revocation reason) of a session past its absolute lifetime.
+SESSION_EXPIRED = "session_expired"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "sid", "iss", "aud", "token_type")
 
 
@@ -241,11 +243,11 @@ def _lifetimes() -> tuple[timedelta, timedelta]:
 
 
 def _mint(user: User, session: ApiSession, roles: list[str]) -> tuple[TokenPair, str]:
-    access_lifetime, _ = _lifetimes()
+    access_lifetime, refresh_lifetime = _lifetimes()
     now = timezone.now()
     refresh = RefreshToken()
     refresh.set_iat(at_time=now)
-    refresh.set_exp(from_time=now, lifetime=session.expires_at - now)
+    refresh.set_exp(from_time=now, lifetime=refresh_lifetime)
     refresh["sub"] = str(user.pk)
     refresh["sid"] = str(session.pk)
     refresh["roles"] = list(roles)
@@ -272,14 +274,31 @@ def _client(request) -> tuple[str | None, str]:
     return client_ip(request), request.META.get("HTTP_USER_AGENT", "")[:512]
 
 
+def _session_deadline(session: ApiSession) -> datetime:
+    """When the session ends whatever its activity (its absolute lifetime)."""
+    return session.created_at + settings.API_SESSION_MAX_LIFETIME
+
+
+def _session_expiry(now: datetime, *, deadline: datetime) -> datetime:
+    """A session lives ``REFRESH_TOKEN_LIFETIME`` unused, never past its deadline.
+
+    The refresh token itself keeps its full lifetime, so that a refresh after the deadline
+    is told ``session_expired`` rather than ``token_expired`` (an idle client's token expires
+    first and is told ``token_expired``)."""
+    _, refresh_lifetime = _lifetimes()
+    return min(now + refresh_lifetime, deadline)
+
+
 def token_issue(*, user: User, request=None, method: str = "password") -> TokenPair:
     """A token login: create the API session, mint the pair, audit the sign-in."""
-    _, refresh_lifetime = _lifetimes()
     ip, user_agent = _client(request)
     now = timezone.now()
     with transaction.atomic():
         session = sessions.api_session_create(
-            user=user, ip=ip, user_agent=user_agent, expires_at=now + refresh_lifetime
+            user=user,
+            ip=ip,
+            user_agent=user_agent,
+            expires_at=_session_expiry(now, deadline=now + settings.API_SESSION_MAX_LIFETIME),
         )
         pair, refresh_jti = _mint(user, session, user.roles)
         session.refresh_jti = refresh_jti
@@ -301,10 +320,10 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
     """Rotate: the presented refresh token is spent and a new pair is issued.
 
     Presenting a refresh token that was already rotated is reuse (a stolen copy, or a
-    replay): the whole session is revoked and ``token_reused`` is raised.
+    replay): the whole session is revoked and ``token_reused`` is raised. A session past its
+    absolute lifetime is ended and ``session_expired`` raised, however recently it was used.
     """
     claims = decode_typed(raw_refresh, "refresh")
-    reused = False
     with transaction.atomic():
         session = (
             ApiSession.objects.select_for_update()
@@ -314,48 +333,73 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
         )
         if session is None:
             raise TokenRejected("token_invalid", "The token is not valid.")
-        if session.revoked_at is not None:
+        now = timezone.now()
+        deadline = _session_deadline(session)
+        if deadline <= now and session.revoke_reason in ("", None, SESSION_EXPIRED):
+            outcome = SESSION_EXPIRED
+            if session.revoked_at is None:
+                _end_expired_session(session, now=now, request=request)
+        elif session.revoked_at is not None:
             sessions.mark_api_sessions_revoked([str(session.pk)])
             raise TokenRejected("token_revoked", "This session has been revoked.")
-        if session.expires_at <= timezone.now():
+        elif session.expires_at <= now:
             raise TokenRejected("token_expired", "The session has expired.")
-        user = session.user
-        if session.refresh_jti != claims["jti"]:
-            reused = True
-            sessions._revoke_api_sessions([session], reason="refresh_reused", now=timezone.now())
+        elif session.refresh_jti != claims["jti"]:
+            outcome = "reused"
+            sessions._revoke_api_sessions([session], reason="refresh_reused", now=now)
             record(
                 action="auth.token.reused",
-                actor=user,
+                actor=session.user,
                 target=session,
                 request=request,
-                metadata={"session_id": str(session.pk), "user_id": str(user.pk)},
+                metadata={"session_id": str(session.pk), "user_id": str(session.user_id)},
             )
-        elif not policy.user_may_sign_in(user):
+        elif not policy.user_may_sign_in(session.user):
             raise TokenRejected("account_inactive", "This account is not active.")
         else:
-            # The sign-in policy holds for refresh too (verification may have become mandatory).
-            policy.ensure_email_verified(user)
-            _, refresh_lifetime = _lifetimes()
-            now = timezone.now()
-            session.expires_at = now + refresh_lifetime
-            pair, refresh_jti = _mint(user, session, user.roles)
-            ip, _ = _client(request)
-            session.refresh_jti = refresh_jti
-            session.last_seen_at = now
-            if ip:
-                session.ip = ip
-            session.save(update_fields=["refresh_jti", "expires_at", "last_seen_at", "ip"])
-            record(
-                action="auth.token.refreshed",
-                actor=user,
-                target=session,
-                request=request,
-                metadata={"session_id": str(session.pk)},
-            )
-    if reused:
+            outcome = "refreshed"
+            pair = _rotate(session, now=now, deadline=deadline, request=request)
+    if outcome == SESSION_EXPIRED:
+        raise TokenRejected(
+            SESSION_EXPIRED, "This session has reached its maximum lifetime; sign in again."
+        )
+    if outcome == "reused":
         raise TokenRejected(
             "token_reused", "This refresh token was already used; the session is revoked."
         )
+    return pair
+
+
+def _end_expired_session(session: ApiSession, *, now: datetime, request) -> None:
+    sessions._revoke_api_sessions([session], reason=SESSION_EXPIRED, now=now)
+    record(
+        action="session.revoked",
+        actor=None,
+        target=session,
+        request=request,
+        metadata={"kind": "api", "reason": SESSION_EXPIRED, "user_id": str(session.user_id)},
+    )
+
+
+def _rotate(session: ApiSession, *, now: datetime, deadline: datetime, request) -> TokenPair:
+    user = session.user
+    # The sign-in policy holds for refresh too (verification may have become mandatory).
+    policy.ensure_email_verified(user)
+    session.expires_at = _session_expiry(now, deadline=deadline)
+    pair, refresh_jti = _mint(user, session, user.roles)
+    ip, _ = _client(request)
+    session.refresh_jti = refresh_jti
+    session.last_seen_at = now
+    if ip:
+        session.ip = ip
+    session.save(update_fields=["refresh_jti", "expires_at", "last_seen_at", "ip"])
+    record(
+        action="auth.token.refreshed",
+        actor=user,
+        target=session,
+        request=request,
+        metadata={"session_id": str(session.pk)},
+    )
     return pair
 
 

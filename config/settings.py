@@ -444,6 +444,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "LEEWAY": 5,
 }
+# An API session ends this long after its token login, however often it is refreshed.
+API_SESSION_MAX_LIFETIME = timedelta(
+    seconds=env.int("API_SESSION_MAX_LIFETIME", default=30 * 24 * 3600)
+)
 
 # --- Slot credentials -------------------------------------------------------------------
 

@@ -129,7 +129,10 @@ class TokenRefreshView(PublicView):
         description=(
             "Returns a new pair; the presented refresh token stops working. Presenting an "
             "already rotated refresh token is 401 `token_reused` and revokes the whole API "
-            "session. An access token given here is 401 `token_wrong_type`."
+            "session. An access token given here is 401 `token_wrong_type`. An API session "
+            "has an absolute lifetime from its token login (`API_SESSION_MAX_LIFETIME`, 30 "
+            "days by default): after it, refresh is 401 `session_expired` however active the "
+            "session was, and the client signs in again."
         ),
         request=s.RefreshRequestSerializer,
         responses={200: s.TokenPairSerializer},

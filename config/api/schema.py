@@ -123,6 +123,7 @@ DOMAIN_ERRORS: dict[str, dict[int, list[str]]] = {
             "token_wrong_type",
             "token_unknown_key",
             "account_inactive",
+            "session_expired",
         ],
     },
     "auth_register": {
