@@ -58,7 +58,27 @@ class AccountAdapter(DefaultAccountAdapter):
                 },
             )
             return None
-        return super().authenticate(request, **credentials)
+        return self._authenticate_with_policy(request, **credentials)
+
+    def _authenticate_with_policy(self, request, **credentials):
+        """allauth's ``authenticate`` without its "inactive" shortcut. allauth's backend keeps
+        aside an account whose password matched but which may not sign in, and allauth then
+        sends it to /accounts/inactive/: that page tells whoever typed the password that it is
+        right. Here such an account gets the wrong-password answer, as at POST /auth/token
+        (policy.check_credentials): the attempt stays counted, and Django's
+        ``user_login_failed`` (sent because every backend refused) audits it."""
+        from allauth.account.auth_backends import AuthenticationBackend
+        from django.contrib.auth import authenticate
+
+        self.pre_authenticate(request, **credentials)
+        user = authenticate(request, **credentials)
+        AuthenticationBackend.unstash_authenticated_user()
+        if user is None or not policy.user_may_sign_in(user):
+            self.authentication_failed(request, **credentials)
+            return None
+        # A success hands its attempt back (allauth's own rollback), it does not wipe the count.
+        self._rollback_login_failed_rl_usage()
+        return user
 
     # --- password reset -----------------------------------------------------------------
 
