@@ -140,7 +140,7 @@ class ApiKeyInline(ReadOnlyInline):
     # Metadata only: the digest is never shown.
     fields = (
         "name",
-        "prefix",
+        "shown_prefix",
         "scopes",
         "created_at",
         "expires_at",

@@ -52,7 +52,7 @@ class LiveFilter(admin.SimpleListFilter):
 class ApiKeyAdmin(_ReadOnlyAdmin):
     list_display = (
         "name",
-        "prefix",
+        "shown_prefix",
         "user",
         "scopes",
         "created_at",
@@ -70,7 +70,7 @@ class ApiKeyAdmin(_ReadOnlyAdmin):
         "id",
         "user",
         "name",
-        "prefix",
+        "shown_prefix",
         "scopes",
         "created_at",
         "expires_at",

@@ -19,11 +19,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.api.permissions import API_KEY_SCOPES
-from accounts.models import ApiKey, User
+from accounts.models import API_KEY_SCHEME, ApiKey, User
 from audit.services import record
 from config.errors import Conflict, Invalid
 
-KEY_PREFIX = "rst_"
+KEY_PREFIX = API_KEY_SCHEME
 PUBLIC_PREFIX_LENGTH = 12
 # ``rst_`` + 12 hex + ``_`` + 43 url-safe characters.
 KEY_LENGTH = len(KEY_PREFIX) + PUBLIC_PREFIX_LENGTH + 1 + 43

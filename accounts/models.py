@@ -136,6 +136,10 @@ class ApiSession(models.Model):
         return self.revoked_at is None and self.expires_at > dj_timezone.now()
 
 
+# Every API key starts with this, then its public prefix: how a key is told from a JWT.
+API_KEY_SCHEME = "rst_"
+
+
 class ApiKey(models.Model):
     """A scoped key. The secret is shown once; only its SHA-256 digest is kept."""
 
@@ -159,7 +163,14 @@ class ApiKey(models.Model):
         indexes = [models.Index(fields=["user", "revoked_at"], name="apikey_user_live")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
+        return f"{self.name} ({self.shown_prefix}…)"
+
+    @property
+    def shown_prefix(self) -> str:
+        """The prefix as people see it: how the key itself begins (``rst_<prefix>``)."""
+        return f"{API_KEY_SCHEME}{self.prefix}"
+
+    shown_prefix.fget.short_description = "prefix"
 
     @property
     def is_usable(self) -> bool:

@@ -344,7 +344,7 @@ def user_export(*, user: User) -> dict[str, Any]:
             {
                 "id": str(k.id),
                 "name": k.name,
-                "prefix": k.prefix,
+                "prefix": k.shown_prefix,
                 "scopes": k.scopes,
                 "created_at": timestamp(k.created_at),
                 "expires_at": timestamp(k.expires_at),

@@ -173,6 +173,10 @@ class SessionSerializer(serializers.Serializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_KEY_SCOPES))
+    prefix = serializers.CharField(
+        source="shown_prefix",
+        help_text="How the key begins (`rst_` and its public part), to match a key to its row.",
+    )
 
     class Meta:
         model = ApiKey

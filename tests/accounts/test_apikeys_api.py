@@ -301,3 +301,13 @@ def test_api_key_name_must_be_a_string(member, client_for, name):
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "name"
     assert not ApiKey.objects.filter(user=member).exists()
+
+
+def test_listed_prefix_is_how_the_key_begins(member):
+    """The prefix a user sees in the list matches the start of the key they were shown."""
+    client = _jwt(member)
+    created = _create(client).json()
+    listed = client.get(KEYS_URL).json()["results"][0]
+    assert created["key"].startswith(created["prefix"] + "_")
+    assert listed["prefix"] == created["prefix"]
+    assert listed["prefix"].startswith("rst_")

@@ -303,7 +303,7 @@ def test_export_contains_everything_and_no_secrets(member, other_member, client_
     assert doc["profile"]["email"] == member.email
     assert {s["key"]: s["value"] for s in doc["settings"]}["theme"] == "dark"
     assert [k["id"] for k in doc["api_keys"]] == [str(key.pk)]
-    assert doc["api_keys"][0]["prefix"] == key.prefix
+    assert doc["api_keys"][0]["prefix"] == f"rst_{key.prefix}"
     assert len(doc["sessions"]["api"]) == 1 and len(doc["sessions"]["web"]) == 1
     assert isinstance(doc["slots"], list) and isinstance(doc["usage"], dict)
     actions = {e["action"] for e in doc["audit_events"]}
