@@ -100,3 +100,98 @@ def test_wipe_prometheus_multiproc_dir_removes_only_sample_files(tmp_path):
     (tmp_path / "README").write_text("kept")
     GUNICORN_CONFIG["wipe_prometheus_multiproc_dir"](tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README"]
+
+
+def _chunks(body: bytes, size: int = 100):
+    """A body httpx sends with Transfer-Encoding: chunked (no Content-Length)."""
+    for at in range(0, len(body), size):
+        yield body[at : at + size]
+
+
+def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ROSTER_VAR_DIR": str(tmp_path),
+        "DEBUG": "true",
+        "API_RATE_LIMITS_ENABLED": "false",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": "20000",
+    }
+    python = str(Path(sys.executable))
+    subprocess.run(  # noqa: S603 - fixed argv, our own venv
+        [python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    subprocess.run(  # noqa: S603
+        [
+            python,
+            "manage.py",
+            "shell",
+            "-c",
+            "from tests.factories import UserFactory; UserFactory(email='chunked@example.com')",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    errors = tmp_path / "gunicorn.err"
+    with errors.open("wb") as err:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            _wait_until_up(base, process, errors)
+            json_type = {"Content-Type": "application/json"}
+            credentials = json.dumps(
+                {"email": "chunked@example.com", "password": "correct horse battery staple"}
+            ).encode()
+            token = httpx.post(
+                f"{base}/api/v1/auth/token",
+                content=_chunks(credentials, 7),
+                headers=json_type,
+                timeout=10,
+            )
+            auth = {**json_type, "Authorization": f"Bearer {token.json().get('access')}"}
+            batch = json.dumps({"events": [{"meter": "api.requests"}] * 3}).encode()
+            ingested = httpx.post(
+                f"{base}/api/v1/usage/events", content=_chunks(batch), headers=auth, timeout=10
+            )
+            oversize = json.dumps(
+                {"events": [{"meter": "api.requests", "metadata": {"x": "y" * 3000}}] * 8}
+            ).encode()
+            assert 20000 < len(oversize) < 30000
+            chunked_too_large = httpx.post(
+                f"{base}/api/v1/usage/events", content=_chunks(oversize), headers=auth, timeout=10
+            )
+            sized_too_large = httpx.post(
+                f"{base}/api/v1/usage/events", content=oversize, headers=auth, timeout=10
+            )
+            stats = httpx.get(
+                f"{base}/api/v1/usage/stats?period=1h&meter=api.requests", headers=auth, timeout=10
+            )
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+
+    assert token.request.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in token.request.headers
+    assert token.status_code == 200, token.text
+    assert ingested.status_code == 202, ingested.text
+    assert ingested.json() == {"accepted": 3, "duplicates": 0}
+    assert chunked_too_large.status_code == sized_too_large.status_code == 413
+    assert chunked_too_large.json() == sized_too_large.json()
+    assert chunked_too_large.json()["errors"][0]["code"] == "payload_too_large"
+    assert stats.json()["totals"] == {"api.requests": 3}
