@@ -68,6 +68,16 @@ def test_error_envelope_nan_and_nul_are_refused(client):
     _assert_envelope(response, 400, "client_error", "parse_error")
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000, "[" * 65 + "]" * 65],
+    ids=["100000-deep-array", "100000-deep-object", "65-deep-array"],
+)
+def test_error_envelope_deeply_nested_json_is_parse_error(client, body):
+    response = client.post("/api/v1/_test/echo", data=body, content_type="application/json")
+    _assert_envelope(response, 400, "client_error", "parse_error")
+
+
 def test_error_envelope_oversized_body_is_413(client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = json.dumps({"name": "x" * 5000, "count": 1})
