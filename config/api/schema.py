@@ -790,7 +790,9 @@ API_DESCRIPTION_RULES = """
 - JSON in and out (`application/json`, UTF-8). Both `/api/v1/x` and `/api/v1/x/` work.
 - Request bodies accept only the fields documented for them: any other key is 400
   `unknown_field` (`attr` names the key), a read-only one 400 `read_only_field`. Strings
-  may not contain NUL (`\\u0000`); bodies above 2 MB are 413.
+  may not contain NUL (`\\u0000`); arrays and objects nest at most 64 levels (deeper is
+  400 `parse_error`: no document of the API needs more, and it keeps decoding cheap);
+  bodies above 2 MB are 413, `Content-Length` or `Transfer-Encoding: chunked` alike.
 - Errors: every 4xx/5xx body is `{type, errors: [{code, detail, attr}]}`. Each operation
   lists the `code`s it can return per status (also as `x-error-codes`).
 - Lists: page-number pagination (`page`, `page_size` ≤ 200) returning `{count, next,
