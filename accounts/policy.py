@@ -413,6 +413,33 @@ def _validation_errors(exc: ValidationError, attr: str) -> ValidationError:
     return ValidationError({attr: exc.error_list})
 
 
+def signup_hides_taken_addresses() -> bool:
+    """Whether sign-up keeps quiet about an address that already has an account.
+
+    allauth's page does when verification is ``mandatory`` (and enumeration prevention is
+    on, its default): nobody gets in without the link mailed to the address, so the page can
+    answer "check your email" for a new and a taken address alike and mail the owner of the
+    taken one instead. With ``optional`` verification a duplicate sign-up cannot be absorbed
+    that way and both doors answer ``email_taken``. Usernames are public handles: a taken
+    one is always said (409 ``username_taken``)."""
+    return email_verification_mandatory() and bool(account_settings.PREVENT_ENUMERATION)
+
+
+def _send_account_already_exists(request, email: str) -> None:
+    """The page's mail for a sign-up with a taken address ("someone tried to sign up with
+    your address"), through the same allauth flow and its verification-mail rate limit."""
+    from allauth.account.internal.flows.email_verification import (
+        send_verification_email_to_address,
+    )
+    from allauth.account.models import EmailAddress
+
+    django_request = _django_request(request)
+    with allauth_context.request_context(django_request):
+        send_verification_email_to_address(
+            django_request, EmailAddress(user=None, email=email), signup=True
+        )
+
+
 def user_register(
     *,
     request,
@@ -420,10 +447,13 @@ def user_register(
     password: str,
     username: str | None = None,
     display_name: str = "",
-) -> User:
+) -> User | None:
     """The signup door of the API, on the rules of the signup page: allauth's adapter
     (open for signup, email and username cleaning, password validators), the signup rate
-    limit, the member role, and the confirmation email when verification is on."""
+    limit, the member role, and the confirmation email when verification is on.
+
+    A taken address is 409 ``email_taken``, unless :func:`signup_hides_taken_addresses`:
+    then its owner is mailed, nothing is created and ``None`` is returned."""
     from allauth.account.models import EmailAddress
     from allauth.account.utils import setup_user_email
 
@@ -457,6 +487,11 @@ def user_register(
     if User.objects.filter(email__iexact=email).exists() or (
         EmailAddress.objects.filter(email__iexact=email).exists()
     ):
+        if signup_hides_taken_addresses():
+            # Hash as a creation would, so the time taken does not tell the cases apart.
+            make_password(password)
+            _send_account_already_exists(request, email)
+            return None
         raise Conflict("email_taken", "An account with this email address exists.", attr="email")
     try:
         with transaction.atomic():
@@ -475,6 +510,9 @@ def user_register(
         # A concurrent registration won the race for this email or username.
         if username and User.objects.filter(username__iexact=username).exists():
             raise Conflict("username_taken", "This username is taken.", attr="username") from None
+        if signup_hides_taken_addresses():
+            _send_account_already_exists(request, email)
+            return None
         raise Conflict(
             "email_taken", "An account with this email address exists.", attr="email"
         ) from None

@@ -223,13 +223,19 @@ class RegisterView(PublicView):
         tags=AUTH_TAG,
         summary="Create an account",
         description=(
-            "The sign-up page's rules: password validators (their codes are passed through, "
-            "e.g. `password_too_short`), unique email (409 `email_taken`) and username "
+            "The sign-up page's rules: password validators (every failing validator's code is "
+            "passed through, e.g. `password_too_short`, `password_too_common`), unique username "
             "(409 `username_taken`), the sign-up rate limit (429), and a confirmation email "
-            "when email verification is on. No tokens are returned: sign in next."
+            "when email verification is on. No tokens are returned: sign in next.\n\n"
+            "**Email verification `optional` or `none`** (the default is `optional`): 201 with "
+            "the new user; an address that already has an account is 409 `email_taken`.\n\n"
+            "**Email verification `mandatory`**: 202 `{detail}` whether or not the address "
+            "already has an account, so the answer does not reveal it (as the sign-up page). "
+            "A new address gets its confirmation link; the owner of a taken address is mailed "
+            "that someone tried to sign up with it, and no account is created."
         ),
         request=s.RegisterSerializer,
-        responses={201: s.RegisteredUserSerializer},
+        responses={201: s.RegisteredUserSerializer, 202: s.AcceptedSerializer},
         auth=[],
     )
     def post(self, request):
@@ -241,6 +247,12 @@ class RegisterView(PublicView):
             username=data.get("username") or None,
             display_name=data.get("display_name") or "",
         )
+        if user is None or policy.signup_hides_taken_addresses():
+            # The same answer for a new and a taken address: the user object would tell.
+            return Response(
+                {"detail": "Check your email: a message about this sign-up is on its way."},
+                status=status.HTTP_202_ACCEPTED,
+            )
         return Response(s.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 

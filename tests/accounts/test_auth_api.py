@@ -6,6 +6,7 @@ import time_machine
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -347,6 +348,74 @@ def test_register_username_taken_is_409(user_factory):
         format="json",
     )
     assert response.status_code == 409 and error_code(response) == "username_taken"
+
+
+def _register(email: str, **extra):
+    return APIClient().post(
+        REGISTER_URL,
+        {"email": email, "password": "a long enough passphrase", **extra},
+        format="json",
+    )
+
+
+def test_register_mandatory_verification_answers_new_and_taken_addresses_alike(member, settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    new = _register("newcomer@example.com")
+    taken = _register("MEMBER@example.com")
+
+    assert new.status_code == taken.status_code == 202
+    assert new.json() == taken.json() and set(new.json()) == {"detail"}
+    # The newcomer gets a confirmation link; the owner of the taken address is told instead.
+    assert [m.to for m in mail.outbox] == [["newcomer@example.com"], ["member@example.com"]]
+    assert "/accounts/confirm-email/" in mail.outbox[0].body
+    assert "already exists" in mail.outbox[1].body
+    assert "/accounts/password/reset/" in mail.outbox[1].body
+    # Nothing was created or changed for the taken address.
+    assert User.objects.filter(email__iexact="member@example.com").count() == 1
+    assert EmailAddress.objects.filter(email__iexact="member@example.com").count() <= 1
+    member.refresh_from_db()
+    assert member.check_password("correct horse battery staple")
+    assert not AuditEvent.objects.filter(action="user.created", target_id=str(member.pk)).exists()
+
+
+def test_register_mandatory_verification_mails_the_owner_as_the_sign_up_page_does(member, settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    Client().post(
+        "/accounts/signup/",
+        {
+            "email": member.email,
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+    )
+    assert len(mail.outbox) == 1
+    # Both doors share allauth's limit of one such mail per address every few minutes.
+    assert _register(member.email).status_code == 202
+    assert len(mail.outbox) == 1
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
+        assert _register(member.email).status_code == 202
+    assert len(mail.outbox) == 2
+    page_mail, api_mail = mail.outbox
+    assert (api_mail.to, api_mail.subject, api_mail.body) == (
+        page_mail.to,
+        page_mail.subject,
+        page_mail.body,
+    )
+    assert User.objects.filter(email=member.email).count() == 1
+
+
+def test_register_mandatory_verification_still_says_a_username_is_taken(user_factory, settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    user_factory(username="taken")
+    response = _register("n@example.com", username="TAKEN")
+    assert response.status_code == 409 and error_code(response) == "username_taken"
+    assert not User.objects.filter(email="n@example.com").exists()
+
+
+def test_register_optional_verification_keeps_email_taken_and_sends_nothing(member):
+    response = _register(member.email)
+    assert response.status_code == 409 and error_code(response) == "email_taken"
+    assert not mail.outbox
 
 
 @pytest.mark.parametrize(
