@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts import policy
+from accounts.roles import assign_default_role
 from audit.services import record
 
 
@@ -20,10 +21,8 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=commit)
-        if commit and not user.groups.exists():
-            from accounts.roles import assign_roles
-
-            assign_roles(user, ["member"])
+        if commit:
+            assign_default_role(user)
         # user.created is recorded by audit.receivers (allauth's user_signed_up).
         return user
 
@@ -94,4 +93,8 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    pass
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form=form)
+        assign_default_role(user)
+        # user.created and auth.social.connected are recorded by audit.receivers.
+        return user

@@ -25,9 +25,9 @@ class UserManager(BaseUserManager):
             user.set_unusable_password()
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
-        from accounts.roles import assign_roles
+        from accounts.roles import assign_default_role
 
-        assign_roles(user, ["member"])
+        assign_default_role(user)
         return user
 
     def create_user(self, email: str, password: str | None = None, **extra):

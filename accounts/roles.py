@@ -17,6 +17,9 @@ from django.db import transaction
 from accounts.models import ROLE_NAMES
 
 MANAGER_APPS_READ = ("accounts", "slots", "usage", "audit")
+# The role of every user created without one: self sign-up through any door (the page, the
+# register API, a social sign-up) and ``create_user``.
+DEFAULT_ROLE = "member"
 
 
 def _manager_permissions():
@@ -38,7 +41,7 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
 @transaction.atomic
 def assign_roles(user, roles: Iterable[str]) -> None:
     """Replace the user's roles. Staff access follows: managers and admins use the admin."""
-    wanted = [r for r in ROLE_NAMES if r in set(roles)] or ["member"]
+    wanted = [r for r in ROLE_NAMES if r in set(roles)] or [DEFAULT_ROLE]
     groups = list(Group.objects.filter(name__in=wanted))
     other = Group.objects.filter(name__in=ROLE_NAMES).exclude(name__in=wanted)
     user.groups.remove(*other)
@@ -47,3 +50,9 @@ def assign_roles(user, roles: Iterable[str]) -> None:
     if user.is_staff != is_staff:
         user.is_staff = is_staff
         user.save(update_fields=["is_staff"])
+
+
+def assign_default_role(user) -> None:
+    """Give a newly created user the default role, unless a role was already given."""
+    if not user.groups.filter(name__in=ROLE_NAMES).exists():
+        assign_roles(user, [DEFAULT_ROLE])
