@@ -4,11 +4,13 @@ pages. The API door calls the same policy functions, so both share counters and 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts import policy
+from accounts.impersonation import is_impersonating, refusal
 from accounts.roles import assign_default_role
 from audit.services import record
 
@@ -93,6 +95,15 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def pre_social_login(self, request, sociallogin) -> None:
+        # Every provider callback passes here before allauth signs in, signs up or connects.
+        # An admin viewing Roster as a member must never attach an identity to the member
+        # (that would outlive the impersonation as a way in) or sign anyone in. The
+        # middleware already refuses these URLs; this holds whatever route reaches a callback.
+        if is_impersonating(request):
+            raise ImmediateHttpResponse(refusal(request))
+        super().pre_social_login(request, sociallogin)
+
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form=form)
         assign_default_role(user)

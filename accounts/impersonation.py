@@ -8,9 +8,10 @@ history, ``last_login`` and sessions list stay untouched, and ending the imperso
 drops the marker.
 
 While impersonating, the pages that show secrets or change credentials (password, email
-addresses, MFA, reauthentication, connected accounts, API-key creation, account deletion)
-answer 403, and every HTML page carries a banner with a button to end the impersonation.
-Start and end are recorded as ``user.impersonated`` (``metadata.phase`` = start | end).
+addresses, MFA, reauthentication, connected accounts, social sign-in and connect, API-key
+creation, account deletion) answer 403, and every HTML page carries a banner with a button
+to end the impersonation. Start and end are recorded as ``user.impersonated``
+(``metadata.phase`` = start | end).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ _BLOCKED_URL_NAMES = (
 )
 # Roster's own paths: every method.
 _BLOCKED_PATHS = (
+    # A provider's sign-in start, callback and token endpoints (/accounts/<provider>/login/…,
+    # /accounts/oidc/<id>/login/…): whatever their ``process``, a callback completing here
+    # would link the admin's identity to the member, or sign someone else in.
+    r"^/accounts/(?:[^/]+/)+login/",
     r"^/api/v1/auth/",
     r"^/api/v1/users/me/password/?$",
     r"^/account/(.*/)?(password|mfa|2fa|two-factor|totp|recovery-codes|webauthn|passkeys)(/|$)",
@@ -150,6 +155,28 @@ def _read_only_patterns() -> tuple[re.Pattern, ...]:
     return tuple(re.compile(p) for p in _READ_ONLY_PATHS)
 
 
+def is_impersonating(request: HttpRequest) -> bool:
+    """True while ``request.user`` is a member shown to an admin (set by the middleware)."""
+    return getattr(request, "impersonator", None) is not None
+
+
+def refusal(request: HttpRequest) -> HttpResponse:
+    """The 403 for what may not be done while impersonating: JSON on the API, else a page."""
+    detail = "Not available while viewing Roster as another user."
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {
+                "type": "client_error",
+                "errors": [{"code": "impersonation_forbidden", "detail": detail, "attr": None}],
+            },
+            status=403,
+        )
+    body = render_to_string(
+        "admin/roster/impersonation_blocked.html", {"detail": detail}, request=request
+    )
+    return HttpResponse(body, status=403)
+
+
 def is_blocked(path: str, method: str) -> bool:
     if any(p.search(path) for p in _blocked_patterns()):
         return True
@@ -181,7 +208,7 @@ class ImpersonationMiddleware:
         if request.path_info != reverse("admin:impersonation-end") and is_blocked(
             request.path_info, request.method
         ):
-            return self._refuse(request)
+            return refusal(request)
         response = self.get_response(request)
         return self._with_banner(request, response)
 
@@ -202,22 +229,6 @@ class ImpersonationMiddleware:
         if started is None or (timezone.now() - started).total_seconds() > _max_seconds():
             return "expired"
         return None
-
-    @staticmethod
-    def _refuse(request: HttpRequest) -> HttpResponse:
-        detail = "Not available while viewing Roster as another user."
-        if request.path_info.startswith("/api/"):
-            return JsonResponse(
-                {
-                    "type": "client_error",
-                    "errors": [{"code": "impersonation_forbidden", "detail": detail, "attr": None}],
-                },
-                status=403,
-            )
-        body = render_to_string(
-            "admin/roster/impersonation_blocked.html", {"detail": detail}, request=request
-        )
-        return HttpResponse(body, status=403)
 
     @staticmethod
     def _with_banner(request: HttpRequest, response: HttpResponse) -> HttpResponse:

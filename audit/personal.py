@@ -56,6 +56,7 @@ PERSONAL_KEYS = frozenset(
         "username",
         "department",
         "impersonator",
+        "uid",  # a person's account id at a social provider (auth.social.*)
     }
 )
 # Personal only when the event is about a user's data (an admin edit of a user, or of a row

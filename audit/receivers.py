@@ -9,6 +9,9 @@ Connected in ``AuditConfig.ready()``. Action names:
 - ``auth.mfa.enabled`` / ``auth.mfa.disabled`` (an authenticator added / removed, metadata
   ``authenticator``: ``totp``, ``recovery_codes`` or ``webauthn``),
   ``auth.mfa.recovery_codes.regenerated``, ``auth.mfa.recovery_code.used``, ``auth.mfa.failed``
+- ``auth.social.connected`` / ``auth.social.disconnected`` (a social account linked on the
+  connections page or by a social sign-up, or unlinked; metadata ``provider`` and ``uid``,
+  never the provider's tokens)
 
 The API door (``/api/...``) records its own sign-in events in the accounts services, so the
 login/logout receivers ignore requests on API paths: one event per thing that happened.
@@ -175,6 +178,37 @@ def on_user_signed_up(sender, request, user, **kwargs: Any) -> None:
     )
 
 
+def _social_event(action: str, request, user, account) -> None:
+    record(
+        action=action,
+        actor=user,
+        target=user,
+        request=request,
+        metadata={
+            "door": _door(request),
+            "provider": account.provider,
+            "uid": account.uid,
+        },
+    )
+
+
+def on_social_account_added(sender, request, sociallogin, **kwargs: Any) -> None:
+    _social_event("auth.social.connected", request, sociallogin.user, sociallogin.account)
+
+
+def on_social_account_removed(sender, request, socialaccount, **kwargs: Any) -> None:
+    _social_event("auth.social.disconnected", request, socialaccount.user, socialaccount)
+
+
+def on_social_signed_up(sender, request, user, **kwargs: Any) -> None:
+    # allauth sends social_account_added only when an existing user connects; a social
+    # sign-up creates the link too, and says so with the sociallogin it passes here.
+    sociallogin = kwargs.get("sociallogin")
+    if sociallogin is None:
+        return
+    _social_event("auth.social.connected", request, user, sociallogin.account)
+
+
 def _authenticator_event(action: str, request, user, authenticator, **extra) -> None:
     record(
         action=action,
@@ -226,6 +260,7 @@ def on_mfa_failed(sender, request, user, authenticator=None, **kwargs: Any) -> N
 def connect() -> None:
     from allauth.account import signals as account_signals
     from allauth.mfa import signals as mfa_signals
+    from allauth.socialaccount import signals as social_signals
     from django.contrib.admin.models import LogEntry
     from django.db.models.signals import post_save
 
@@ -243,6 +278,9 @@ def connect() -> None:
         (account_signals.email_changed, on_email_changed),
         (account_signals.email_removed, on_email_removed),
         (account_signals.user_signed_up, on_user_signed_up),
+        (account_signals.user_signed_up, on_social_signed_up),
+        (social_signals.social_account_added, on_social_account_added),
+        (social_signals.social_account_removed, on_social_account_removed),
         (mfa_signals.authenticator_added, on_authenticator_added),
         (mfa_signals.authenticator_removed, on_authenticator_removed),
         (mfa_signals.authenticator_reset, on_authenticator_reset),
