@@ -22,12 +22,15 @@ def _django_request(request):
 
 
 def user_mfa_reset(*, user: User, actor, request=None) -> list[str]:
-    """Remove every authenticator of ``user`` (TOTP, WebAuthn, recovery codes).
+    """Remove every authenticator of ``user`` (TOTP, WebAuthn, recovery codes) and end all
+    of the user's sessions, web and API (as any MFA change does: accounts.credentials).
 
     For a user who lost their device. Audited as ``auth.mfa.disabled`` with the admin as
     actor; returns the authenticator types removed. allauth's own removal flows are not
     used: they act on the signed-in user (the admin) and demand the admin's reauthentication.
     """
+    from accounts.credentials import credentials_revoke_on_mfa_change
+
     with transaction.atomic():
         authenticators = list(Authenticator.objects.select_for_update().filter(user=user))
         if not authenticators:
@@ -40,6 +43,9 @@ def user_mfa_reset(*, user: User, actor, request=None) -> list[str]:
             target=user,
             request=request,
             metadata={"door": "admin", "reason": "admin_reset", "authenticators": types},
+        )
+        credentials_revoke_on_mfa_change(
+            user=user, actor=actor, request=request, reason="mfa_reset_by_admin"
         )
     return types
 

@@ -150,11 +150,22 @@ def api_key_revoke(*, key: ApiKey, actor, request=None, reason: str = "revoked")
     return True
 
 
-def api_keys_revoke_all(*, user: User, actor, request=None, reason: str = "revoked") -> int:
-    """Revoke every live API key of ``user`` at once; audits ``apikey.revoked`` per key."""
+def api_keys_revoke_all(
+    *,
+    user: User,
+    actor,
+    request=None,
+    reason: str = "revoked",
+    created_since: datetime | None = None,
+) -> int:
+    """Revoke every live API key of ``user`` at once (only those created at or after
+    ``created_since`` if given); audits ``apikey.revoked`` per key."""
     now = timezone.now()
     with transaction.atomic():
-        keys = list(ApiKey.objects.select_for_update().filter(user=user, revoked_at__isnull=True))
+        live = ApiKey.objects.select_for_update().filter(user=user, revoked_at__isnull=True)
+        if created_since is not None:
+            live = live.filter(created_at__gte=created_since)
+        keys = list(live)
         if not keys:
             return 0
         ApiKey.objects.filter(pk__in=[k.pk for k in keys]).update(revoked_at=now)

@@ -24,12 +24,22 @@ class AccountsConfig(AppConfig):
         )
 
         from allauth.account import signals as account_signals
+        from allauth.mfa import signals as mfa_signals
 
-        from accounts import sessions
+        from accounts import credentials
 
-        # One rule for every door: a new password ends the other sessions (web and API).
+        # One rule for every door (accounts.credentials): a new password, a proven address
+        # and an MFA change end what they must; the API and the admin call the same rule.
         for name in ("password_changed", "password_set", "password_reset"):
             getattr(account_signals, name).connect(
-                sessions.on_password_changed_outside_the_api,
+                credentials.on_password_changed,
+                dispatch_uid=f"accounts.revoke_credentials_on_{name}",
+            )
+        account_signals.email_confirmed.connect(
+            credentials.on_email_confirmed, dispatch_uid="accounts.revoke_credentials_on_proof"
+        )
+        for name in ("authenticator_added", "authenticator_removed", "authenticator_reset"):
+            getattr(mfa_signals, name).connect(
+                credentials.on_authenticator_changed,
                 dispatch_uid=f"accounts.revoke_sessions_on_{name}",
             )

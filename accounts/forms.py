@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from allauth.account.forms import ChangePasswordForm, ResetPasswordKeyForm
 from django import forms
 
 from accounts.api.permissions import API_KEY_SCOPES
+from accounts.credentials import API_KEYS_ALL, API_KEYS_FIELD, API_KEYS_NONE, API_KEYS_RECENT
 
 SCOPE_LABELS = {
     "profile:read": "Read your profile",
@@ -178,3 +180,47 @@ class DeleteAccountForm(forms.Form):
             if typed and typed != self.user.email.lower():
                 self.add_error("confirm_email", "This is not your email address.")
         return data
+
+
+# --- password pages (allauth's forms, with the owner's choice for API keys) ----------------
+
+
+def _api_keys_choice_field(*, reset: bool) -> forms.ChoiceField:
+    help_text = (
+        "Every other browser and API session is signed out. Unless you choose otherwise, "
+        "API keys created in the last 24 hours are revoked and older keys keep working."
+    )
+    if reset:
+        help_text += (
+            " If your email address was not verified yet, every session, API key and linked "
+            "social account is removed, whatever you choose: they may not have been yours."
+        )
+    return forms.ChoiceField(
+        label="API keys",
+        choices=[
+            (API_KEYS_RECENT, "Revoke keys created in the last 24 hours, keep older ones"),
+            (API_KEYS_ALL, "Revoke all my API keys"),
+            (API_KEYS_NONE, "Keep all my API keys"),
+        ],
+        initial=API_KEYS_RECENT,
+        # Left out (an older form, a script): the default, as the help text says.
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=help_text,
+    )
+
+
+class PasswordChangeForm(ChangePasswordForm):
+    """allauth's change form; accounts.credentials reads the API key choice it posts."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[API_KEYS_FIELD] = _api_keys_choice_field(reset=False)
+
+
+class PasswordResetKeyForm(ResetPasswordKeyForm):
+    """allauth's reset-from-key form, with the same API key choice."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[API_KEYS_FIELD] = _api_keys_choice_field(reset=True)

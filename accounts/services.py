@@ -270,12 +270,15 @@ def user_change_password(
     request=None,
     keep_web_session_key: str | None = None,
     keep_api_session_id: str | None = None,
+    revoke_api_keys: str = "recent",
 ) -> int:
-    """Check the current password, apply Django's validators, then end every other session.
+    """Check the current password, apply Django's validators, then end every other session
+    and the API keys ``revoke_api_keys`` names (``recent``, ``all``, ``none``: see
+    accounts.credentials).
 
     Returns the number of sessions revoked. Wrong current password: 400 ``invalid_password``.
     """
-    from accounts.sessions import revoke_user_sessions
+    from accounts.credentials import credentials_revoke_on_password_change
 
     if not user.has_usable_password() or not user.check_password(current_password):
         raise Invalid("invalid_password", "The current password is wrong.", attr="current_password")
@@ -290,14 +293,16 @@ def user_change_password(
         locked.save(update_fields=["password"])
         user.password = new_hash
         record(action="auth.password.changed", actor=actor, target=locked, request=request)
-        return revoke_user_sessions(
+        revoked = credentials_revoke_on_password_change(
             user=locked,
             actor=actor,
             request=request,
+            api_keys=revoke_api_keys,
             reason="password_changed",
             keep_web_session_key=keep_web_session_key,
             keep_api_session_id=keep_api_session_id,
         )
+    return revoked["sessions"]
 
 
 # --- status, roles, slot limit (admin) -------------------------------------------------

@@ -356,27 +356,3 @@ def user_session_revoke(*, user: User, session_id: str, actor, request=None) -> 
             )
             return
     raise NotFound("not_found", "No such session.")
-
-
-def on_password_changed_outside_the_api(sender, request, user, **kwargs) -> None:
-    """allauth's password change, set and reset (pages): end every other session.
-
-    The API's password change calls ``revoke_user_sessions`` itself. On the pages the
-    caller's own browser session is kept (allauth has already moved it to the new password
-    hash); everything else, API sessions included, is revoked at once.
-    """
-    if request is not None and (getattr(request, "path", "") or "").startswith("/api/"):
-        return
-    session = getattr(request, "session", None)
-    keep = (
-        session.session_key
-        if session is not None and user == getattr(request, "user", None)
-        else None
-    )
-    revoke_user_sessions(
-        user=user,
-        actor=user,
-        request=request,
-        reason="password_changed",
-        keep_web_session_key=keep,
-    )

@@ -238,6 +238,11 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 # One address per account; a new one replaces it only once it has been confirmed, so the
 # sign-in identity never changes to an address nobody has verified.
 ACCOUNT_CHANGE_EMAIL = True
+# The password pages ask what happens to API keys (accounts.credentials).
+ACCOUNT_FORMS = {
+    "change_password": "accounts.forms.PasswordChangeForm",
+    "reset_password_from_key": "accounts.forms.PasswordResetKeyForm",
+}
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_RATE_LIMITS = {

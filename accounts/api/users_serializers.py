@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from accounts import selectors, services
 from accounts.api.serializers_base import StrictCharField, StrictFieldsMixin, StrictIntegerField
+from accounts.credentials import API_KEY_CHOICES, API_KEYS_RECENT
 from accounts.models import ROLE_NAMES, SettingDefinition, User
 
 PASSWORD_MAX_INPUT = 4096
@@ -201,6 +202,14 @@ class PasswordChangeSerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=PASSWORD_MAX_INPUT,
         trim_whitespace=False,
         help_text="Checked by the password validators (length, similarity, common, numeric).",
+    )
+    revoke_api_keys = serializers.ChoiceField(
+        choices=list(API_KEY_CHOICES),
+        default=API_KEYS_RECENT,
+        help_text=(
+            "Which of your API keys stop working: `recent` (the default) the keys created in "
+            "the last 24 hours, `all` every key, `none` none."
+        ),
     )
 
 

@@ -203,7 +203,9 @@ class PasswordView(APIView):
             "Wrong current password: 400 `invalid_password` (5 failures per 5 minutes, then "
             "429). The new password goes through the password validators; their codes are "
             "passed through. Every other session (web and API) is revoked; the one making "
-            "the request stays signed in. Not available to API keys."
+            "the request stays signed in. `revoke_api_keys` says which API keys are revoked "
+            "too: by default (`recent`) those created in the last 24 hours, older ones keep "
+            "working; `all` or `none` on request. Not available to API keys."
         ),
         request=s.PasswordChangeSerializer,
         responses={204: OpenApiResponse(description="Changed.")},
@@ -227,6 +229,7 @@ class PasswordView(APIView):
                 request=request,
                 keep_web_session_key=keep_web,
                 keep_api_session_id=keep_api,
+                revoke_api_keys=data["revoke_api_keys"],
             )
         if auth.method == "session":
             # The session's auth hash follows the password, else this session would end too.
