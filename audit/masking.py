@@ -1,11 +1,15 @@
-"""Secrets never reach the audit log: masked by key name and by the look of the value."""
+"""Secrets never reach the audit log: masked by key name, by the look of the value, and in
+URLs as in the logs (``config.logging.redact_path``: reset and confirmation keys, query
+values)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-MASK = "[redacted]"
+from config.logging import REDACTED, redact_path
+
+MASK = REDACTED
 
 _SECRET_KEY_NAMES = re.compile(
     r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential|"
@@ -41,5 +45,5 @@ def mask(value: Any, key: str | None = None) -> Any:
         return [mask(v) for v in value]
     if isinstance(value, str):
         # NUL cannot be stored in PostgreSQL JSON; it never carries meaning in an event.
-        return _SECRET_VALUES.sub(MASK, value.replace("\x00", ""))
+        return _SECRET_VALUES.sub(MASK, redact_path(value.replace("\x00", "")))
     return value

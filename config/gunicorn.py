@@ -3,9 +3,35 @@
 import os
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
+from config.logging import redact_path
+
+# The atoms that carry a path, a whole URL or a query string.
+_URL_ATOMS = ("r", "U", "f", "{referer}i", "{raw_uri}e", "{path_info}e", "{http_referer}e")
+_QUERY_ATOMS = ("q", "{query_string}e")
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with the secrets a URL carries redacted from every access atom
+    (config.logging.redact_path), whatever the access log format or handler: password-reset
+    and email-confirmation links carry their key in the path."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in _URL_ATOMS:
+            if isinstance(atoms.get(name), str):
+                atoms[name] = redact_path(atoms[name])
+        for name in _QUERY_ATOMS:
+            if atoms.get(name):
+                atoms[name] = redact_path("?" + atoms[name])[1:]
+        return atoms
+
+
 # Logs: JSON lines on stdout, like the application's (config/logging.py). Each access line
 # carries the request id from the response's X-Request-ID header. The message leaves out the
 # query string, where OAuth callbacks carry their authorization code.
+logger_class = RedactingLogger
 accesslog = "-"
 access_log_format = "%(m)s %(U)s %(s)s"
 logconfig_dict = {
