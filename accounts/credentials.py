@@ -58,14 +58,15 @@ def _social_accounts_remove(*, user: User, actor, request, reason: str) -> int:
 
     accounts = list(SocialAccount.objects.select_for_update().filter(user_id=user.pk))
     for account in accounts:
-        provider = account.provider
+        provider, uid = account.provider, account.uid
         account.delete()
+        # The same event as an unlink on the connections page (audit.receivers), with why.
         record(
             action="auth.social.disconnected",
             actor=actor,
             target=user,
             request=request,
-            metadata={"provider": provider, "reason": reason},
+            metadata={"door": _door(request), "provider": provider, "uid": uid, "reason": reason},
         )
     return len(accounts)
 
@@ -167,6 +168,11 @@ def credentials_revoke_on_mfa_change(
 
 def _is_api(request) -> bool:
     return (getattr(request, "path", "") or "").startswith("/api/")
+
+
+def _door(request) -> str:
+    path = getattr(request, "path", "") or ""
+    return "admin" if path.startswith("/admin/") else "api" if _is_api(request) else "page"
 
 
 def _own_session_key(request, user: User) -> str | None:

@@ -128,6 +128,7 @@ def _assert_everything_of_the_attacker_ended(user, attacker_browser, jwt, key, r
     assert _reasons("auth.social.disconnected", user) == [reason]
     (social_event,) = AuditEvent.objects.filter(action="auth.social.disconnected")
     assert social_event.metadata["provider"] == "github"
+    assert social_event.metadata["door"] == "page"
     assert sorted(_reasons("session.revoked", user)) == [reason, reason]  # web + API
 
 
