@@ -6,6 +6,7 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from config import outages
 from config.api.exceptions import envelope
 from config.request_context import request_id_var
 
@@ -76,6 +77,9 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not _is_api_path(request.path):
             return None
+        if outages.is_outage(exception):
+            logger.warning("outage on %s: %s", request.path, exception.__class__.__name__)
+            return outages.outage_response(request)
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(
             envelope("server_error", "error", "A server error occurred."), status=500

@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from corsheaders.defaults import default_headers as cors_default_headers
 
-from config import keys
+from config import keys, redis_connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,13 +149,24 @@ def _redis_db(url: str, db: int) -> str:
     return f"{scheme_and_host}://{host}/{db}"
 
 
+# Every cache call is bounded (seconds); a Redis that is down or frozen answers 503 at once
+# rather than holding requests (config.redis_connection, config.outages).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
+
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": _redis_db(REDIS_URL, env.int("REDIS_CACHE_DB", default=1)),
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="roster"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "CONNECTION_POOL_KWARGS": {
+                    "connection_class": redis_connection.connection_class_for(REDIS_URL)
+                },
+            },
         }
     }
     CELERY_BROKER_URL = env.str(

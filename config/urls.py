@@ -12,6 +12,8 @@ api_v1 = [
     path("", include("audit.api.urls")),
 ]
 
+handler500 = views.server_error
+
 urlpatterns = [
     path("health", views.health, name="health"),
     path("health/ready", views.ready, name="health-ready"),

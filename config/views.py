@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,9 +14,11 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from config import outages
 from config.api.exceptions import envelope
 
 logger = logging.getLogger(__name__)
@@ -46,11 +51,26 @@ def _check_cache() -> None:
     cache.delete(key)
 
 
+# Each dependency answers within this many seconds, or counts as down.
+READINESS_TIMEOUT = 0.3
+
+
 def _check_broker() -> None:
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    bounded = {"socket_timeout": READINESS_TIMEOUT, "socket_connect_timeout": READINESS_TIMEOUT}
+    with app.connection_for_write(
+        connect_timeout=READINESS_TIMEOUT, transport_options=bounded
+    ) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=READINESS_TIMEOUT)
+
+
+def _run_check(check) -> Exception | None:
+    try:
+        check()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return exc
 
 
 READINESS_CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
@@ -59,14 +79,25 @@ READINESS_CHECKS = {"database": _check_database, "cache": _check_cache, "broker"
 @require_GET
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
+    # The checks run side by side, so the answer takes as long as the slowest one (bounded
+    # by the timeouts of each client), not their sum. The database is checked on this
+    # thread, with the request's own connection.
     checks: dict[str, str] = {}
-    for name, check in READINESS_CHECKS.items():
+    names = list(READINESS_CHECKS)
+    pool = ThreadPoolExecutor(max_workers=len(names) - 1)
+    futures = {name: pool.submit(_run_check, READINESS_CHECKS[name]) for name in names[1:]}
+    outcomes = {names[0]: _run_check(READINESS_CHECKS[names[0]])}
+    for name, future in futures.items():
         try:
-            check()
-            checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            outcomes[name] = future.result(timeout=READINESS_TIMEOUT * 2)
+        except FutureTimeout as exc:  # a client without a bound of its own: down, not stuck
+            outcomes[name] = exc
+    pool.shutdown(wait=False)
+    for name in names:
+        exc = outcomes[name]
+        if exc is not None:
             logger.warning("readiness check %s failed: %s", name, exc.__class__.__name__)
-            checks[name] = "down"
+        checks[name] = "ok" if exc is None else "down"
     down = sorted(name for name, state in checks.items() if state != "ok")
     body = {"status": "ready" if not down else "unavailable", "checks": checks, "down": down}
     return JsonResponse(body, status=200 if not down else 503)
@@ -83,3 +114,11 @@ def ratelimited(request: HttpRequest, exception: Exception):
         response = render(request, "429.html", status=429)
     response["Retry-After"] = "60"
     return response
+
+
+def server_error(request: HttpRequest):
+    """``handler500``: what failed outside a view (a middleware, the session store) during
+    an outage is 503 with ``Retry-After`` too; anything else stays Django's 500."""
+    if outages.is_outage(sys.exc_info()[1]):
+        return outages.outage_response(request)
+    return defaults.server_error(request)

@@ -9,8 +9,15 @@ from drf_standardized_errors.formatter import ExceptionFormatter as BaseFormatte
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions
 
+from config import outages
 from config.api.parsers import PayloadTooLarge
 from config.errors import DomainError
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_code = outages.OUTAGE_CODE
+    default_detail = outages.OUTAGE_DETAIL
 
 
 class DomainAPIException(exceptions.APIException):
@@ -37,6 +44,8 @@ class RosterExceptionHandler(ExceptionHandler):
             return PayloadTooLarge()
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(_django_error_detail(exc))
+        if outages.is_outage(exc):
+            return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 
     def should_not_handle(self, exc: Exception) -> bool:
@@ -47,6 +56,8 @@ class RosterExceptionHandler(ExceptionHandler):
         headers = super().get_headers(exc)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+        if isinstance(exc, ServiceUnavailable):
+            headers["Retry-After"] = str(outages.RETRY_AFTER_SECONDS)
         return headers
 
 

@@ -84,6 +84,8 @@ STATUS_TEXT = {
     413: "The request body is larger than the limit (2 MB by default).",
     415: "The body is not `application/json`.",
     429: "Rate limited: wait `Retry-After` seconds.",
+    503: "A service Roster depends on (database, cache, broker) is unreachable: retry after "
+    "`Retry-After` seconds.",
 }
 
 # Codes every operation of a kind can produce, beyond the per-operation ones below.
@@ -496,6 +498,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             add(413, "payload_too_large")
             add(415, "unsupported_media_type")
         add(429, "throttled")
+        add(503, "service_unavailable")
         for status, codes in domain.items():
             add(status, *codes)
         for status in declared:
@@ -517,7 +520,13 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                 "application/json": {
                     "schema": envelope,
                     "example": {
-                        "type": "validation_error" if status == 400 else "client_error",
+                        "type": (
+                            "validation_error"
+                            if status == 400
+                            else "server_error"
+                            if status >= 500
+                            else "client_error"
+                        ),
                         "errors": [
                             {
                                 "code": example_code,
@@ -868,7 +877,7 @@ def postprocess_schema(result: dict, generator, request=None, public=True, **kwa
                 headers = response.setdefault("headers", {})
                 for name in RESPONSE_HEADERS:
                     headers.setdefault(name, _header_ref(name))
-                if status == "429":
+                if status in ("429", "503"):
                     headers.setdefault("Retry-After", _header_ref("Retry-After"))
                 if status == "401":
                     headers.setdefault("WWW-Authenticate", _header_ref("WWW-Authenticate"))
