@@ -23,6 +23,7 @@ from accounts.forms import (
     setting_field_name,
 )
 from accounts.models import ApiKey, SettingDefinition
+from config.api.renderers import ExactDjangoJSONEncoder
 from config.errors import DomainError
 
 
@@ -276,7 +277,11 @@ def data(request: HttpRequest) -> HttpResponse:
 @login_required
 def data_export(request: HttpRequest) -> HttpResponse:
     document = selectors.user_export(user=request.user)
-    response = JsonResponse(document, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response = JsonResponse(
+        document,
+        encoder=ExactDjangoJSONEncoder,  # usage figures are exact decimals, written as numbers
+        json_dumps_params={"indent": 2, "ensure_ascii": False},
+    )
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="roster-export-{stamp}.json"'
     return response

@@ -12,8 +12,8 @@ Windows are whole buckets: a period's ``start`` is rounded down to its granulari
 and the series adds up to the totals without splitting a bucket.
 
 Values are exact ``Decimal``s with at most 6 fractional digits, totals and series points
-alike, so the points add up to the totals to the last digit. Only the edges (the API's
-JSON, the personal-data export) turn them into JSON numbers, with ``number``.
+alike, so the points add up to the totals to the last digit. The edges (the API's JSON,
+the personal-data export) write them as exact JSON number literals, through ``number``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from usage.models import (
     QuotaCrossing,
     UsageEvent,
 )
+from usage.sqlite import EXACT_SUM
 
 PERIODS: dict[str, tuple[timedelta, str]] = {
     "1h": (timedelta(hours=1), "minute"),
@@ -78,6 +79,11 @@ def _is_pg() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _sum() -> str:
+    """SUM of decimals: PostgreSQL adds NUMERIC exactly; on SQLite, usage.sqlite's Decimal sum."""
+    return "SUM" if _is_pg() else EXACT_SUM
+
+
 def _trunc(unit: str, column: str) -> str:
     if _is_pg():
         return f"date_trunc('{unit}', {column})"
@@ -112,9 +118,9 @@ def _as_dt(value) -> datetime:
 def _as_decimal(value) -> Decimal:
     """An aggregate read back as the exact decimal it stands for (6 fractional digits).
 
-    PostgreSQL adds NUMERIC exactly. SQLite keeps decimals as binary floats and adds them
-    as floats (0.1 + 0.2 + 0.7 = 0.9999999999999999); every stored value has at most 6
-    fractional digits, so rounding a sum to 6 digits gives back the exact sum.
+    PostgreSQL adds NUMERIC exactly. On SQLite sums come from ``usage.sqlite``'s exact
+    Decimal sum (as text) and MAX as the binary float SQLite keeps, which reads back as the
+    stored decimal (at most 15 significant digits, 6 of them fractional).
     """
     if value is None:
         return ZERO
@@ -136,18 +142,14 @@ def _as_uuid(value) -> uuid.UUID | None:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def number(value: Decimal) -> int | float:
-    """An exact decimal as a JSON number, for the edges (API responses, exports).
+def number(value: Decimal) -> Decimal:
+    """An exact decimal for the edges (API responses, exports): no trailing zeros.
 
-    Integral values become integers (exact at any size); others the float nearest to the
-    decimal, which JSON writes as the decimal itself (0.1 → ``0.1``) for up to 15
-    significant digits. Never add these floats up: add the Decimals, or read the JSON
-    numbers as decimals, and sums match to the last digit.
+    The API's renderer and the export's encoder (``config.api.renderers``) write a Decimal
+    as the JSON number literal it holds, every digit kept (a float would keep only 15-17
+    significant digits), so sums of the numbers match the totals to the last digit.
     """
-    value = _as_decimal(value)
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
+    return _plain(_as_decimal(value))
 
 
 def floor_to(value: datetime, granularity: str) -> datetime:
@@ -257,7 +259,7 @@ def _bucketed_rows(
         )
         sql = (
             f"SELECT {_epoch(_trunc('minute', 'e.occurred_at'))} AS b, e.meter_id, "
-            f"SUM(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
+            f"{_sum()}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
             f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
             + "".join(f" AND {w}" for w in where)
             + " GROUP BY 1, 2"
@@ -272,13 +274,13 @@ def _bucketed_rows(
             table_alias="e", user=user, meter_id=meter_id, slot_id=slot_id, rollup=False
         )
         sql = (
-            f"SELECT {_epoch('r.bucket_start')} AS b, r.meter_id, SUM(r.value), MAX(r.value), "
+            f"SELECT {_epoch('r.bucket_start')} AS b, r.meter_id, {_sum()}(r.value), MAX(r.value), "
             f"SUM(r.event_count), 0 FROM {table} r "
             f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
             + "".join(f" AND {w}" for w in r_where)
             + " GROUP BY 1, 2 UNION ALL "
             f"SELECT {_epoch(_trunc(window.granularity, 'e.occurred_at'))} AS b, e.meter_id, "
-            f"SUM(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
+            f"{_sum()}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
             f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
             + "".join(f" AND {w}" for w in e_where)
             + " GROUP BY 1, 2"
@@ -353,7 +355,7 @@ def _grouped_rows(*, window: Window, user=None) -> list[tuple]:
             table_alias="e", user=user, meter_id=None, slot_id=None, rollup=True
         )
         sql = (
-            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), SUM(e.quantity), "
+            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), {_sum()}(e.quantity), "
             f"MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
             f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
             + "".join(f" AND {w}" for w in where)
@@ -369,12 +371,12 @@ def _grouped_rows(*, window: Window, user=None) -> list[tuple]:
             table_alias="e", user=user, meter_id=None, slot_id=None, rollup=False
         )
         sql = (
-            f"SELECT r.user_id, r.meter_id, r.slot_id, SUM(r.value), MAX(r.value), "
+            f"SELECT r.user_id, r.meter_id, r.slot_id, {_sum()}(r.value), MAX(r.value), "
             f"SUM(r.event_count), 0 FROM {table} r "
             f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
             + "".join(f" AND {w}" for w in r_where)
             + " GROUP BY 1, 2, 3 UNION ALL "
-            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), SUM(e.quantity), "
+            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), {_sum()}(e.quantity), "
             f"MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
             f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
             + "".join(f" AND {w}" for w in e_where)
@@ -478,10 +480,10 @@ def usage_in_range(*, user, meter_ids, start: datetime, end: datetime) -> dict[i
     marks = ", ".join(["%s"] * len(meter_ids))
     uid = _p_uuid(user.pk if hasattr(user, "pk") else user)
     sql = (
-        f"SELECT r.meter_id, SUM(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
+        f"SELECT r.meter_id, {_sum()}(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
         f"WHERE r.user_id = %s AND r.meter_id IN ({marks}) "
         f"AND r.bucket_start >= %s AND r.bucket_start < %s GROUP BY 1 UNION ALL "
-        f"SELECT e.meter_id, SUM(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
+        f"SELECT e.meter_id, {_sum()}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
         f"WHERE e.user_id = %s AND e.meter_id IN ({marks}) AND e.rolled_at IS NULL "
         f"AND e.occurred_at >= %s AND e.occurred_at < %s GROUP BY 1"
     )
@@ -542,9 +544,9 @@ def usage_all_time(*, user) -> dict[str, Decimal]:
     """Totals per meter since the beginning (daily rollups survive raw-event retention)."""
     uid = _p_uuid(user.pk)
     sql = (
-        f"SELECT r.meter_id, SUM(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
+        f"SELECT r.meter_id, {_sum()}(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
         f"WHERE r.user_id = %s GROUP BY 1 UNION ALL "
-        f"SELECT e.meter_id, SUM(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
+        f"SELECT e.meter_id, {_sum()}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
         f"WHERE e.user_id = %s AND e.rolled_at IS NULL GROUP BY 1"
     )
     meters = _meters_by_id()
@@ -564,7 +566,7 @@ def usage_export_for_user(*, user) -> dict[str, Any]:
     Timestamps are datetimes (UTC); values are JSON numbers.
     """
 
-    def numbers(totals: dict[str, Decimal]) -> dict[str, int | float]:
+    def numbers(totals: dict[str, Decimal]) -> dict[str, Decimal]:
         return {key: number(value) for key, value in totals.items()}
 
     quota = [
@@ -642,13 +644,13 @@ def usage_export_rows(*, user=None, start: datetime, end: datetime, granularity:
     no_slot = _p_uuid(NO_SLOT)
     sql = (
         f"SELECT b, user_id, meter_id, slot_id, s, x, n, raw FROM ("
-        f"SELECT r.bucket_start AS b, r.user_id, r.meter_id, r.slot_id, SUM(r.value) AS s, "
+        f"SELECT r.bucket_start AS b, r.user_id, r.meter_id, r.slot_id, {_sum()}(r.value) AS s, "
         f"MAX(r.value) AS x, SUM(r.event_count) AS n, 0 AS raw FROM {table} r "
         f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
         + "".join(f" AND {w}" for w in r_where)
         + " GROUP BY 1, 2, 3, 4 UNION ALL "
         f"SELECT {_trunc(granularity, 'e.occurred_at')} AS b, e.user_id, e.meter_id, "
-        f"COALESCE(e.slot_id, %s) AS slot_id, SUM(e.quantity), MAX(e.quantity), COUNT(*), 1 "
+        f"COALESCE(e.slot_id, %s) AS slot_id, {_sum()}(e.quantity), MAX(e.quantity), COUNT(*), 1 "
         f"FROM {EVENTS} e WHERE e.occurred_at >= %s AND e.occurred_at < %s"
         + "".join(f" AND {w}" for w in e_where)
         + " GROUP BY 1, 2, 3, 4) u ORDER BY b, user_id, meter_id, slot_id"

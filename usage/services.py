@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -58,6 +58,9 @@ EVENT_FIELDS = frozenset(
     {"meter", "quantity", "slot", "occurred_at", "idempotency_key", "metadata", "user"}
 )
 _QUANT = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
+# Room for any quantity at full precision (the default context rounds at 28 digits).
+_EXACT = Context(prec=60)
+SQLITE_SIGNIFICANT_DIGITS = 15
 
 EVENTS = UsageEvent._meta.db_table
 HOURLY = HourlyRollup._meta.db_table
@@ -122,25 +125,75 @@ def _parse_quantity(value, meter: Meter | None, attr: str, errors: _Errors) -> D
             return Decimal(1)
         errors.add(attr, "required", "A quantity is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         errors.add(attr, "invalid", "The quantity must be a JSON number.")
         return None
-    if isinstance(value, float) and not math.isfinite(value):
-        errors.add(attr, "max_value", f"The quantity must be at most {QUANTITY_MAX:.0e}.")
-        return None
-    if value < 0:
-        errors.add(attr, "min_value", "The quantity must be zero or more.")
-        return None
-    if value > QUANTITY_MAX:
-        errors.add(attr, "max_value", f"The quantity must be at most {QUANTITY_MAX:.0e}.")
-        return None
-    try:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            errors.add(attr, "max_value", f"The quantity must be at most {QUANTITY_MAX:.0e}.")
+            return None
         # repr() of a float is the shortest text that reads back the same: what was sent.
-        number = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-        return number.quantize(_QUANT, rounding=ROUND_HALF_EVEN)
-    except InvalidOperation:
+        value = Decimal(repr(value))
+    number = Decimal(value)
+    if number.is_nan():
         errors.add(attr, "invalid", "The quantity is not a valid number.")
         return None
+    if number < 0:
+        errors.add(attr, "min_value", "The quantity must be zero or more.")
+        return None
+    if number > QUANTITY_MAX:
+        errors.add(attr, "max_value", f"The quantity must be at most {QUANTITY_MAX:.0e}.")
+        return None
+    exact = number.quantize(_QUANT, context=_EXACT)
+    if exact != number:
+        errors.add(
+            attr,
+            "max_decimal_places",
+            f"The quantity may have at most {QUANTITY_DECIMAL_PLACES} fractional digits.",
+        )
+        return None
+    if quantity_digits_exceed_storage(exact):
+        errors.add(
+            attr,
+            "max_digits",
+            f"This database keeps {SQLITE_SIGNIFICANT_DIGITS} significant digits of a "
+            "fractional quantity; this one has more.",
+        )
+        return None
+    return exact
+
+
+def quantity_digits_exceed_storage(value: Decimal) -> bool:
+    """Whether the quantity column would round ``value``.
+
+    PostgreSQL's NUMERIC(38, 6) holds every valid quantity. Django keeps decimals on SQLite
+    (the development default) as binary floats, exact to 15 significant digits; integers
+    up to the maximum are stored as integers and stay exact.
+    """
+    if connection.vendor != "sqlite" or value == value.to_integral_value():
+        return False
+    return len(value.normalize().as_tuple().digits) > SQLITE_SIGNIFICANT_DIGITS
+
+
+def _metadata_numbers_as_floats(value):
+    """Metadata is free-form and stored as JSON: its numbers are kept as floats, as they
+    always were (only quantities are exact decimals). None if a number has no float."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = _metadata_numbers_as_floats(item)
+            if out[key] is None and item is not None:
+                return None
+        return out
+    if isinstance(value, list):
+        items = [_metadata_numbers_as_floats(item) for item in value]
+        if any(new is None and old is not None for new, old in zip(items, value, strict=True)):
+            return None
+        return items
+    if isinstance(value, Decimal | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return value
 
 
 def _parse_occurred_at(
@@ -281,6 +334,8 @@ def _parse_events(
             metadata = {}
         elif not isinstance(metadata, dict):
             errors.add(attr_for(index, "metadata"), "invalid", "metadata must be a JSON object.")
+        elif (metadata := _metadata_numbers_as_floats(metadata)) is None:
+            errors.add(attr_for(index, "metadata"), "invalid", "A number in metadata is too large.")
         elif len(json.dumps(metadata, separators=(",", ":"))) > MAX_METADATA_BYTES:
             errors.add(
                 attr_for(index, "metadata"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 from django.conf import settings
 from rest_framework import status
@@ -63,6 +64,9 @@ def _contains_nul(value) -> bool:
 
 
 class JSONParser(BaseJSONParser):
+    # How a number with a fraction or an exponent is read; ExactJSONParser reads Decimals.
+    parse_float = float
+
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         request = (parser_context or {}).get("request")
@@ -80,9 +84,20 @@ class JSONParser(BaseJSONParser):
             raise ParseError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep is refused.")
         try:
             text = raw.decode("utf-8")
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_float=self.parse_float)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ParseError("Malformed JSON: the body is not valid UTF-8 JSON.") from exc
         if ("\\u0000" in text or "\x00" in text) and _contains_nul(data):
             raise ParseError("Strings may not contain NUL (\\u0000) characters.")
         return data
+
+
+class ExactJSONParser(JSONParser):
+    """Numbers with a fraction or an exponent become ``Decimal``s, exactly as written.
+
+    Only for bodies whose numbers go into decimal columns (usage events): elsewhere numbers
+    land in JSON fields (settings values, slot config, audit changes) written by the
+    standard encoder and checked as floats, where a Decimal would not fit.
+    """
+
+    parse_float = Decimal

@@ -270,6 +270,8 @@ DOMAIN_ERRORS: dict[str, dict[int, list[str]]] = {
             "max_length",
             "min_value",
             "max_value",
+            "max_decimal_places",
+            "max_digits",
         ],
         409: ["idempotency_conflict"],
     },

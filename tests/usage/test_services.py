@@ -147,14 +147,21 @@ def test_usage_events_ingest_keeps_quantities_as_exact_micro_units(member, inges
         member,
         {"meter": "compute.seconds", "quantity": 0.1},
         {"meter": "compute.seconds", "quantity": 0.2},
-        {"meter": "compute.seconds", "quantity": 1.00000049},
+        {"meter": "compute.seconds", "quantity": 1.000001},
     )
     assert sorted(UsageEvent.objects.values_list("quantity", flat=True)) == [
         Decimal("0.1"),
         Decimal("0.2"),
-        Decimal("1.000000"),
+        Decimal("1.000001"),
     ]
-    assert totals_of(member)["compute.seconds"] == Decimal("1.3")
+    assert totals_of(member)["compute.seconds"] == Decimal("1.300001")
+    # A seventh fractional digit is not rounded away: the event is refused.
+    with pytest.raises(ValidationError) as refused:
+        ingest(member, {"meter": "compute.seconds", "quantity": 1.00000049})
+    assert refused.value.message_dict == {
+        "quantity": ["The quantity may have at most 6 fractional digits."]
+    }
+    assert UsageEvent.objects.count() == 3
 
 
 def test_usage_events_ingest_count_meter_counts_events_and_defaults_quantity(member, ingest):

@@ -3,7 +3,6 @@ request serializers here document it for the OpenAPI schema."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
@@ -14,9 +13,15 @@ from usage.selectors import PERIODS, number
 from usage.services import MAX_BATCH, MAX_KEY_LENGTH, MAX_METADATA_BYTES
 
 
-@extend_schema_field(OpenApiTypes.NUMBER)
+@extend_schema_field(
+    {
+        "type": "number",
+        "description": "An exact decimal written as a JSON number literal with every digit "
+        "(up to 6 fractional digits, no float rounding): read it as a decimal to keep them.",
+    }
+)
 class NumberField(serializers.Field):
-    """An exact decimal rendered as a JSON number (integral values as integers)."""
+    """An exact decimal rendered as a JSON number literal (integral values as integers)."""
 
     def to_representation(self, value):
         return number(value)
@@ -35,9 +40,13 @@ class UsageEventInSerializer(serializers.Serializer):
         min_value=0,
         max_value=float(QUANTITY_MAX),
         help_text=(
-            "A JSON number, 0 to 1e15, kept as an exact decimal with 6 fractional digits "
-            "(rounded half-even). Strings are refused. Required, except for `count` meters "
-            "where it defaults to 1 (a count meter counts events, whatever the quantity)."
+            "A JSON number from 0 to 1e15 with at most 6 fractional digits, read as the exact "
+            "decimal written (never through a float), stored and summed exactly: 21 "
+            "significant digits on PostgreSQL. More fractional digits are 400 "
+            "`max_decimal_places`, never rounded; on the SQLite development database a "
+            "fractional quantity holds at most 15 significant digits (400 `max_digits`). "
+            "Strings are refused. Required, except for `count` meters where it defaults to 1 "
+            "(a count meter counts events, whatever the quantity)."
         ),
     )
     slot = serializers.UUIDField(

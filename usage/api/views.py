@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.api.permissions import HasScope, IsAdminRole
 from config.api.pagination import CursorPagination
+from config.api.parsers import ExactJSONParser
 from usage import selectors, services
 from usage.api.filters import UsageEventFilter
 from usage.api.serializers import (
@@ -91,6 +92,8 @@ class UsageEventsView(generics.ListAPIView):
     serializer_class = UsageEventSerializer
     queryset = UsageEvent.objects.none()
     required_scopes = USAGE_SCOPES
+    # Quantities are read as the decimals the client wrote, never through a float.
+    parser_classes = [ExactJSONParser]
     pagination_class = UsageEventCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = UsageEventFilter
