@@ -161,6 +161,19 @@ def test_reset_on_unverified_account_ends_everything_whatever_the_key_choice(cli
     )
 
 
+def test_reset_by_link_of_a_user_without_address_rows_verifies_the_address(user_factory):
+    """Users created by an admin or an import have no address row until the reset proves it."""
+    user = user_factory(email="imported@example.com")
+    _, key = _key_client(user)
+    assert not EmailAddress.objects.filter(user=user).exists()
+
+    assert _reset_by_link(user.email).status_code == 302
+
+    assert EmailAddress.objects.get(user=user, email=user.email, primary=True).verified is True
+    assert error_code(key.get(ME)) == "api_key_revoked"
+    assert _reasons("apikey.revoked", user) == ["password_reset"]
+
+
 def test_email_confirmation_of_unverified_account_ends_what_came_before():
     user, attacker_browser, jwt, key = _attacker_holds_the_account()
     link = re.search(r"https?://[^/]+(/accounts/confirm-email/\S+/)", mail.outbox[0].body)
