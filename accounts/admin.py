@@ -30,7 +30,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from accounts import impersonation
 from accounts.admin_import import UserExportResource, UserImportResource
 from accounts.models import ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
-from audit.admin_mixins import AdminAuditMixin
+from audit.admin_mixins import AdminAuditMixin, record_admin_export
 from config.errors import DomainError
 from slots.lifecycle import LIVE_STATUSES
 from slots.models import Slot
@@ -410,9 +410,11 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         if obj.pk is None:
             return "—"
         from audit.personal import attach_revealed
-        from audit.selectors import events_of
+        from audit.selectors import events_of, events_visible_to
 
-        events = attach_revealed(events_of(obj).order_by("-id")[:RECENT_AUDIT_EVENTS])
+        # The audit log's one visibility rule: a manager sees only the events they took part in.
+        visible = events_of(obj) & events_visible_to(getattr(obj, "_audit_viewer", None))
+        events = attach_revealed(visible.order_by("-id")[:RECENT_AUDIT_EVENTS])
         if not events:
             return "No events."
         rows = format_html_join(
@@ -525,6 +527,17 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     def get_import_resource_classes(self, request):
         return [UserImportResource]
 
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        record_admin_export(
+            request,
+            User,
+            file_format=file_format.get_extension(),
+            rows=queryset.count(),
+            filters=dict(request.GET.items()),
+        )
+        return data
+
     def get_import_resource_kwargs(self, request, **kwargs):
         return {"actor": request.user, "request": request}
 
@@ -554,6 +567,8 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("account-overview"))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            obj._audit_viewer = request.user  # read by recent_audit_events
         context["can_impersonate"] = obj is not None and impersonation.may_impersonate(
             actor=request.user, user=obj
         )
@@ -736,4 +751,8 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         )
 
 
-from accounts import admin_access, admin_settings  # noqa: E402,F401  (register their models)
+from accounts import (  # noqa: E402,F401  (register their models)
+    admin_access,
+    admin_allauth,
+    admin_settings,
+)

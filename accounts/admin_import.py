@@ -1,6 +1,7 @@
 """Bulk export and import of users in the admin (django-import-export).
 
-Export: CSV or XLSX of the list as filtered in the admin (columns below, never a secret).
+Export: CSV or XLSX of the list as filtered in the admin (columns below, never a secret),
+every text cell spreadsheet-safe (``config.exports``), every export audited.
 Import: CSV only, create-only, checked row by row in a dry run first (email format,
 duplicates in the file and in Roster, known roles, the profile rules of the users
 service). One bad row rejects the whole file. Files never carry passwords: a column that
@@ -23,6 +24,7 @@ from accounts.managers import normalize_email
 from accounts.models import ROLE_NAMES, User
 from audit.masking import is_secret_key
 from config.errors import DomainError
+from config.exports import spreadsheet_cell
 
 IMPORT_COLUMNS = (
     "email",
@@ -102,6 +104,11 @@ class UserExportResource(resources.ModelResource):
             "last_login",
         )
         export_order = fields
+
+    def export_resource(self, instance, selected_fields=None, **kwargs) -> list:
+        # A display name like =HYPERLINK(...) must reach the spreadsheet as text.
+        row = super().export_resource(instance, selected_fields, **kwargs)
+        return [spreadsheet_cell(value) for value in row]
 
     def dehydrate_roles(self, user: User) -> str:
         return ",".join(user.roles)

@@ -2,11 +2,15 @@
 
 Nobody edits or deletes an event here (not even a superuser); the export carries ``seq``,
 ``seal`` and ``prev_seal`` so that a file can be checked later with
-``manage.py audit_verify --csv <file>``. Every export is itself recorded (``audit.exported``).
+``manage.py audit_verify --csv <file>``. Every export is itself recorded (``admin.exported``).
 
-Personal values are stored encrypted (``audit.personal``): the pages and the export show
-them decrypted, or ``[erased]``. The sealed columns of the export keep the stored form (the
-seals are computed over it); the ``*_revealed`` columns are the readable copy.
+Who sees which events is the API's rule (``selectors.events_visible_to``): admins every
+event, anyone else (a manager) the events where they are the actor or the target. The list,
+the detail pages, the search and both exports start from that queryset.
+
+Personal values are stored encrypted (``audit.personal``): the pages (title and breadcrumb
+included) and the export show them decrypted, or ``[erased]``. The export's ``*_sealed``
+columns keep the stored form, from which the seals are recomputed.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit import selectors
+from audit.admin_mixins import recorded_export_rows
 from audit.models import AuditChain, AuditEvent
 from audit.personal import attach_revealed, revealed_of
-from audit.services import record
 
 ACTION_FAMILIES = (
     ("auth.", "auth.* (sign-in, passwords, MFA)"),
@@ -88,16 +92,23 @@ class RevealingChangeList(ChangeList):
         self.result_list = attach_revealed(self.result_list)
 
 
-def _export_response(queryset, filename: str) -> StreamingHttpResponse:
+def _export_response(request, queryset, filename: str, what: dict) -> StreamingHttpResponse:
     class Echo:
         def write(self, value):
             return value
 
     writer = csv.writer(Echo())
+    events = recorded_export_rows(
+        request,
+        AuditEvent,
+        selectors.export_rows(queryset, revealed=True),
+        file_format="csv",
+        **what,
+    )
 
     def rows():
-        yield writer.writerow((*selectors.EXPORT_COLUMNS, *selectors.REVEALED_COLUMNS))
-        for row in selectors.export_rows(queryset, revealed=True):
+        yield writer.writerow((*selectors.EXPORT_COLUMNS, *selectors.SEALED_COPY_COLUMNS))
+        for row in events:
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -178,6 +189,16 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return RevealingChangeList
+
+    def get_queryset(self, request):
+        # The API's rule, so that the admin never shows a manager more than the API does.
+        return selectors.events_visible_to(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        event = super().get_object(request, object_id, from_field)
+        if event is not None:
+            revealed_of(event)  # the title and breadcrumb (str(event)) show the readable name
+        return event
 
     # --- columns and detail ----------------------------------------------------------------
 
@@ -285,17 +306,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected events as CSV (with seals)")
     def export_selected(self, request, queryset):
-        return self._export(request, queryset, {"selected": queryset.count()})
+        return self._export(request, queryset, {"selected": True})
 
     def _export(self, request, queryset, what: dict):
-        record(
-            action="audit.exported",
-            actor=request.user,
-            request=request,
-            metadata={"door": "admin", **what},
-        )
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        return _export_response(queryset, f"audit-events-{stamp}.csv")
+        return _export_response(request, queryset, f"audit-events-{stamp}.csv", what)
 
     def changelist_view(self, request, extra_context=None):
         chain = AuditChain.objects.filter(pk=1).first()

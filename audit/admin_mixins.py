@@ -7,6 +7,12 @@ fields that changed (many-to-many fields as sorted lists of ids; secrets masked 
 ``audit.masking``), and ``metadata = {"door": "admin", "object_repr", "admin_message"}``
 where ``admin_message`` is Django's own change message (it names changed inlines too).
 
+Every file exported from the admin (users, audit events, usage) is recorded as
+``admin.exported`` by ``record_admin_export``, with ``metadata = {"door": "admin", "model":
+"<app_label>.<model_name>", "format", "rows"}`` plus what chose the rows (filters or the
+selection). A streamed export goes through ``recorded_export_rows``, which records once the
+download ends, with the number of rows actually sent (``complete: false`` if it stopped early).
+
 Three layers, so that no admin change goes unrecorded:
 
 1. ``AuditedModelAdmin`` (or ``AdminAuditMixin`` for admins with another base class):
@@ -27,6 +33,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -100,6 +107,48 @@ def _record_admin_event(request, obj, verb: str, changes: dict, message: Any = "
         changes=changes,
         metadata=metadata,
     )
+
+
+def record_admin_export(
+    request, model: type[models.Model], *, file_format: str, rows: int, **details: Any
+) -> None:
+    """Record that ``rows`` rows of ``model`` left the system as a ``file_format`` file."""
+    from audit.services import record
+
+    record(
+        action="admin.exported",
+        actor=getattr(request, "user", None),
+        request=request,
+        metadata={
+            "door": "admin",
+            "model": model._meta.label_lower,
+            "format": file_format,
+            "rows": rows,
+            **details,
+        },
+    )
+
+
+def recorded_export_rows(
+    request, model: type[models.Model], rows: Iterable, *, file_format: str, **details: Any
+) -> Iterator:
+    """``rows`` as they are streamed; the export is recorded when the download ends."""
+    sent = 0
+    complete = False
+    try:
+        for row in rows:
+            yield row
+            sent += 1
+        complete = True
+    finally:
+        record_admin_export(
+            request,
+            model,
+            file_format=file_format,
+            rows=sent,
+            **details,
+            **({} if complete else {"complete": False}),
+        )
 
 
 class AdminAuditMixin:

@@ -147,8 +147,15 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.actor_display or self.actor_type
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {who}"
+        # Readers attach ``revealed`` (audit.personal.revealed_of); a stored personal value
+        # is ciphertext, never shown: the actor's id stands in for it.
+        from audit.personal import is_sealed
+
+        revealed = getattr(self, "revealed", None)
+        who = revealed.actor_display if revealed is not None else self.actor_display
+        if is_sealed(who):
+            who = self.actor_id
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {who or self.actor_type}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 
 from audit.chain import GENESIS, SEALED_FIELDS, compute_seal
 from audit.models import AuditChain, AuditEvent
+from config.exports import spreadsheet_cell, spreadsheet_uncell
 
 
 def events_visible_to(user) -> QuerySet[AuditEvent]:
@@ -182,35 +183,30 @@ def chain_verify(
 # --- CSV export ----------------------------------------------------------------------------
 
 EXPORT_COLUMNS = ("seq", "seal", "prev_seal", *SEALED_FIELDS)
-# With ``revealed=True``: readable copies of the columns that hold encrypted personal values
-# (``audit.personal``), after the sealed ones. The check reads only EXPORT_COLUMNS.
-REVEALED_COLUMNS = ("actor_display_revealed", "changes_revealed", "metadata_revealed")
-
-# A cell a spreadsheet would run as a formula gets a leading apostrophe (so does a cell
-# that already starts with one, which keeps the escaping reversible for the check).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def csv_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def csv_uncell(value: str) -> str:
-    return value[1:] if value.startswith("'") else value
+# The sealed fields that hold encrypted personal values (``audit.personal``). With
+# ``revealed=True`` their columns hold what a person reads (decrypted, or ``[erased]``), and
+# their stored form, over which the seals were computed, follows in SEALED_COPY_COLUMNS.
+PERSONAL_COLUMNS = ("actor_display", "changes", "metadata")
+SEALED_COPY_COLUMNS = tuple(f"{name}_sealed" for name in PERSONAL_COLUMNS)
 
 
 def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000, revealed: bool = False):
     """Rows for the CSV export: every sealed field, plus ``seq``, ``seal`` and the seal of
     the previous link, so each row can be checked on its own and consecutive rows as a chain.
 
-    The sealed columns hold what is stored (personal values encrypted), so the seals can be
-    recomputed from the file; ``revealed`` adds REVEALED_COLUMNS, the readable copies.
+    Without ``revealed`` the columns hold what is stored (personal values encrypted); with
+    it, the personal columns are readable and SEALED_COPY_COLUMNS carry the stored form, from
+    which ``csv_verify`` recomputes the seals. Every text cell is spreadsheet-safe
+    (``config.exports``).
     """
     from audit.personal import reveal_many
 
     chain = AuditChain.objects.filter(pk=1).first()
     ordered = queryset.order_by("seq", "id").values("seq", "seal", *SEALED_FIELDS)
     batch: list[dict] = []
+
+    def as_json(value) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
     def flush(batch: list[dict]):
         wanted = {r["seq"] - 1 for r in batch if r["seq"]}
@@ -220,36 +216,27 @@ def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000, revea
             previous[chain.pruned_seq] = chain.pruned_seal
         shown = reveal_many(batch) if revealed else [None] * len(batch)
         for r, readable in zip(batch, shown, strict=True):
-            extra = []
+            stored = (r["actor_display"], r["changes"], r["metadata"])
+            display, changes, metadata = stored if readable is None else readable
+            copies = []
             if readable is not None:
-                extra = [
-                    csv_cell(readable.actor_display),
-                    json.dumps(readable.changes, sort_keys=True, ensure_ascii=False),
-                    json.dumps(readable.metadata, sort_keys=True, ensure_ascii=False),
-                ]
+                copies = [spreadsheet_cell(stored[0]), as_json(stored[1]), as_json(stored[2])]
             yield [
                 r["seq"] if r["seq"] is not None else "",
                 r["seal"],
                 previous.get(r["seq"] - 1, "") if r["seq"] else "",
                 str(r["uuid"]),
                 _export_time(r["occurred_at"]),
-                *(
-                    csv_cell(r[name])
-                    for name in (
-                        "action",
-                        "actor_type",
-                        "actor_id",
-                        "actor_display",
-                        "target_type",
-                        "target_id",
-                    )
-                ),
+                *(spreadsheet_cell(r[name]) for name in ("action", "actor_type", "actor_id")),
+                spreadsheet_cell(display),
+                spreadsheet_cell(r["target_type"]),
+                spreadsheet_cell(r["target_id"]),
                 r["ip"] or "",
-                csv_cell(r["user_agent"]),
-                csv_cell(r["request_id"]),
-                json.dumps(r["changes"], sort_keys=True, ensure_ascii=False),
-                json.dumps(r["metadata"], sort_keys=True, ensure_ascii=False),
-                *extra,
+                spreadsheet_cell(r["user_agent"]),
+                spreadsheet_cell(r["request_id"]),
+                as_json(changes),
+                as_json(metadata),
+                *copies,
             ]
 
     for row in ordered.iterator(chunk_size=chunk_size):
@@ -259,6 +246,27 @@ def export_rows(queryset: QuerySet[AuditEvent], *, chunk_size: int = 2000, revea
             batch = []
     if batch:
         yield from flush(batch)
+
+
+def _readable_matches(readable: Any, stored: Any) -> bool:
+    """Whether a readable copy shows the stored value, every encrypted part aside."""
+    from audit.personal import is_sealed
+
+    if is_sealed(stored):
+        return True
+    if isinstance(stored, dict):
+        return (
+            isinstance(readable, dict)
+            and readable.keys() == stored.keys()
+            and all(_readable_matches(readable[k], v) for k, v in stored.items())
+        )
+    if isinstance(stored, list):
+        return (
+            isinstance(readable, list)
+            and len(readable) == len(stored)
+            and all(_readable_matches(a, b) for a, b in zip(readable, stored, strict=True))
+        )
+    return readable == stored
 
 
 def _export_time(value: datetime.datetime) -> str:
@@ -293,15 +301,25 @@ def csv_verify(lines, *, against_database: bool = True) -> CsvCheckResult:
     """Check an exported CSV: each sealed row's seal recomputed from its own columns and
     ``prev_seal``; consecutive rows linked; and (optionally) each seal equal to the one the
     database holds for that ``seq`` (seals of pruned links are taken on trust).
+
+    In a file with SEALED_COPY_COLUMNS the seal is computed from those, and the readable
+    personal columns must show the same values wherever they were not encrypted
+    (``readable_mismatch``). Files exported before those columns existed still check.
     """
     import csv
 
     reader = csv.DictReader(lines)
-    missing = [c for c in EXPORT_COLUMNS if c not in (reader.fieldnames or [])]
+    header = reader.fieldnames or []
+    missing = [c for c in EXPORT_COLUMNS if c not in header]
     if missing:
         return CsvCheckResult(
             False, 0, 0, 0, None, {"row": 0, "reason": f"missing columns: {missing}"}
         )
+    copies = all(c in header for c in SEALED_COPY_COLUMNS)
+    stored_in = {
+        name: f"{name}_sealed" if copies and name in PERSONAL_COLUMNS else name
+        for name in SEALED_FIELDS
+    }
     result = CsvCheckResult(True, 0, 0, 0, 0 if against_database else None)
     last_seq, last_seal = None, None
     by_seq: dict[int, str] = {}
@@ -311,14 +329,23 @@ def csv_verify(lines, *, against_database: bool = True) -> CsvCheckResult:
             continue  # exported before it was sealed: nothing to check yet
         try:
             seq = int(row["seq"])
-            event = {name: csv_uncell(row[name]) for name in SEALED_FIELDS}
+            event = {name: spreadsheet_uncell(row[stored_in[name]]) for name in SEALED_FIELDS}
             event["uuid"] = str(uuid.UUID(event["uuid"]))
             event["ip"] = event["ip"] or None
-            event["changes"] = json.loads(row["changes"])
-            event["metadata"] = json.loads(row["metadata"])
+            event["changes"] = json.loads(row[stored_in["changes"]])
+            event["metadata"] = json.loads(row[stored_in["metadata"]])
+            readable = {
+                "actor_display": spreadsheet_uncell(row["actor_display"]),
+                "changes": json.loads(row["changes"]),
+                "metadata": json.loads(row["metadata"]),
+            }
         except (ValueError, TypeError) as exc:
             result.ok = False
             result.first_broken = {"row": number, "reason": f"unreadable: {exc}"}
+            return result
+        if copies and not all(_readable_matches(readable[n], event[n]) for n in readable):
+            result.ok = False
+            result.first_broken = {"row": number, "seq": seq, "reason": "readable_mismatch"}
             return result
         result.sealed += 1
         if compute_seal(event, seq, row["prev_seal"]) != row["seal"]:

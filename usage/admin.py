@@ -16,7 +16,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audit.admin_mixins import AuditedModelAdmin
+from audit.admin_mixins import AuditedModelAdmin, recorded_export_rows
+from config.exports import spreadsheet_cell
 from usage import selectors
 from usage.models import (
     DailyRollup,
@@ -163,7 +164,7 @@ class UsageEventAdmin(ReadOnlyAdmin):
             initial={"start": today - timedelta(days=29), "end": today, "granularity": "day"},
         )
         if request.GET and form.is_valid():
-            return self._stream_csv(form.cleaned_data)
+            return self._stream_csv(request, form.cleaned_data)
         context = {
             **self.admin_site.each_context(request),
             "title": "Export usage (CSV)",
@@ -172,11 +173,20 @@ class UsageEventAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/usage/export.html", context)
 
-    def _stream_csv(self, data):
+    def _stream_csv(self, request, data):
         start = datetime.combine(data["start"], time.min, tzinfo=UTC)
         end = datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=UTC)
-        rows = selectors.usage_export_rows(
-            user=data["user"], start=start, end=end, granularity=data["granularity"]
+        rows = recorded_export_rows(
+            request,
+            UsageEvent,
+            selectors.usage_export_rows(
+                user=data["user"], start=start, end=end, granularity=data["granularity"]
+            ),
+            file_format="csv",
+            user_id=str(data["user"].pk) if data["user"] else None,
+            start=data["start"].isoformat(),
+            end=data["end"].isoformat(),
+            granularity=data["granularity"],
         )
         writer = csv.writer(_Echo())
         header = ["bucket_start", "user_id", "email", "meter", "slot_id", "value", "events"]
@@ -188,8 +198,8 @@ class UsageEventAdmin(ReadOnlyAdmin):
                     [
                         row["bucket_start"].strftime("%Y-%m-%dT%H:%M:%SZ"),
                         row["user_id"],
-                        row["email"],
-                        row["meter"],
+                        spreadsheet_cell(row["email"]),
+                        spreadsheet_cell(row["meter"]),
                         row["slot_id"] or "",
                         row["value"],
                         row["events"],

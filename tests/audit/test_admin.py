@@ -197,7 +197,7 @@ def test_audit_admin_csv_export_of_a_filtered_set_verifies(admin_client, member)
     assert result.ok, result.as_dict()
     assert (result.rows, result.sealed, result.matched_database) == (3, 3, 3)
     assert result.linked == 0  # every other link is an auth.logout, left out by the filter
-    assert AuditEvent.objects.filter(action="audit.exported").count() == 1
+    assert AuditEvent.objects.filter(action="admin.exported").count() == 1
 
 
 @pytest.mark.django_db

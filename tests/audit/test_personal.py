@@ -110,7 +110,7 @@ def test_erasure_leaves_no_personal_data_in_the_audit_log(admin_user, client_for
     assert not [value for value in PERSONAL if value in raw]
     shown = _api(admin_api, user) + _admin_pages(admin_client, user)
     csv_text = "".join(_admin_csv(admin_client, user))
-    assert csv_text.splitlines()[0].endswith("changes_revealed,metadata_revealed")
+    assert csv_text.splitlines()[0].endswith("changes_sealed,metadata_sealed")
     assert EMAIL in csv_text and "+16502530000" in csv_text  # the readable columns
     shown += csv_text
     # Written as the download writes it (usage figures are exact decimals).
