@@ -592,6 +592,8 @@ MFA_RECOVERY_CODES_SHOW_ONCE = False
 # --- Logging ----------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Error reports (the DEBUG page, mail to ADMINS) redact URL secrets as the logs do.
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.RedactingExceptionReporter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

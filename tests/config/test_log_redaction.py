@@ -217,3 +217,23 @@ def test_password_reset_by_link_leaves_no_key_in_the_audit_log(user_factory):
         stored = json.dumps([event.actor_display, event.changes, event.metadata, event.user_agent])
         shown = json.dumps(reveal(event), default=str)
         assert key not in stored and key not in shown, event.action
+
+
+def test_error_report_of_a_key_bearing_request_is_redacted(rf, user_factory):
+    from django.views.debug import get_exception_reporter_class
+
+    request = rf.get(
+        f"/accounts/password/reset/key/{RESET_KEY}/?token={CONFIRM_KEY}",
+        HTTP_REFERER=f"https://roster.example/accounts/confirm-email/{CONFIRM_KEY}/",
+    )
+    request.user = user_factory.build(email="reporter@example.com")
+    try:
+        raise RuntimeError(f"failed on {request.path}")
+    except RuntimeError:
+        reporter = get_exception_reporter_class(request)(request, *sys.exc_info())
+        text = reporter.get_traceback_text()
+        html = reporter.get_traceback_html()
+
+    for report in (text, html):
+        assert "/accounts/password/reset/key/[redacted]/" in report
+        assert RESET_KEY not in report and CONFIRM_KEY not in report
