@@ -62,8 +62,11 @@ def test_slot_credentials_never_leave_the_server(client_for, member, user_factor
     hints = {s["credentials"]["hint"] for s in call("get", "/api/v1/slots").json()["results"]}
     assert hints == {"5b1d", "7b6a", "4d3c"}
 
-    # The admin, as a superuser: changelist and each change form.
-    root = user_factory(email="root@example.com", is_superuser=True, is_staff=True)
+    # The admin, as a superuser (with the admin role, which lets them read every audit event):
+    # changelist and each change form.
+    root = user_factory(
+        email="root@example.com", roles=("admin",), is_superuser=True, is_staff=True
+    )
     admin = Client()
     admin.force_login(root)
     pages = [admin.get("/admin/slots/slot/")]
