@@ -126,7 +126,11 @@ class ApiSession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "revoked_at"], name="apisession_user_live")]
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="apisession_user_live"),
+            # Recent revocations, written to the cache again after an outage.
+            models.Index(fields=["revoked_at"], name="apisession_revoked_at"),
+        ]
 
     def __str__(self) -> str:
         return f"API session {self.id} of {self.user_id}"

@@ -11,6 +11,14 @@ that read the database just before a revocation would otherwise replace the revo
 If neither entry is there (cache flushed, evicted), one database read restores the right
 one — the check fails safe, not open.
 
+A cache that goes back in time must not bring a revoked session back. A live marker names
+the Redis server that holds it (its ``run_id``, config.redis_connection): restored from an
+older snapshot, or replaced by a lagging replica, Redis comes back as another server, and
+the old live markers it carries are read as absent (one database read each). While the
+cache is unreachable the database answers instead, and a revocation is durable in the
+database alone; a process that failed to reach the cache writes the revoked markers of
+recent revocations again as soon as it reaches it (``resync_recent_revocations``).
+
 Web sessions are identified to clients by an opaque id derived from the session key
 (never the key itself, which is the cookie secret).
 """
@@ -19,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
@@ -32,6 +41,10 @@ from django.utils import timezone
 
 from accounts.models import ApiSession, User
 from audit.services import record
+from config import redis_connection
+from config.outages import is_outage
+
+logger = logging.getLogger(__name__)
 
 SESSION_STATE_LIVE = "live"
 SESSION_STATE_REVOKED = "revoked"
@@ -57,13 +70,43 @@ def _revoked_marker_seconds() -> int:
     return lifetime + leeway + 60
 
 
-def mark_api_sessions_revoked(session_ids: list[str]) -> None:
-    if session_ids:
-        cache.set_many(
-            {_revoked_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
-            timeout=_revoked_marker_seconds(),
-        )
-        cache.delete_many([_live_key(str(sid)) for sid in session_ids])
+def _quietly(write, *args) -> bool:
+    """Run a cache write; during a cache outage log it and go on (the database decides)."""
+    try:
+        write(*args)
+        return True
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        logger.warning("session cache unreachable (%s)", exc.__class__.__name__)
+        return False
+
+
+def _write_revoked_markers(session_ids: list[str]) -> None:
+    cache.set_many(
+        {_revoked_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
+        timeout=_revoked_marker_seconds(),
+    )
+    cache.delete_many([_live_key(str(sid)) for sid in session_ids])
+
+
+def mark_api_sessions_revoked(session_ids: list[str]) -> bool:
+    """Tell every process at once; False if the cache could not be told (the revocation
+    still holds through the database, and is written again once the cache is back)."""
+    return not session_ids or _quietly(_write_revoked_markers, session_ids)
+
+
+def resync_recent_revocations() -> int:
+    """Write the revoked marker of every session revoked within a marker's lifetime (after
+    this process failed to reach the cache: some of those writes may have been lost)."""
+    since = timezone.now() - timedelta(seconds=_revoked_marker_seconds())
+    ids = [
+        str(pk)
+        for pk in ApiSession.objects.filter(revoked_at__gte=since).values_list("pk", flat=True)
+    ]
+    for start in range(0, len(ids), 1000):
+        _write_revoked_markers(ids[start : start + 1000])
+    return len(ids)
 
 
 def resync_revocation_cache(*, user_ids) -> None:
@@ -76,9 +119,13 @@ def resync_revocation_cache(*, user_ids) -> None:
     cache.delete_many([_revoked_key(pk) for pk in ids] + [_live_key(pk) for pk in ids])
 
 
+def _live_marker() -> str:
+    return f"{SESSION_STATE_LIVE}:{redis_connection.server_identity()}"
+
+
 def mark_api_session_live(session_id: str) -> None:
     # Its own key: whatever a racing request writes here, a revoked marker still wins.
-    cache.set(_live_key(str(session_id)), SESSION_STATE_LIVE, timeout=LIVE_MARKER_SECONDS)
+    _quietly(cache.set, _live_key(str(session_id)), _live_marker(), LIVE_MARKER_SECONDS)
 
 
 def _seen_key(session_id: str) -> str:
@@ -95,13 +142,21 @@ def api_session_is_live(
         _live_key(session_id),
         _seen_key(session_id),
     )
-    found = cache.get_many([revoked_key, live_key, seen_key])
+    try:
+        if redis_connection.recovered():
+            resync_recent_revocations()
+        found = cache.get_many([revoked_key, live_key, seen_key])
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The cache is unreachable: the database answers (and activity is not recorded).
+        return _live_in_database(session_id)
     if found.get(revoked_key) == SESSION_STATE_REVOKED:
         return False
-    if found.get(live_key) != SESSION_STATE_LIVE and not _live_in_database(session_id):
+    if found.get(live_key) != _live_marker() and not _live_in_database(session_id):
         return False
     if touch:
-        _touch(session_id, ip=touch_ip, last_written=found.get(seen_key))
+        _quietly(_touch, session_id, touch_ip, found.get(seen_key))
     return True
 
 
@@ -121,7 +176,7 @@ def _live_in_database(session_id: str) -> bool:
     return True
 
 
-def _touch(session_id: str, *, ip: str | None, last_written: float | None) -> None:
+def _touch(session_id: str, ip: str | None, last_written: float | None) -> None:
     # The timestamp is compared, not only the entry's TTL, so the gate also holds where
     # the cache's clock and ours differ. Two requests crossing the minute together may
     # both write; that costs one extra UPDATE, never a lost one.
@@ -133,11 +188,6 @@ def _touch(session_id: str, *, ip: str | None, last_written: float | None) -> No
     if ip:
         updates["ip"] = ip
     ApiSession.objects.filter(pk=session_id, revoked_at__isnull=True).update(**updates)
-
-
-def api_session_touch(session_id: str, *, ip: str | None = None) -> None:
-    """Record activity at most once a minute per session."""
-    _touch(session_id, ip=ip, last_written=cache.get(_seen_key(session_id)))
 
 
 def api_session_create(

@@ -149,13 +149,18 @@ class TokenRefreshView(PublicView):
 
 class LogoutView(APIView):
     permission_classes = [permissions.IsAuthenticated, NotApiKey]
+    open_during_cache_outage = True
 
     @extend_schema(
         tags=AUTH_TAG,
         summary="Sign out",
         description=(
             "With a JWT: revokes the caller's API session (its refresh token and, at once, its "
-            "access tokens). With the browser session: ends that session. API keys: 403."
+            "access tokens). With the browser session: ends that session. API keys: 403. "
+            "While the cache (Redis) is unreachable, signing out with a JWT still works: the "
+            "session is revoked in the database (its refresh token is refused at once; every "
+            "request with its access tokens is refused, as the database is asked instead of "
+            "the cache), and the cache is told as soon as it answers again."
         ),
         request=None,
         responses={204: None},

@@ -30,7 +30,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _server_env() -> dict:
+def _server_env(*, rate_limits: bool = False) -> dict:
     db = connection.settings_dict
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_TEST_NAME"}
     env.update(
@@ -42,7 +42,7 @@ def _server_env() -> dict:
             "ROSTER_TESTING": "true",
             "ROSTER_VAR_DIR": str(settings.VAR_DIR),
             "DEBUG": "false",
-            "API_RATE_LIMITS_ENABLED": "false",
+            "API_RATE_LIMITS_ENABLED": "true" if rate_limits else "false",
         }
     )
     if settings.REDIS_URL:
@@ -52,7 +52,7 @@ def _server_env() -> dict:
 
 
 @contextmanager
-def _gunicorn(workers: int = 1):
+def _gunicorn(workers: int = 1, *, rate_limits: bool = False):
     port = _free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
         [
@@ -67,7 +67,7 @@ def _gunicorn(workers: int = 1):
             "warning",
         ],
         cwd=ROOT,
-        env=_server_env(),
+        env=_server_env(rate_limits=rate_limits),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
