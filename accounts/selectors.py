@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from accounts import settings_registry
+from accounts import hooks, settings_registry
 from accounts.models import ROLE_NAMES, ApiKey, ApiSession, SettingDefinition, User, UserSetting
 
 # Authenticators that count as a second factor (recovery codes alone do not).
@@ -280,8 +280,6 @@ def user_export(*, user: User) -> dict[str, Any]:
     from audit.masking import mask
     from audit.personal import revealed_chunks
     from audit.selectors import events_of
-    from slots.selectors import slots_export_for_user
-    from usage.selectors import usage_export_for_user
 
     fresh = user_for_api(user_id=user.pk)
     events = events_of(user).order_by("id")
@@ -354,8 +352,8 @@ def user_export(*, user: User) -> dict[str, Any]:
             }
             for k in ApiKey.objects.filter(user=user).order_by("created_at")
         ],
-        "slots": slots_export_for_user(user=user),
-        "usage": usage_export_for_user(user=user),
+        # The other apps' sections (slots, usage), registered with accounts.hooks.
+        **hooks.export_sections(user=user),
         "audit_events": [
             _audit_event_as_dict(e, shown)
             for e, shown in revealed_chunks(events.iterator(chunk_size=1000), chunk_size=1000)

@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import settings_registry
+from accounts import hooks, settings_registry
 from accounts.managers import normalize_email
 from accounts.models import ROLE_NAMES, SettingDefinition, User, UserSetting, username_validator
 from accounts.roles import assign_roles
@@ -549,9 +549,6 @@ def user_erase(*, user_id, now: datetime | None = None) -> bool:
     from allauth.usersessions.models import UserSession
 
     from accounts.models import ApiKey, ApiSession
-    from slots.lifecycle import LIVE_STATUSES
-    from slots.selectors import slot_list
-    from slots.services import slot_release
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -568,9 +565,9 @@ def user_erase(*, user_id, now: datetime | None = None) -> bool:
         ):
             return False
         _revoke_access(locked, actor=None, request=None, reason="account_erased")
-        for slot in slot_list(owner=locked).filter(status__in=LIVE_STATUSES):
-            # Releasing drops the slot's stored credentials.
-            slot_release(slot=slot, actor=None)
+        # What the other apps hold of the account (slots are released, which drops their
+        # stored credentials): registered with accounts.hooks by those apps.
+        hooks.run_erasure_steps(user=locked)
         for web_session in UserSession.objects.filter(user=locked):
             web_session.end()
         erased = {

@@ -368,6 +368,19 @@ def slot_release(*, slot: Slot, actor, request=None) -> Slot:
     return slot_transition(slot=slot, action="release", actor=actor, request=request)
 
 
+def slots_release_owned(*, user) -> int:
+    """Release every live slot of ``user``, by the system (account erasure: registered with
+    ``accounts.hooks`` in ``SlotsConfig.ready``). Releasing drops the stored credentials."""
+    live = Slot.objects.select_related("type", "credential").filter(
+        owner=user, status__in=LIVE_STATUSES
+    )
+    released = 0
+    for slot in live:
+        slot_release(slot=slot, actor=None)
+        released += 1
+    return released
+
+
 # --- credentials ------------------------------------------------------------------------
 
 

@@ -7,6 +7,10 @@ class UsageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import hooks
+        from usage.selectors import usage_export_for_user
         from usage.sqlite import register_functions
 
         connection_created.connect(register_functions, dispatch_uid="usage.sqlite")
+        # A person's export holds their usage (the events stay, under the erased pseudonym).
+        hooks.register_export_section("usage", usage_export_for_user)

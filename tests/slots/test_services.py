@@ -5,6 +5,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts import services as account_services
 from audit.models import AuditEvent
 from config.errors import Conflict, Forbidden, Invalid
 from slots import services
@@ -524,3 +525,31 @@ def test_slots_suspend_idle_counts_from_resume(member, settings):
         assert services.slots_suspend_idle() == 0
     with time_machine.travel(start + timedelta(hours=6, minutes=1), tick=False):
         assert services.slots_suspend_idle() == 1
+
+
+# --- account erasure --------------------------------------------------------------------
+
+
+def test_account_erasure_releases_the_live_slots_and_drops_their_credentials(member, other_member):
+    live = _create(member, name="live")
+    services.slot_credentials_set(
+        slot=live,
+        credentials={"kind": "api_key", "api_key": "sk-erase-me-0123456789"},
+        actor=member,
+    )
+    paused = services.slot_suspend(slot=_create(member, name="paused"), actor=member)
+    kept = _create(other_member, name="kept")
+
+    account_services.user_request_erasure(user=member, actor=member)
+    member.refresh_from_db()
+    assert account_services.user_erase(
+        user_id=member.pk, now=member.erasure_due_at + timedelta(seconds=1)
+    )
+
+    statuses = dict(Slot.objects.filter(owner=member).values_list("name", "status"))
+    assert statuses == {"live": "released", "paused": "released"}
+    assert not SlotCredential.objects.filter(slot__owner=member).exists()
+    assert Slot.objects.get(pk=kept.pk).status == "active"
+    for slot in (live, paused):
+        [released] = _events("slot.released", slot)
+        assert released.actor_type == "system"
