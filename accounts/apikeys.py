@@ -18,9 +18,9 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.api.permissions import API_KEY_SCOPES
 from accounts.models import API_KEY_SCHEME, ApiKey, User
 from audit.services import record
+from config.api.permissions import API_KEY_SCOPES
 from config.errors import Conflict, Invalid
 
 KEY_PREFIX = API_KEY_SCHEME

@@ -7,8 +7,8 @@ import datetime as dt
 from allauth.account.forms import ChangePasswordForm, ResetPasswordKeyForm
 from django import forms
 
-from accounts.api.permissions import API_KEY_SCOPES
 from accounts.credentials import API_KEYS_ALL, API_KEYS_FIELD, API_KEYS_NONE, API_KEYS_RECENT
+from config.api.permissions import API_KEY_SCOPES
 
 SCOPE_LABELS = {
     "profile:read": "Read your profile",

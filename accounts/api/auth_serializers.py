@@ -8,9 +8,9 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from accounts.api.permissions import API_KEY_SCOPES
-from accounts.api.serializers_base import StrictCharField
 from accounts.models import ApiKey, User
+from config.api.permissions import API_KEY_SCOPES
+from config.api.serializers import StrictCharField
 
 
 class StrictSerializer(serializers.Serializer):

@@ -11,9 +11,9 @@ from rest_framework.views import APIView
 
 from accounts import apikeys, policy, sessions, tokens
 from accounts.api import auth_serializers as s
-from accounts.api.permissions import API_KEY_SCOPES, NotApiKey
 from accounts.models import ApiKey, User
 from audit.services import record
+from config.api.permissions import API_KEY_SCOPES, NotApiKey
 from config.errors import Unauthenticated
 
 AUTH_TAG = ["auth"]

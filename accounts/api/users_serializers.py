@@ -12,9 +12,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts import selectors, services
-from accounts.api.serializers_base import StrictCharField, StrictFieldsMixin, StrictIntegerField
 from accounts.credentials import API_KEY_CHOICES, API_KEYS_RECENT
 from accounts.models import ROLE_NAMES, SettingDefinition, User
+from config.api.serializers import StrictCharField, StrictFieldsMixin, StrictIntegerField
 
 PASSWORD_MAX_INPUT = 4096
 

@@ -34,8 +34,8 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import users_serializers as s
 from accounts.api.filters import UserFilter
-from accounts.api.permissions import NotApiKey
 from accounts.models import User
+from config.api.permissions import NotApiKey
 from config.errors import Invalid, TooManyRequests
 
 # Wrong passwords given to /me/password and DELETE /me count against this per-account limit,

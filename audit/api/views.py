@@ -9,7 +9,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.permissions import HasScope, IsAdminRole
 from audit import selectors
 from audit.api.filters import AuditEventFilter
 from audit.api.serializers import (
@@ -19,6 +18,7 @@ from audit.api.serializers import (
 )
 from audit.models import AuditEvent
 from config.api.pagination import CursorPagination
+from config.api.permissions import HasScope, IsAdminRole
 
 AUDIT_SCOPES = ("profile:read", "profile:write")
 

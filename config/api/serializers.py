@@ -1,7 +1,19 @@
-"""Serializer bases shared by the apps' APIs."""
+"""Serializer bases and building blocks shared by the apps' APIs.
+
+``StrictFieldsMixin`` implements the API-wide rule that request bodies carry only the fields
+an endpoint accepts: an unknown key is 400 ``unknown_field`` and a read-only key (``email``
+on ``PATCH /users/me``) is 400 ``read_only_field``, each naming the key in ``attr``.
+A typo therefore fails loudly instead of being silently dropped. The OpenAPI request bodies
+of these serializers say ``additionalProperties: false``.
+
+``QueryParamsSerializer`` validates query parameters the way the filter sets do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -21,4 +33,53 @@ class QueryParamsSerializer(serializers.Serializer):
             }
             if blank:
                 raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class StrictFieldsMixin:
+    """Refuse request keys that are not writable fields of the serializer."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors: dict[str, list[ErrorDetail]] = {}
+            fields = self.fields
+            for key in data:
+                field = fields.get(key)
+                if field is None:
+                    errors[str(key)] = [ErrorDetail("Unknown field.", code="unknown_field")]
+                elif field.read_only:
+                    errors[str(key)] = [
+                        ErrorDetail("This field is read-only.", code="read_only_field")
+                    ]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class StrictFieldsExtension(OpenApiSerializerExtension):
+    target_class = "config.api.serializers.StrictFieldsMixin"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would turn ``123`` into ``"123"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: no ``"5"``, no ``5.0``, no ``true``."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
         return super().to_internal_value(data)

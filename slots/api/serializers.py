@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.serializers_base import StrictCharField, StrictFieldsMixin
+from config.api.serializers import StrictCharField, StrictFieldsMixin
 from slots.lifecycle import SlotStatus
 from slots.models import SLOT_NAME_MAX_LENGTH, CredentialKind, Slot, SlotType
 from slots.selectors import credentials_summary

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from accounts.api.permissions import HasScope, NotApiKey
+from config.api.permissions import HasScope, NotApiKey
 from tests.accounts.users_helpers import api_key_client
 
 

@@ -9,9 +9,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.permissions import HasScope, IsAdminRole
 from config.api.pagination import CursorPagination
 from config.api.parsers import ExactJSONParser
+from config.api.permissions import HasScope, IsAdminRole
 from usage import selectors, services
 from usage.api.filters import UsageEventFilter
 from usage.api.serializers import (

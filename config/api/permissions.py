@@ -63,17 +63,6 @@ class NotApiKey(permissions.BasePermission):
         return not _is_api_key(request)
 
 
-class HasRole(permissions.BasePermission):
-    """``required_roles`` on the view: any of them grants access."""
-
-    def has_permission(self, request, view) -> bool:
-        roles = set(getattr(view, "required_roles", ()))
-        if not roles:
-            return True
-        user = request.user
-        return bool(user and user.is_authenticated and roles & set(user.roles))
-
-
 class IsAdminRole(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
