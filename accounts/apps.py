@@ -13,6 +13,11 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="accounts.sync_roles")
 
+        from accounts.metrics import account_gauges
+        from config.metrics import register_source
+
+        register_source(account_gauges)
+
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
         from accounts import policy

@@ -1,4 +1,5 @@
-"""Account figures for /metrics and the admin dashboard: cheap, indexed counts."""
+"""Account figures for /metrics: cheap, indexed counts, and the gauges built from them
+(``account_gauges``, registered with ``config.metrics`` in ``AccountsConfig.ready``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import ApiSession, User
+from audit.models import AuditEvent
+from config.metrics import gauge
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -36,8 +39,6 @@ def user_counts_by_status() -> dict[str, int]:
 
 
 def login_event_counts() -> dict[str, int]:
-    from audit.models import AuditEvent
-
     since = timezone.now() - timedelta(hours=24)
     rows = (
         AuditEvent.objects.filter(
@@ -50,3 +51,19 @@ def login_event_counts() -> dict[str, int]:
     for row in rows:
         counts[row["action"].rsplit(".", 1)[1]] = row["n"]
     return counts
+
+
+def account_gauges():
+    """Active users per window, users by status and the last day's sign-in attempts."""
+    family = gauge("roster_active_users", "Users active within the window", ["window"])
+    for window, count in active_user_counts().items():
+        family.add_metric([window], count)
+    yield family
+    family = gauge("roster_users", "Users by status", ["status"])
+    for status, count in user_counts_by_status().items():
+        family.add_metric([status], count)
+    yield family
+    family = gauge("roster_login_events_24h", "Sign-in attempts in the last 24 h", ["result"])
+    for result, count in login_event_counts().items():
+        family.add_metric([result], count)
+    yield family

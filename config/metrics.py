@@ -4,7 +4,8 @@ Request counts and latencies come from django-prometheus, in prometheus_client's
 multi-process mode so that every gunicorn worker and Celery worker adds to the same
 series. Domain figures (active users, slots by status, usage backlog and rollup lag, audit
 sealing lag) are read from the apps' selectors at scrape time, so they are right whichever
-process answers. Counters (sign-ins by door and result, usage events ingested, Celery task
+process answers; each app registers its own (``register_source``), since config imports
+no app. Counters (sign-ins by door and result, usage events ingested, Celery task
 failures) are incremented where the event happens. Outside DEBUG the endpoint needs
 ``Authorization: Bearer <METRICS_TOKEN>``.
 """
@@ -62,99 +63,27 @@ class RosterCollector:
             yield from source()
 
 
-def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=labels or [])
-
-
-def _active_users():
-    from accounts.metrics import active_user_counts
-
-    family = _gauge("roster_active_users", "Users active within the window", ["window"])
-    for window, count in active_user_counts().items():
-        family.add_metric([window], count)
-    yield family
-
-
-def _users_by_status():
-    from accounts.metrics import user_counts_by_status
-
-    family = _gauge("roster_users", "Users by status", ["status"])
-    for status, count in user_counts_by_status().items():
-        family.add_metric([status], count)
-    yield family
-
-
-def _login_events():
-    from accounts.metrics import login_event_counts
-
-    family = _gauge("roster_login_events_24h", "Sign-in attempts in the last 24 h", ["result"])
-    for result, count in login_event_counts().items():
-        family.add_metric([result], count)
-    yield family
-
-
-def _slots_by_status():
-    from slots.selectors import slot_counts_by_status
-
-    family = _gauge("roster_slots", "Slots by status", ["status"])
-    for status, count in slot_counts_by_status().items():
-        family.add_metric([status], count)
-    yield family
-
-
-def _age_seconds(moment) -> float:
-    return max(0.0, (timezone.now() - moment).total_seconds()) if moment else 0.0
-
-
-def _usage_backlog():
-    from usage.selectors import unrolled_backlog
-
-    backlog = unrolled_backlog()
-    yield GaugeMetricFamily(
-        "roster_usage_unrolled_events",
-        "Accepted usage events not yet rolled up into hourly/daily buckets",
-        value=backlog["events"],
-    )
-    # The rollup keeps no run log: its lag is how long the oldest waiting event has waited.
-    yield GaugeMetricFamily(
-        "roster_usage_rollup_lag_seconds",
-        "Age of the oldest usage event waiting for the rollup (0 when none waits)",
-        value=_age_seconds(backlog["oldest_received_at"]),
-    )
-
-
-def _audit_sealing():
-    from audit.models import AuditEvent
-
-    # Both reads use the sealer's partial index on unsealed rows.
-    unsealed = AuditEvent.objects.filter(seq__isnull=True)
-    oldest = unsealed.order_by("id").values_list("occurred_at", flat=True).first()
-    yield GaugeMetricFamily(
-        "roster_audit_unsealed_events",
-        "Audit events recorded but not yet sealed into the hash chain",
-        value=unsealed.count(),
-    )
-    yield GaugeMetricFamily(
-        "roster_audit_sealing_lag_seconds",
-        "Age of the oldest audit event waiting to be sealed (0 when none waits)",
-        value=_age_seconds(oldest),
-    )
-
-
-DOMAIN_SOURCES: list = [
-    _active_users,
-    _users_by_status,
-    _login_events,
-    _slots_by_status,
-    _usage_backlog,
-    _audit_sealing,
-]
+# config imports no app: each app adds its gauges here from its AppConfig.ready().
+DOMAIN_SOURCES: list = []
 
 
 def register_source(source) -> None:
-    """Apps add their gauges (a generator function of metric families) at import time."""
+    """Add an app's gauges: ``source()`` yields metric families, read at every scrape.
+
+    Called from the app's ``AppConfig.ready()`` (so in every process that serves /metrics);
+    sources are collected in registration order, which is ``INSTALLED_APPS`` order.
+    """
     if source not in DOMAIN_SOURCES:
         DOMAIN_SOURCES.append(source)
+
+
+def gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels or [])
+
+
+def age_seconds(moment) -> float:
+    """How long ago ``moment`` was, in seconds (0 for None): the lag of a waiting queue."""
+    return max(0.0, (timezone.now() - moment).total_seconds()) if moment else 0.0
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
