@@ -131,7 +131,7 @@ def mfa_enabled_of(user: User) -> bool:
 
 
 def user_as_dict(user: User, *, admin_fields: bool = False) -> dict[str, Any]:
-    """The user object of API.md (plus ``slot_limit`` in the administration views)."""
+    """The user object of docs/api.md (plus ``slot_limit`` in the administration views)."""
     data = {
         "id": str(user.pk),
         "email": user.email,

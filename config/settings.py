@@ -236,7 +236,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/account/"
 LOGOUT_REDIRECT_URL = "/"
 
-# allauth (current setting names, see STACK.md)
+# allauth (current setting names, see docs/architecture.md, "Libraries")
 SITE_NAME = env.str("SITE_NAME", default="Roster")
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]

@@ -1,4 +1,4 @@
-"""The one exception handler of the API: every 4xx/5xx gets the envelope of API.md."""
+"""The one exception handler of the API: every 4xx/5xx gets the envelope of docs/api.md."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``AutoSchema`` (``DEFAULT_SCHEMA_CLASS``) gives each operation, from what the view declares:
 
 - a readable operation id (``slots_list``, ``slots_suspend``, ``auth_token``) and a tag;
-- every error status it can answer, each with the one error envelope of API.md and the
+- every error status it can answer, each with the one error envelope of docs/api.md and the
   machine codes it can carry (``x-error-codes`` and the description): 400 for bodies,
   filters and query parameters, 401/403 for authenticated operations, 404 for path
   parameters and pages, 409 where a rule can conflict, 413/415 for bodies, 429 everywhere;

@@ -1,4 +1,4 @@
-"""The API door: every action API.md lists is recorded with actor, target and request id.
+"""The API door: every action docs/api.md lists is recorded with actor, target and request id.
 
 Each call carries its own ``X-Request-ID``; the event the action produced must carry it,
 name the right actor and target. (The page door is tested in test_receivers.py, the admin

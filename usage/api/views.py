@@ -78,7 +78,7 @@ class UsageEventCursorPagination(CursorPagination):
 )
 class MeterListView(generics.ListAPIView):
     serializer_class = MeterSerializer
-    # API.md: any authenticated caller; an ingest-only key (usage:write) needs the catalogue.
+    # docs/api.md: any authenticated caller; an ingest-only key (usage:write) needs the catalogue.
     api_key_without_scope = True
     queryset = Meter.objects.none()
     pagination_class = None
