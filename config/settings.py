@@ -437,6 +437,14 @@ CORS_EXPOSE_HEADERS = [
 # Request bodies above this size are refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
+# Slow clients (config.buffered_wsgi, config.gunicorn_worker): the request line and headers
+# must arrive within REQUEST_HEADER_TIMEOUT seconds of connecting, and a body within
+# REQUEST_BODY_TIMEOUT seconds plus one second per REQUEST_BODY_MIN_RATE bytes received;
+# otherwise the answer is 408 and the connection closes. Nothing waits for them meanwhile.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=20.0)
+REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=500)
+
 # --- JWT (simplejwt, RS256) -------------------------------------------------------------
 
 JWT_SIGNING_KEYS = keys.jwt_private_keys(env, VAR_DIR)
