@@ -1,24 +1,34 @@
-"""The allauth override point: where Roster's one login policy (accounts.policy) meets the
-pages. The API door calls the same policy functions, so both share counters and rules."""
+"""The allauth override point: where Roster's one sign-in policy (accounts.flows) meets the
+pages. The API door calls the same flows, so both share counters and rules."""
 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.auth_backends import AuthenticationBackend
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 
-from accounts import policy
+from accounts.flows import limits
+from accounts.flows.login import user_may_sign_in
 from accounts.impersonation import is_impersonating, refusal
+from accounts.managers import normalize_email
 from accounts.roles import assign_default_role
 from audit.services import record
+from config.client_ip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    def clean_email(self, email: str) -> str:
-        from accounts.managers import normalize_email
+    def get_client_ip(self, request) -> str:
+        # One answer to "which address is the client" for allauth and Roster alike.
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine client IP address")
+        return ip
 
+    def clean_email(self, email: str) -> str:
         return normalize_email(super().clean_email(email))
 
     def save_user(self, request, user, form, commit=True):
@@ -30,18 +40,14 @@ class AccountAdapter(DefaultAccountAdapter):
 
     # --- login limits: the same counters as POST /api/v1/auth/token ----------------------
 
-    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
-        return policy.login_attempt_key(credentials.get("email", credentials.get("username", "")))
-
     def pre_authenticate(self, request, **credentials) -> None:
-        try:
-            super().pre_authenticate(request, **credentials)
-        except ValidationError:
-            login = credentials.get("email", credentials.get("username", ""))
-            policy.lockout_error(
-                request, key=self._get_login_attempts_cache_key(request, **credentials), email=login
-            )
-            raise
+        """Count the attempt (accounts.flows.limits) before any password is checked."""
+        login = credentials.get("email", credentials.get("username", ""))
+        key = limits.login_attempt_key(login)
+        self._login_usage = limits.consume(request, action=limits.LOGIN_FAILED, key=key)
+        if self._login_usage is None:
+            limits.lockout_error(request, key=key, email=login)
+            raise self.validation_error("too_many_login_attempts")
 
     def authenticate(self, request, **credentials):
         password = credentials.get("password") or ""
@@ -66,19 +72,16 @@ class AccountAdapter(DefaultAccountAdapter):
         aside an account whose password matched but which may not sign in, and allauth then
         sends it to /accounts/inactive/: that page tells whoever typed the password that it is
         right. Here such an account gets the wrong-password answer, as at POST /auth/token
-        (policy.check_credentials): the attempt stays counted, and Django's
+        (accounts.flows.login.check_credentials): the attempt stays counted, and Django's
         ``user_login_failed`` (sent because every backend refused) audits it."""
-        from allauth.account.auth_backends import AuthenticationBackend
-        from django.contrib.auth import authenticate
-
         self.pre_authenticate(request, **credentials)
         user = authenticate(request, **credentials)
         AuthenticationBackend.unstash_authenticated_user()
-        if user is None or not policy.user_may_sign_in(user):
+        if user is None or not user_may_sign_in(user):
             self.authentication_failed(request, **credentials)
             return None
-        # A success hands its attempt back (allauth's own rollback), it does not wipe the count.
-        self._rollback_login_failed_rl_usage()
+        # A success hands its attempt back (as allauth does), it does not wipe the count.
+        self._login_usage.rollback()
         return user
 
     # --- password reset -----------------------------------------------------------------

@@ -20,12 +20,12 @@ class AccountsConfig(AppConfig):
 
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from accounts import policy
+        from accounts.flows import limits, metrics
 
         # Sign-ins through the pages and the admin, counted for /metrics.
-        user_logged_in.connect(policy.on_user_logged_in, dispatch_uid="accounts.count_login")
+        user_logged_in.connect(metrics.on_user_logged_in, dispatch_uid="accounts.count_login")
         user_login_failed.connect(
-            policy.on_user_login_failed, dispatch_uid="accounts.count_login_failed"
+            metrics.on_user_login_failed, dispatch_uid="accounts.count_login_failed"
         )
 
         from allauth.account import signals as account_signals
@@ -40,6 +40,10 @@ class AccountsConfig(AppConfig):
                 credentials.on_password_changed,
                 dispatch_uid=f"accounts.revoke_credentials_on_{name}",
             )
+        # A completed password reset lifts the account's sign-in lockout, at every door.
+        account_signals.password_reset.connect(
+            limits.on_password_reset, dispatch_uid="accounts.clear_lockout_on_password_reset"
+        )
         account_signals.email_confirmed.connect(
             credentials.on_email_confirmed, dispatch_uid="accounts.revoke_credentials_on_proof"
         )

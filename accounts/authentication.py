@@ -17,8 +17,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
-from accounts import apikeys, policy, sessions, tokens
+from accounts import apikeys, sessions, tokens
 from accounts.apikeys import KEY_PREFIX as API_KEY_PREFIX
+from accounts.flows.limits import consume_ip_attempt
+from accounts.flows.login import ensure_email_verified, user_may_sign_in
+from config.client_ip import client_ip
 
 WWW_AUTHENTICATE = 'Bearer realm="api"'
 
@@ -78,7 +81,7 @@ class JWTAuthentication(BaseAuthentication):
         except tokens.TokenRejected as exc:
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
         sid = claims["sid"]
-        if not sessions.api_session_is_live(sid, touch=True, touch_ip=policy.client_ip(request)):
+        if not sessions.api_session_is_live(sid, touch=True, touch_ip=client_ip(request)):
             raise exceptions.AuthenticationFailed(
                 "This session has been revoked.", code="token_revoked"
             )
@@ -96,7 +99,7 @@ class JWTAuthentication(BaseAuthentication):
 
 def _active_user(user_id):
     user = _load_user(user_id)
-    if user is None or not policy.user_may_sign_in(user):
+    if user is None or not user_may_sign_in(user):
         raise exceptions.AuthenticationFailed(
             "This account is not active.", code="account_inactive"
         )
@@ -143,15 +146,15 @@ class ApiKeyAuthentication(BaseAuthentication):
             if exc.code == "invalid_api_key":
                 # Guessing counts against the IP; a job still holding a key that was revoked
                 # or expired is not guessing and must not lock its address out of sign-in.
-                policy.consume_ip_attempt(request)
+                consume_ip_attempt(request)
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
         user = key.user
-        if not policy.user_may_sign_in(user):
+        if not user_may_sign_in(user):
             raise exceptions.AuthenticationFailed(
                 "This account is not active.", code="account_inactive"
             )
-        policy.ensure_email_verified(user)  # a query only when verification is mandatory
-        apikeys.api_key_mark_used(key, ip=policy.client_ip(request), request=request)
+        ensure_email_verified(user)  # a query only when verification is mandatory
+        apikeys.api_key_mark_used(key, ip=client_ip(request), request=request)
         return user, AuthContext(
             method="api_key",
             scopes=frozenset(key.scopes),

@@ -31,9 +31,12 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 from rest_framework_simplejwt.tokens import RefreshToken as SimpleRefreshToken
 
-from accounts import policy, sessions
+from accounts import sessions
+from accounts.flows.login import ensure_email_verified, user_may_sign_in
+from accounts.flows.metrics import count_sign_in
 from accounts.models import ApiSession, User
 from audit.services import record
+from config.client_ip import client_ip
 
 ALGORITHM = "RS256"
 # The refresh error (and revocation reason) of a session past its absolute lifetime.
@@ -267,8 +270,6 @@ def _mint(user: User, session: ApiSession, roles: list[str]) -> tuple[TokenPair,
 
 
 def _client(request) -> tuple[str | None, str]:
-    from accounts.policy import client_ip
-
     if request is None:
         return None, ""
     return client_ip(request), request.META.get("HTTP_USER_AGENT", "")[:512]
@@ -312,7 +313,7 @@ def token_issue(*, user: User, request=None, method: str = "password") -> TokenP
             metadata={"door": "api", "method": method, "session_id": str(session.pk)},
         )
     sessions.mark_api_session_live(str(session.pk))
-    policy.count_sign_in(door="api", result="succeeded")
+    count_sign_in(door="api", result="succeeded")
     return pair
 
 
@@ -354,7 +355,7 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
                 request=request,
                 metadata={"session_id": str(session.pk), "user_id": str(session.user_id)},
             )
-        elif not policy.user_may_sign_in(session.user):
+        elif not user_may_sign_in(session.user):
             raise TokenRejected("account_inactive", "This account is not active.")
         else:
             outcome = "refreshed"
@@ -384,7 +385,7 @@ def _end_expired_session(session: ApiSession, *, now: datetime, request) -> None
 def _rotate(session: ApiSession, *, now: datetime, deadline: datetime, request) -> TokenPair:
     user = session.user
     # The sign-in policy holds for refresh too (verification may have become mandatory).
-    policy.ensure_email_verified(user)
+    ensure_email_verified(user)
     session.expires_at = _session_expiry(now, deadline=deadline)
     pair, refresh_jti = _mint(user, session, user.roles)
     ip, _ = _client(request)

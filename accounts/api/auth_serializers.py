@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey
 from config.api.permissions import API_KEY_SCOPES
 from config.api.serializers import StrictCharField
 
@@ -108,49 +108,6 @@ class RegisterSerializer(StrictSerializer):
     password = _password_field()
     username = StrictCharField(max_length=150, required=False, allow_null=True, allow_blank=True)
     display_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
-
-
-class RegisteredUserSerializer(serializers.ModelSerializer):
-    """The user object of API.md, as seen right after sign-up."""
-
-    roles = serializers.SerializerMethodField()
-    email_verified = serializers.SerializerMethodField()
-    mfa_enabled = serializers.SerializerMethodField()
-
-    class Meta:
-        model = User
-        fields = [
-            "id",
-            "email",
-            "username",
-            "display_name",
-            "first_name",
-            "last_name",
-            "phone",
-            "department",
-            "timezone",
-            "locale",
-            "status",
-            "roles",
-            "email_verified",
-            "mfa_enabled",
-            "date_joined",
-            "last_login",
-        ]
-        read_only_fields = fields
-
-    def get_roles(self, obj) -> list[str]:
-        return obj.roles
-
-    def get_email_verified(self, obj) -> bool:
-        from accounts.policy import email_verified
-
-        return email_verified(obj)
-
-    def get_mfa_enabled(self, obj) -> bool:
-        from accounts.policy import mfa_required
-
-        return mfa_required(obj)
 
 
 class PasswordResetSerializer(StrictSerializer):

@@ -1,4 +1,4 @@
-"""The sign-in door of the API. Thin: every rule lives in accounts.policy, accounts.tokens,
+"""The sign-in door of the API. Thin: every rule lives in accounts.flows, accounts.tokens,
 accounts.sessions and accounts.apikeys."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import apikeys, policy, sessions, tokens
+from accounts import apikeys, selectors, sessions, tokens
 from accounts.api import auth_serializers as s
+from accounts.api.users_serializers import UserSerializer
+from accounts.flows import login, mfa, password, signup
 from accounts.models import ApiKey, User
 from audit.services import record
 from config.api.permissions import API_KEY_SCOPES, NotApiKey
@@ -59,11 +61,11 @@ class TokenView(PublicView):
     def post(self, request):
         data = _valid(s.TokenRequestSerializer, request)
         email = data.get("email") or _email_for_username(data["username"])
-        user = policy.authenticate_password(
+        user = login.authenticate_password(
             request, email=email, password=data["password"], door="api"
         )
-        if policy.mfa_required(user):
-            methods = policy.mfa_methods(user)
+        if selectors.has_mfa(user):
+            methods = mfa.mfa_methods(user)
             if not methods:
                 from config.errors import Forbidden
 
@@ -75,7 +77,7 @@ class TokenView(PublicView):
             return Response(
                 {
                     "mfa_required": True,
-                    "mfa_token": policy.mfa_challenge_create(user),
+                    "mfa_token": mfa.mfa_challenge_create(user),
                     "methods": methods,
                 }
             )
@@ -113,9 +115,7 @@ class TokenMfaView(PublicView):
     )
     def post(self, request):
         data = _valid(s.MfaRequestSerializer, request)
-        result = policy.mfa_challenge_complete(
-            request, mfa_token=data["mfa_token"], code=data["code"]
-        )
+        result = mfa.mfa_challenge_complete(request, mfa_token=data["mfa_token"], code=data["code"])
         pair = tokens.token_issue(
             user=result.user, request=request, method=f"password+{result.method}"
         )
@@ -197,7 +197,7 @@ class StatusView(APIView):
     )
     def get(self, request):
         user, auth = request.user, request.auth
-        mfa_enabled, email_verified = policy.auth_flags(user)
+        mfa_enabled, email_verified = selectors.auth_flags(user)
         session_id = None
         expires_at = auth.expires_at
         if auth.method == "jwt":
@@ -240,25 +240,25 @@ class RegisterView(PublicView):
             "that someone tried to sign up with it, and no account is created."
         ),
         request=s.RegisterSerializer,
-        responses={201: s.RegisteredUserSerializer, 202: s.AcceptedSerializer},
+        responses={201: UserSerializer, 202: s.AcceptedSerializer},
         auth=[],
     )
     def post(self, request):
         data = _valid(s.RegisterSerializer, request)
-        user = policy.user_register(
+        user = signup.user_register(
             request=request,
             email=data["email"],
             password=data["password"],
             username=data.get("username") or None,
             display_name=data.get("display_name") or "",
         )
-        if user is None or policy.signup_hides_taken_addresses():
+        if user is None or signup.signup_hides_taken_addresses():
             # The same answer for a new and a taken address: the user object would tell.
             return Response(
                 {"detail": "Check your email: a message about this sign-up is on its way."},
                 status=status.HTTP_202_ACCEPTED,
             )
-        return Response(s.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 class PasswordResetView(PublicView):
@@ -277,7 +277,7 @@ class PasswordResetView(PublicView):
     )
     def post(self, request):
         data = _valid(s.PasswordResetSerializer, request)
-        policy.password_reset_request(request=request, email=data["email"])
+        password.password_reset_request(request=request, email=data["email"])
         return Response(
             {"detail": "If an account uses this address, a reset email is on its way."},
             status=status.HTTP_202_ACCEPTED,

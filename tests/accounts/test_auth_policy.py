@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts import policy
+from accounts.flows import limits, login
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import TOKEN_URL, error_code
 from tests.factories import DEFAULT_PASSWORD
@@ -35,10 +35,10 @@ class CountingHasher(FastArgon2PasswordHasher):
 @pytest.fixture
 def counting_hasher(settings):
     settings.PASSWORD_HASHERS = ["tests.accounts.test_auth_policy.CountingHasher"]
-    policy._DUMMY_HASH = None
+    login._DUMMY_HASH = None
     CountingHasher.verifications = 0
     yield CountingHasher
-    policy._DUMMY_HASH = None
+    login._DUMMY_HASH = None
 
 
 def _api_login(email, password=DEFAULT_PASSWORD, client=None, **extra):
@@ -108,7 +108,7 @@ def test_oversized_password_is_refused_before_hashing_on_both_doors(member, coun
 
 
 def test_policy_refuses_oversized_password_without_hashing(member, counting_hasher, rf):
-    user, reason = policy.check_credentials(
+    user, reason = login.check_credentials(
         email=member.email, password="x" * (django_settings.PASSWORD_MAX_LENGTH + 1)
     )
     assert user is None and reason == "password_too_long"
@@ -300,7 +300,7 @@ def test_parallel_wrong_attempts_cannot_exceed_the_limit_on_redis(rf, settings):
         request = rf.post(TOKEN_URL, REMOTE_ADDR="10.9.9.9")
         barrier.wait()
         try:
-            policy.consume_login_attempt(request, email="target@example.com")
+            limits.consume_login_attempt(request, email="target@example.com")
             allowed.append(1)
         except Exception as exc:  # noqa: BLE001 - TooManyRequests expected
             refused.append(exc)

@@ -21,7 +21,7 @@ def test_record_writes_actor_target_and_request_context(member):
 
 @pytest.mark.django_db
 def test_record_takes_the_client_ip_behind_a_trusted_proxy(settings):
-    from accounts.policy import client_ip as login_policy_client_ip
+    from config.client_ip import client_ip as login_policy_client_ip
 
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     # The caller forged the first entry; our proxy appended the address it saw.

@@ -1,0 +1,157 @@
+"""The sign-up door of the API, on the rules of the sign-up page (allauth's adapter)."""
+
+from __future__ import annotations
+
+from allauth.account import app_settings as account_settings
+from allauth.account import signals as account_signals
+from allauth.account.adapter import get_adapter
+from allauth.account.models import EmailAddress
+from allauth.account.utils import setup_user_email
+from allauth.core import context as allauth_context
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.flows.limits import consume, consume_or_429
+from accounts.flows.login import email_verification_mandatory
+from accounts.models import User
+from audit.services import record
+from config.errors import Conflict, Forbidden
+
+
+def _validation_errors(exc: ValidationError, attr: str) -> ValidationError:
+    """Every message of ``exc`` under ``attr``: ``validate_password`` collects the failures of
+    all validators (``password_too_short``, ``password_too_common``, ...) and the API's one
+    mapping of Django's ValidationError (config.api.exceptions) answers each code, as the
+    password change does."""
+    return ValidationError({attr: exc.error_list})
+
+
+def signup_hides_taken_addresses() -> bool:
+    """Whether sign-up keeps quiet about an address that already has an account.
+
+    allauth's page does when verification is ``mandatory`` (and enumeration prevention is
+    on, its default): nobody gets in without the link mailed to the address, so the page can
+    answer "check your email" for a new and a taken address alike and mail the owner of the
+    taken one instead. With ``optional`` verification a duplicate sign-up cannot be absorbed
+    that way and both doors answer ``email_taken``. Usernames are public handles: a taken
+    one is always said (409 ``username_taken``)."""
+    return email_verification_mandatory() and bool(account_settings.PREVENT_ENUMERATION)
+
+
+def send_signup_mail(request, *, email: str, address: EmailAddress | None) -> None:
+    """The page's mail after a sign-up: the confirmation link for ``address``, or, when the
+    address belongs to someone already (``address`` None), allauth's "someone tried to sign
+    up with your address". Under allauth's ``confirm_email`` limit, skipped quietly when it
+    is used up (the links already sent still work). Verification is by link (settings turn
+    allauth's verification by code off)."""
+    django_request = getattr(request, "_request", request)
+    if consume(django_request, action="confirm_email", key=email.lower()) is None:
+        return
+    with allauth_context.request_context(django_request):
+        if address is None:
+            get_adapter(django_request).send_account_already_exists_mail(email)
+            return
+        confirmation = address.send_confirmation(django_request, signup=True)
+        account_signals.email_confirmation_sent.send(
+            sender=confirmation.__class__,
+            request=django_request,
+            confirmation=confirmation,
+            signup=True,
+        )
+
+
+def _clean_username(adapter, username: str) -> str:
+    try:
+        username = adapter.clean_username(username)
+        User(username=username).clean_fields(
+            exclude=[f.name for f in User._meta.fields if f.name != "username"]
+        )
+    except ValidationError as exc:
+        if getattr(exc, "error_dict", None):
+            exc = ValidationError(exc.error_dict["username"])
+        if any(error.code == "username_taken" for error in exc.error_list):
+            raise Conflict("username_taken", "This username is taken.", attr="username") from None
+        raise _validation_errors(exc, "username") from None
+    return username
+
+
+def _clean(adapter, *, email: str, password: str, username: str | None, display_name: str):
+    try:
+        email = adapter.clean_email(email)
+    except ValidationError as exc:
+        raise _validation_errors(exc, "email") from None
+    if username:
+        username = _clean_username(adapter, username)
+    candidate = User(email=email, username=username or None, display_name=display_name)
+    try:
+        adapter.clean_password(password, user=candidate)
+    except ValidationError as exc:
+        raise _validation_errors(exc, "password") from None
+    return email, username
+
+
+def _email_taken(email: str) -> bool:
+    return (
+        User.objects.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(email__iexact=email).exists()
+    )
+
+
+def user_register(
+    *,
+    request,
+    email: str,
+    password: str,
+    username: str | None = None,
+    display_name: str = "",
+) -> User | None:
+    """The signup door of the API, on the rules of the signup page: allauth's adapter
+    (open for signup, email and username cleaning, password validators), the signup rate
+    limit, the member role, and the confirmation email when verification is on.
+
+    A taken address is 409 ``email_taken``, unless :func:`signup_hides_taken_addresses`:
+    then its owner is mailed, nothing is created and ``None`` is returned."""
+    django_request = getattr(request, "_request", request)
+    adapter = get_adapter(django_request)
+    consume_or_429(request, action="signup")
+    if not adapter.is_open_for_signup(django_request):
+        raise Forbidden("signup_closed", "Sign-up is closed.")
+    email, username = _clean(
+        adapter, email=email, password=password, username=username, display_name=display_name
+    )
+    if _email_taken(email):
+        if signup_hides_taken_addresses():
+            # Hash as a creation would, so the time taken does not tell the cases apart.
+            make_password(password)
+            send_signup_mail(request, email=email, address=None)
+            return None
+        raise Conflict("email_taken", "An account with this email address exists.", attr="email")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email, password=password, username=username or None, display_name=display_name
+            )
+            setup_user_email(django_request, user, [])
+            record(
+                action="user.created",
+                actor=user,
+                target=user,
+                request=request,
+                metadata={"door": "api"},
+            )
+    except IntegrityError:
+        # A concurrent registration won the race for this email or username.
+        if username and User.objects.filter(username__iexact=username).exists():
+            raise Conflict("username_taken", "This username is taken.", attr="username") from None
+        if signup_hides_taken_addresses():
+            send_signup_mail(request, email=email, address=None)
+            return None
+        raise Conflict(
+            "email_taken", "An account with this email address exists.", attr="email"
+        ) from None
+    if account_settings.EMAIL_VERIFICATION != account_settings.EmailVerificationMethod.NONE:
+        address = EmailAddress.objects.get_primary(user)
+        if address is not None:
+            send_signup_mail(request, email=address.email, address=address)
+    return user
