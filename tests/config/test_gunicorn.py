@@ -14,9 +14,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+# The application and worker of the Procfile's web line (the production layout).
+PROCFILE_APP = ["config.asgi:application", "--worker-class", "config.gunicorn_worker.RosterWorker"]
+# Roster's WSGI application under gunicorn's sync worker, for any other WSGI server.
+WSGI_APP = ["config.wsgi:application"]
 
 
 def _free_port() -> int:
@@ -54,7 +59,7 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi:application",
+                *PROCFILE_APP,
                 "--config",
                 "config/gunicorn.py",
                 "--bind",
@@ -108,7 +113,8 @@ def _chunks(body: bytes, size: int = 100):
         yield body[at : at + size]
 
 
-def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path):
+@pytest.mark.parametrize("app", [PROCFILE_APP, WSGI_APP], ids=["procfile", "wsgi"])
+def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path, app):
     env = {
         "PATH": "/usr/bin:/bin",
         "ROSTER_VAR_DIR": str(tmp_path),
@@ -139,7 +145,7 @@ def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path):
         process = subprocess.Popen(  # noqa: S603
             [
                 str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi:application",
+                *app,
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

@@ -24,6 +24,7 @@ from audit.masking import mask
 from audit.models import AuditEvent
 from audit.personal import reveal
 from config.logging import JSONFormatter, redact_path
+from tests.config.test_gunicorn import PROCFILE_APP
 
 ROOT = Path(__file__).resolve().parents[2]
 RESET_KEY = "3k-cv9z8b-0c1d2e3f4a5b6c7d8e9f0a1b"
@@ -141,7 +142,7 @@ def test_gunicorn_logs_no_reset_or_confirmation_key(tmp_path):
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi:application",
+                *PROCFILE_APP,
                 "--config",
                 "config/gunicorn.py",
                 "--bind",

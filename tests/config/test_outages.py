@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 
 from accounts import tokens
-from tests.config.test_gunicorn import _free_port
+from tests.config.test_gunicorn import PROCFILE_APP, _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server")
@@ -87,7 +87,7 @@ def _gunicorn(tmp_path: Path, *, redis_url: str | None = None):
         process = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
             [
                 str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi:application",
+                *PROCFILE_APP,
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
