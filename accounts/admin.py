@@ -5,6 +5,9 @@ API keys, MFA, emails); the admin only chooses users and confirms. Status and ro
 read-only on the form for that reason: they change through the actions, which audit.
 Managers (staff with ``view_*`` permissions only) get the same pages read-only and no
 actions. Users are never hard-deleted here: deactivation is the deletion.
+
+What other apps hold of a user (live slots, usage totals) is added by the console, which
+registers a subclass of this admin (console/admin.py): accounts does not import them.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,26 +34,15 @@ from accounts.admin_import import UserExportResource, UserImportResource
 from accounts.models import ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
 from audit.admin_mixins import AdminAuditMixin, record_admin_export
 from config.errors import DomainError
-from slots.lifecycle import LIVE_STATUSES
-from slots.models import Slot
 
 MFA_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
-USAGE_PERIODS = ("24h", "7d", "30d")
 RECENT_AUDIT_EVENTS = 20
 
 
-def with_mfa_and_slots(queryset):
-    """Annotate ``mfa_enabled`` and ``live_slot_count`` with correlated subqueries (no GROUP BY)."""
-    live_slots = (
-        Slot.objects.filter(owner=OuterRef("pk"), status__in=LIVE_STATUSES)
-        .order_by()
-        .values("owner")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+def with_mfa(queryset):
+    """Annotate ``mfa_enabled`` with a correlated subquery (no GROUP BY)."""
     return queryset.annotate(
         mfa_enabled=Exists(Authenticator.objects.filter(user=OuterRef("pk"), type__in=MFA_TYPES)),
-        live_slot_count=Coalesce(Subquery(live_slots, output_field=IntegerField()), Value(0)),
     )
 
 
@@ -157,16 +148,6 @@ class AuthenticatorInline(ReadOnlyInline):
     verbose_name_plural = "MFA authenticators"
 
 
-class SlotInline(ReadOnlyInline):
-    model = Slot
-    fk_name = "owner"
-    fields = ("name", "type", "status", "created_at", "last_active_at", "released_at")
-    verbose_name_plural = "slots"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("type")
-
-
 # --- action forms --------------------------------------------------------------------------
 
 
@@ -248,7 +229,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         "roles_display",
         "mfa_display",
         "last_login",
-        "slot_count",
         "date_joined",
     )
     list_filter = (
@@ -274,7 +254,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         ApiSessionInline,
         ApiKeyInline,
         AuthenticatorInline,
-        SlotInline,
     )
     fieldsets = (
         (None, {"fields": ("id", "email", "username")}),
@@ -305,7 +284,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
             },
         ),
         ("Security", {"fields": ("mfa_display", "last_login", "date_joined")}),
-        ("Usage", {"fields": ("usage_totals",)}),
         ("Recent audit events", {"fields": ("recent_audit_events",)}),
     )
     add_fieldsets = (
@@ -328,7 +306,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         "mfa_display",
         "last_login",
         "date_joined",
-        "usage_totals",
         "recent_audit_events",
     )
     actions = (
@@ -351,7 +328,7 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     # --- queryset and columns ----------------------------------------------------------------
 
     def get_queryset(self, request):
-        return with_mfa_and_slots(super().get_queryset(request).prefetch_related("groups"))
+        return with_mfa(super().get_queryset(request).prefetch_related("groups"))
 
     @admin.display(description="name", ordering="display_name")
     def name(self, obj: User) -> str:
@@ -367,43 +344,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         if enabled is None:
             enabled = Authenticator.objects.filter(user=obj, type__in=MFA_TYPES).exists()
         return enabled
-
-    @admin.display(description="slots", ordering="live_slot_count")
-    def slot_count(self, obj: User) -> int:
-        return getattr(obj, "live_slot_count", 0)
-
-    @admin.display(description="usage totals")
-    def usage_totals(self, obj: User) -> str:
-        if obj.pk is None:
-            return "—"
-        from usage.selectors import usage_totals
-
-        per_period = {p: usage_totals(user=obj, period=p) for p in USAGE_PERIODS}
-        meters = sorted({m for totals in per_period.values() for m in totals})
-        if not meters:
-            return "No usage in the last 30 days."
-        header = format_html_join("", "<th scope='col'>{}</th>", ((p,) for p in USAGE_PERIODS))
-        rows = format_html_join(
-            "",
-            "<tr><th scope='row'>{}</th>{}</tr>",
-            (
-                (
-                    meter,
-                    format_html_join(
-                        "",
-                        "<td class='num'>{}</td>",
-                        ((per_period[p].get(meter, 0),) for p in USAGE_PERIODS),
-                    ),
-                )
-                for meter in meters
-            ),
-        )
-        return format_html(
-            "<table class='roster-usage-totals'><thead><tr><th>meter</th>{}</tr></thead>"
-            "<tbody>{}</tbody></table>",
-            header,
-            rows,
-        )
 
     @admin.display(description="recent audit events")
     def recent_audit_events(self, obj: User) -> str:

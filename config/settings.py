@@ -42,7 +42,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "accounts.admin_site.RosterAdminConfig",  # Django's admin with the Roster dashboard
+    "console.admin_site.RosterAdminConfig",  # Django's admin with the Roster dashboard
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "accounts",
     "slots",
     "usage",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -236,7 +237,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/account/"
 LOGOUT_REDIRECT_URL = "/"
 
-# allauth (current setting names, see docs/architecture.md, "Libraries")
+# allauth (current setting names, see STACK.md)
 SITE_NAME = env.str("SITE_NAME", default="Roster")
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -436,14 +437,6 @@ CORS_EXPOSE_HEADERS = [
 
 # Request bodies above this size are refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
-
-# Slow clients (config.buffered_wsgi, config.gunicorn_worker): the request line and headers
-# must arrive within REQUEST_HEADER_TIMEOUT seconds of connecting, and a body within
-# REQUEST_BODY_TIMEOUT seconds plus one second per REQUEST_BODY_MIN_RATE bytes received;
-# otherwise the answer is 408 and the connection closes. Nothing waits for them meanwhile.
-REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
-REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=20.0)
-REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=500)
 
 # --- JWT (simplejwt, RS256) -------------------------------------------------------------
 

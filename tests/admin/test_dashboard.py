@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.dashboard import dashboard_numbers
 from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import record
+from console.dashboard import dashboard_numbers
 from slots.services import slot_create
 from usage.models import Meter, UsageEvent
 
