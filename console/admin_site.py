@@ -4,6 +4,10 @@ account pages, and the impersonation URLs.
 Installed through ``RosterAdminConfig`` (in ``INSTALLED_APPS`` instead of
 ``django.contrib.admin``), so ``admin.site`` *is* this site and every app keeps registering
 with ``@admin.register`` as usual.
+
+Django imports this module while it populates the app registry, before any model is
+loaded, so what needs models (allauth, the dashboard, impersonation) is imported in the
+methods that use it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class RosterAdminSite(admin.AdminSite):
         return secure_admin_login(super().login)(request, extra_context)
 
     def index(self, request, extra_context=None):
-        from accounts.dashboard import dashboard_for
+        from console.dashboard import dashboard_for
 
         context = {"dashboard": dashboard_for(request), **(extra_context or {})}
         return super().index(request, context)
@@ -47,4 +51,4 @@ class RosterAdminSite(admin.AdminSite):
 
 
 class RosterAdminConfig(AdminConfig):
-    default_site = "accounts.admin_site.RosterAdminSite"
+    default_site = "console.admin_site.RosterAdminSite"

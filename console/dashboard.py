@@ -17,6 +17,10 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.models import AuditChain, AuditEvent
+from slots.selectors import slot_counts_by_status
+from usage.selectors import rollup_last_run, unrolled_backlog, usage_stats, usage_totals
+
 CACHE_KEY = "roster:admin:dashboard:v1"
 USAGE_PERIODS = ("24h", "7d", "30d")
 
@@ -50,8 +54,6 @@ def user_summary(*, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _slot_summary() -> dict[str, int]:
-    from slots.selectors import slot_counts_by_status
-
     return slot_counts_by_status()
 
 
@@ -60,8 +62,6 @@ def _usage_summary() -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]
 
     Exact figures (rollups + the un-rolled tail) from the usage app's own selectors.
     """
-    from usage.selectors import usage_stats, usage_totals
-
     month = usage_stats(user=None, period="30d")
     per_period = {p: usage_totals(user=None, period=p) for p in USAGE_PERIODS if p != "30d"}
     per_period["30d"] = month["totals"]
@@ -71,8 +71,6 @@ def _usage_summary() -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]
 
 
 def _failed_logins(*, now: datetime) -> int:
-    from audit.models import AuditEvent
-
     return AuditEvent.objects.filter(
         occurred_at__gte=now - timedelta(hours=24), action="auth.login.failed"
     ).count()
@@ -85,9 +83,6 @@ def _queue_health() -> dict[str, Any]:
     still waiting tells how far behind it is. The sealer records its last run on the
     audit chain row; unsealed events are read through the sealer's own partial index.
     """
-    from audit.models import AuditChain, AuditEvent
-    from usage.selectors import rollup_last_run, unrolled_backlog
-
     backlog = unrolled_backlog()
     last_rollup = rollup_last_run()
     chain = AuditChain.objects.filter(pk=1).only("sealed_at", "head_seq").first()
