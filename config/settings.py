@@ -77,6 +77,10 @@ MIDDLEWARE = [
     "config.middleware.RequestIDMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # ETag on every GET (a hash of the body) and 304 for a matching If-None-Match. It must
+    # see the final body, so it sits outside everything that may change it; streamed
+    # responses (CSV exports) are left alone by Django.
+    "django.middleware.http.ConditionalGetMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -117,23 +121,31 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 
+_database = env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'roster.sqlite3'}")
+IS_SQLITE = _database["ENGINE"] == "django.db.backends.sqlite3"
+IS_POSTGRES = _database["ENGINE"].startswith("django.db.backends.postgresql")
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'roster.sqlite3'}"),
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web workers, Celery worker and beat share the file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
+    "default": _database
+    | (
         {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # WAL + a busy timeout let the web workers, Celery worker and beat share the file.
+            "OPTIONS": _database.get("OPTIONS", {})
+            | {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
+        }
+        if IS_SQLITE
+        else {
+            "CONN_MAX_AGE": _database.get(
+                "CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60)
+            ),
+            "CONN_HEALTH_CHECKS": _database.get("CONN_HEALTH_CHECKS", True),
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
-IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+    | {"TEST": {"NAME": env.str("DATABASE_TEST_NAME", default=None)}},
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -158,7 +170,13 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_db(REDIS_URL, env.int("REDIS_CACHE_DB", default=1)),
+            # The test suite's cache has a DB of its own: clearing it is a FLUSHDB.
+            "LOCATION": _redis_db(
+                REDIS_URL,
+                env.int("REDIS_TEST_DB", default=9)
+                if TESTING
+                else env.int("REDIS_CACHE_DB", default=1),
+            ),
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="roster"),
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -198,7 +216,9 @@ else:
     for sub in ("queue", "processed", "control"):
         (VAR_DIR / "broker" / sub).mkdir(parents=True, exist_ok=True)
 
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The test suite runs tasks in-process (and sees their errors) unless told otherwise.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
+CELERY_TASK_EAGER_PROPAGATES = TESTING
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -211,6 +231,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # --- Auth -------------------------------------------------------------------------------
 
 PASSWORD_HASHERS = [
+    # The test suite: still argon2id, with cheap parameters, so thousands of logins stay fast.
+    *(["tests.hashers.FastArgon2PasswordHasher"] if TESTING else []),
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
@@ -237,7 +259,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/account/"
 LOGOUT_REDIRECT_URL = "/"
 
-# allauth (current setting names, see STACK.md)
+# allauth (current setting names, see docs/architecture.md, "Libraries")
 SITE_NAME = env.str("SITE_NAME", default="Roster")
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -327,9 +349,13 @@ REST_FRAMEWORK = {
         "config.api.filters.OrderingFilter",
     ],
     # Decimals (usage quantities and totals) are written as exact JSON number literals.
-    "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.api.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    # OpenAPI contract: one description of errors, security, scopes and limits.
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "config.api.throttling.RoleRateThrottle",
@@ -339,10 +365,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
-        "rest_framework.renderers.BrowsableAPIRenderer"
-    )
 
 DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_FORMATTER_CLASS": "config.api.exceptions.ExceptionFormatter",
@@ -377,19 +399,25 @@ SPECTACULAR_SETTINGS = {
             "ErrorCode429Enum",
             "ErrorCode500Enum",
         )
+    }
+    | {
+        # Slot enums get their own names (a bare "StatusEnum" would collide with the user's).
+        "SlotStatusEnum": "slots.lifecycle.SlotStatus.choices",
+        "SlotCredentialKindEnum": "slots.models.CredentialKind.choices",
+        "UserStatusEnum": "accounts.models.UserStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.api.schema.postprocess_schema",
     ],
+    # Swagger UI from our static files only: no badge from the public online validator.
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "displayOperationId": True,
+        "persistAuthorization": True,
+        "validatorUrl": None,
+    },
 }
-# Slot enums get their own names (a bare "StatusEnum" would collide with the user status).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
-    {
-        "SlotStatusEnum": "slots.lifecycle.SlotStatus.choices",
-        "SlotCredentialKindEnum": "slots.models.CredentialKind.choices",
-    }
-)
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["UserStatusEnum"] = "accounts.models.UserStatus"
 
 # Per-role API budgets (fixed window, shared through the cache; API keys count as their owner).
 API_RATE_LIMITS_ENABLED = env.bool("API_RATE_LIMITS_ENABLED", default=not TESTING)
@@ -407,23 +435,6 @@ API_SENSITIVE_RATE_LIMITS = {
     "password_reset": env.str("API_RATE_LIMIT_PASSWORD_RESET", default="10/min"),
 }
 
-# OpenAPI contract: one description of errors, security, scopes and limits (config/api/schema).
-REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "config.api.schema.AutoSchema"
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append("config.api.schema.postprocess_schema")
-# Swagger UI from our static files only: no badge from the public online validator.
-SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
-    "deepLinking": True,
-    "displayOperationId": True,
-    "persistAuthorization": True,
-    "validatorUrl": None,
-}
-# ETag on every GET (a hash of the body) and 304 for a matching If-None-Match. It must see
-# the final body, so it sits outside everything that may change it; streamed responses
-# (CSV exports) are left alone by Django.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "django.middleware.http.ConditionalGetMiddleware",
-)
 # Browser clients on other origins (CORS_ALLOWED_ORIGINS) may send our headers and read ours.
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id", "if-none-match")
 CORS_EXPOSE_HEADERS = [
@@ -437,6 +448,14 @@ CORS_EXPOSE_HEADERS = [
 
 # Request bodies above this size are refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# Slow clients (config.buffered_wsgi, config.gunicorn_worker): the request line and headers
+# must arrive within REQUEST_HEADER_TIMEOUT seconds of connecting, and a body within
+# REQUEST_BODY_TIMEOUT seconds plus one second per REQUEST_BODY_MIN_RATE bytes received;
+# otherwise the answer is 408 and the connection closes. Nothing waits for them meanwhile.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=20.0)
+REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=500)
 
 # --- JWT (simplejwt, RS256) -------------------------------------------------------------
 
@@ -501,11 +520,6 @@ CORS_URLS_REGEX = r"^/(api|\.well-known)/.*$"
 
 RATELIMIT_VIEW = "config.views.ratelimited"
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
-SILENCED_SYSTEM_CHECKS: list[str] = []
-if not REDIS_URL:
-    # The file cache is shared by every process on one machine; django-ratelimit only
-    # knows that for memcached/redis, so its cache check is silenced for this backend.
-    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
 # --- Email ------------------------------------------------------------------------------
@@ -534,7 +548,10 @@ STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": env.str(
+        # The test suite serves static files without collectstatic's manifest.
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if TESTING
+        else env.str(
             "STATICFILES_BACKEND",
             default="whitenoise.storage.CompressedManifestStaticFilesStorage"
             if not DEBUG
@@ -565,9 +582,15 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not SECURE_SSL_REDIRECT and env.bool("TLS_TERMINATED_UPSTREAM", default=False):
+TLS_TERMINATED_UPSTREAM = env.bool("TLS_TERMINATED_UPSTREAM", default=False)
+
+SILENCED_SYSTEM_CHECKS = [
+    # The file cache is shared by every process on one machine; django-ratelimit only
+    # knows that for memcached/redis, so its cache check is silenced for this backend.
+    *(["django_ratelimit.E003", "django_ratelimit.W001"] if not REDIS_URL else []),
     # TLS is redirected by the proxy in front of Roster; Django must not redirect again.
-    SILENCED_SYSTEM_CHECKS.append("security.W008")
+    *(["security.W008"] if TLS_TERMINATED_UPSTREAM and not SECURE_SSL_REDIRECT else []),
+]
 
 # --- Account pages: Content-Security-Policy -------------------------------------------
 
@@ -614,14 +637,3 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
-
-# --- Test suite -------------------------------------------------------------------------
-
-if TESTING:
-    # Still argon2id, with cheap parameters, so thousands of test logins stay fast.
-    PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *PASSWORD_HASHERS]
-    STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
-    CELERY_TASK_EAGER_PROPAGATES = True
-    if REDIS_URL:
-        CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, env.int("REDIS_TEST_DB", default=9))
