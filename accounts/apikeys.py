@@ -41,10 +41,6 @@ def _new_raw_key() -> tuple[str, str]:
     return prefix, f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
 
 
-def looks_like_api_key(value: str) -> bool:
-    return value.startswith(KEY_PREFIX)
-
-
 def parse_public_prefix(raw_key: str) -> str | None:
     """The lookup prefix of a well-formed key, or None (no database work for junk)."""
     if len(raw_key) != KEY_LENGTH or not raw_key.startswith(KEY_PREFIX):

@@ -25,7 +25,6 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "resume": {SlotStatus.SUSPENDED: SlotStatus.ACTIVE},
     "release": {status: SlotStatus.RELEASED for status in LIVE_STATUSES},
 }
-ACTIONS = tuple(TRANSITIONS)
 
 # What an owner may do to their own slot; admins (and the system) may do everything.
 OWNER_ACTIONS = frozenset({"suspend", "resume", "release"})

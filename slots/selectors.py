@@ -32,23 +32,6 @@ def credentials_summary(slot: Slot) -> dict[str, Any]:
     }
 
 
-def slot_as_dict(slot: Slot) -> dict[str, Any]:
-    """The slot object of the API, as plain JSON values."""
-    return {
-        "id": str(slot.id),
-        "owner": str(slot.owner_id),
-        "type": slot.type.key,
-        "name": slot.name,
-        "status": slot.status,
-        "config": slot.config,
-        "credentials": credentials_summary(slot),
-        "created_at": _timestamp(slot.created_at),
-        "updated_at": _timestamp(slot.updated_at),
-        "last_active_at": _timestamp(slot.last_active_at),
-        "released_at": _timestamp(slot.released_at),
-    }
-
-
 # The columns of the slot object, for reading many slots without building model instances
 # (a page of 50 slots costs a fraction of the model + serializer path).
 SLOT_ROW_FIELDS = (
