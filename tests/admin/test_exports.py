@@ -14,6 +14,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from config.exports import spreadsheet_cell, spreadsheet_uncell
+from slots.models import Slot
+from slots.services import slot_create, slot_release
 from tests.admin.test_import_export import export
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +68,21 @@ def test_user_export_neutralises_formula_cells(admin_web, user_factory, file_for
         expected = "'" + (value if file_format == CSV else value.replace("\r", "\n"))
         for column in ("display_name", "first_name", "last_name", "department"):
             assert row[column] == expected, (column, value)
+
+
+def test_user_export_counts_live_slots_and_mfa(admin_web, user_factory):
+    holder = user_factory(email="holder@example.com")
+    for name in ("one", "two", "gone"):
+        slot_create(owner=holder, type="workspace", name=name, actor=holder)
+    slot_release(slot=Slot.objects.get(owner=holder, name="gone"), actor=holder)
+    user_factory(email="holder-none@example.com")
+
+    rows = _user_rows(export(admin_web, CSV, "?q=holder"), CSV)
+
+    by_email = {row["email"]: row for row in rows}
+    assert by_email["holder@example.com"]["live_slots"] == "2"
+    assert by_email["holder-none@example.com"]["live_slots"] == "0"
+    assert by_email["holder@example.com"]["mfa_enabled"] == "no"
 
 
 @pytest.mark.parametrize(("file_format", "extension"), [(CSV, "csv"), (XLSX, "xlsx")])
