@@ -21,7 +21,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -31,18 +30,26 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import impersonation
 from accounts.admin_import import UserExportResource, UserImportResource
-from accounts.models import ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
+from accounts.models import PROFILE_FIELDS, ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
+from accounts.selectors import has_mfa, mfa_enabled_expression
+from accounts.services.fields import clean_profile
+from accounts.services.users import (
+    user_admin_update,
+    user_deactivate,
+    user_set_roles,
+    user_set_status,
+    user_update_profile,
+)
 from audit.admin_mixins import AdminAuditMixin, record_admin_export
 from config.errors import DomainError
 
-MFA_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 RECENT_AUDIT_EVENTS = 20
 
 
 def with_mfa(queryset):
     """Annotate ``mfa_enabled`` with a correlated subquery (no GROUP BY)."""
     return queryset.annotate(
-        mfa_enabled=Exists(Authenticator.objects.filter(user=OuterRef("pk"), type__in=MFA_TYPES)),
+        mfa_enabled=mfa_enabled_expression(),
     )
 
 
@@ -176,23 +183,10 @@ class UserChangeForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = (
-            "username",
-            "display_name",
-            "first_name",
-            "last_name",
-            "phone",
-            "department",
-            "timezone",
-            "locale",
-            "slot_limit",
-            "groups",
-        )
+        fields = (*PROFILE_FIELDS, "slot_limit", "groups")
 
     def clean(self):
         cleaned = super().clean()
-        from accounts.services import PROFILE_FIELDS, clean_profile
-
         changed = {f: cleaned.get(f) for f in PROFILE_FIELDS if f in self.changed_data}
         try:
             clean_profile(
@@ -341,9 +335,7 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     @admin.display(description="MFA", boolean=True, ordering="mfa_enabled")
     def mfa_display(self, obj: User) -> bool:
         enabled = getattr(obj, "mfa_enabled", None)
-        if enabled is None:
-            enabled = Authenticator.objects.filter(user=obj, type__in=MFA_TYPES).exists()
-        return enabled
+        return has_mfa(obj) if enabled is None else enabled
 
     @admin.display(description="recent audit events")
     def recent_audit_events(self, obj: User) -> str:
@@ -425,13 +417,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         obj._state.db = created._state.db
 
     def _save_changes(self, request, obj: User, form) -> None:
-        from accounts.services import (
-            PROFILE_FIELDS,
-            user_admin_update,
-            user_set_roles,
-            user_update_profile,
-        )
-
         profile = {f: getattr(obj, f) for f in PROFILE_FIELDS if f in form.changed_data}
         if profile:
             user_update_profile(user=obj, data=profile, actor=request.user, request=request)
@@ -546,8 +531,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Suspend selected users", permissions=["change"])
     def suspend_users(self, request, queryset):
-        from accounts.services import user_set_status
-
         self._apply(
             request,
             queryset,
@@ -559,8 +542,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Reactivate selected users", permissions=["change"])
     def reactivate_users(self, request, queryset):
-        from accounts.services import user_set_status
-
         self._apply(
             request,
             queryset,
@@ -572,8 +553,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Deactivate selected users", permissions=["change"])
     def deactivate_users(self, request, queryset):
-        from accounts.services import user_deactivate
-
         self._apply(
             request,
             queryset,
@@ -664,8 +643,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Change roles…", permissions=["change"])
     def change_roles(self, request, queryset):
-        from accounts.services import user_set_roles
-
         form = RolesForm(request.POST if request.POST.get("confirm") == "yes" else None)
         if not form.is_valid():
             return TemplateResponse(

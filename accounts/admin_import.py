@@ -20,25 +20,15 @@ from django.db import transaction
 from import_export import resources
 from import_export.fields import Field
 
+from accounts.admin_services import user_send_password_reset
 from accounts.managers import normalize_email
-from accounts.models import ROLE_NAMES, User
+from accounts.models import PROFILE_FIELDS, ROLE_NAMES, USER_OBJECT_FIELDS, User
+from accounts.services.users import user_create
 from audit.masking import is_secret_key
 from config.errors import DomainError
 from config.exports import spreadsheet_cell
 
-IMPORT_COLUMNS = (
-    "email",
-    "username",
-    "display_name",
-    "first_name",
-    "last_name",
-    "phone",
-    "department",
-    "timezone",
-    "locale",
-    "roles",
-)
-PROFILE_COLUMNS = tuple(c for c in IMPORT_COLUMNS if c not in ("email", "roles"))
+IMPORT_COLUMNS = ("email", *PROFILE_FIELDS, "roles")
 _FORBIDDEN_COLUMN_WORDS = ("password", "passwd", "hash", "secret")
 
 
@@ -54,8 +44,6 @@ def user_create_invited(
     *, email: str, profile: dict[str, Any], roles: Iterable[str], actor, request=None
 ) -> User:
     """Create a user without a password and, once committed, email them a link to set one."""
-    from accounts.services import user_create
-
     user = user_create(
         email=email,
         roles=list(roles),
@@ -68,8 +56,6 @@ def user_create_invited(
 
 
 def _send_set_password_email(user_id, request) -> None:
-    from accounts.admin_services import user_send_password_reset
-
     user = User.objects.get(pk=user_id)
     user_send_password_reset(user=user, actor=getattr(request, "user", None), request=request)
 
@@ -84,19 +70,9 @@ class UserExportResource(resources.ModelResource):
     class Meta:
         model = User
         name = "Users"
+        # The user object's columns (less email_verified), then the admin's own.
         fields = (
-            "id",
-            "email",
-            "username",
-            "display_name",
-            "first_name",
-            "last_name",
-            "phone",
-            "department",
-            "timezone",
-            "locale",
-            "status",
-            "roles",
+            *USER_OBJECT_FIELDS[: USER_OBJECT_FIELDS.index("email_verified")],
             "mfa_enabled",
             "live_slots",
             "slot_limit",
@@ -202,7 +178,7 @@ class UserImportResource(resources.ModelResource):
             raise ValidationError(errors)
 
     def do_instance_save(self, instance, is_create):
-        profile = {c: getattr(instance, c, "") for c in PROFILE_COLUMNS}
+        profile = {c: getattr(instance, c, "") for c in PROFILE_FIELDS}
         try:
             created = user_create_invited(
                 email=instance.email,

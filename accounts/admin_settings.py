@@ -15,8 +15,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from accounts import selectors, services, settings_registry
+from accounts import selectors, settings_registry
 from accounts.models import SettingDefinition
+from accounts.services.settings import settings_clear_invalid
 from audit.admin_mixins import AuditedModelAdmin
 
 INVALID_SAMPLE = 20
@@ -125,7 +126,7 @@ class SettingDefinitionAdmin(AuditedModelAdmin):
     @admin.action(description="Clear invalid stored values (users get the default)")
     def clear_invalid_values(self, request, queryset) -> None:
         for definition in queryset:
-            removed = services.settings_clear_invalid(
+            removed = settings_clear_invalid(
                 definition=definition, actor=request.user, request=request
             )
             self.message_user(

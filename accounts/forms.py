@@ -42,7 +42,7 @@ class ApiKeyCreateForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    """The writable fields of the user object. Shapes only: accounts.services.clean_profile
+    """The writable fields of the user object. Shapes only: accounts.services.fields.clean_profile
     checks every value (the API's serializer calls the same function)."""
 
     display_name = forms.CharField(required=False, max_length=150, strip=False)

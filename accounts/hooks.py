@@ -10,9 +10,9 @@ from their ``AppConfig.ready()``:
 
 The export (``accounts.selectors.user_export``) writes the sections in registration order,
 which is ``INSTALLED_APPS`` order, after the account's own sections and before its audit
-events. The erasure (``accounts.services.user_erase``) runs the steps inside its transaction,
-with the user row locked, after the account's access is revoked and before its personal data
-goes; a step that raises rolls the whole erasure back, and the task retries it.
+events. The erasure (``accounts.services.erasure.user_erase``) runs the steps inside its
+transaction, with the user row locked, after the account's access is revoked and before its
+personal data goes; a step that raises rolls the whole erasure back, and the task retries it.
 """
 
 from __future__ import annotations

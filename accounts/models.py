@@ -12,6 +12,31 @@ from accounts.managers import UserManager, normalize_email
 
 ROLE_NAMES = ("member", "manager", "admin")
 
+# The user object, one source for every door that shows or takes it: the API
+# (accounts.selectors.user_as_dict and the users serializers), the data export, the admin
+# form and its CSV import/export. PROFILE_FIELDS are the ones a user may change.
+PROFILE_FIELDS = (
+    "username",
+    "display_name",
+    "first_name",
+    "last_name",
+    "phone",
+    "department",
+    "timezone",
+    "locale",
+)
+USER_OBJECT_FIELDS = (
+    "id",
+    "email",
+    *PROFILE_FIELDS,
+    "status",
+    "roles",
+    "email_verified",
+    "mfa_enabled",
+    "date_joined",
+    "last_login",
+)
+
 username_validator = RegexValidator(
     r"^[A-Za-z0-9_.-]{1,150}$",
     "Use up to 150 letters, digits, dots, dashes and underscores.",

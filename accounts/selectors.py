@@ -14,7 +14,15 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts import hooks, settings_registry
-from accounts.models import ROLE_NAMES, ApiKey, ApiSession, SettingDefinition, User, UserSetting
+from accounts.models import (
+    ROLE_NAMES,
+    USER_OBJECT_FIELDS,
+    ApiKey,
+    ApiSession,
+    SettingDefinition,
+    User,
+    UserSetting,
+)
 
 # Authenticators that count as a second factor (recovery codes alone do not). The one answer
 # to "is MFA on": the sign-in doors ask for a code exactly then (as allauth's pages do), and
@@ -152,25 +160,17 @@ def auth_flags(user: User) -> tuple[bool, bool]:
 
 
 def user_as_dict(user: User, *, admin_fields: bool = False) -> dict[str, Any]:
-    """The user object of docs/api.md (plus ``slot_limit`` in the administration views)."""
-    data = {
+    """The user object of docs/api.md (plus ``slot_limit`` in the administration views):
+    the fields of ``USER_OBJECT_FIELDS``, in that order."""
+    computed = {
         "id": str(user.pk),
-        "email": user.email,
-        "username": user.username,
-        "display_name": user.display_name,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "phone": user.phone,
-        "department": user.department,
-        "timezone": user.timezone,
-        "locale": user.locale,
-        "status": user.status,
         "roles": roles_of(user),
         "email_verified": email_verified_of(user),
         "mfa_enabled": has_mfa(user),
         "date_joined": timestamp(user.date_joined),
         "last_login": timestamp(user.last_login),
     }
+    data = {f: computed[f] if f in computed else getattr(user, f) for f in USER_OBJECT_FIELDS}
     if admin_fields:
         data["slot_limit"] = user.slot_limit
     return data

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
-from accounts import apikeys, selectors, services, sessions
+from accounts import apikeys, selectors, sessions
 from accounts.forms import (
     ApiKeyCreateForm,
     DeleteAccountForm,
@@ -23,6 +23,10 @@ from accounts.forms import (
     setting_field_name,
 )
 from accounts.models import ApiKey, SettingDefinition
+from accounts.services.erasure import user_request_erasure
+from accounts.services.fields import known_locales
+from accounts.services.settings import settings_update
+from accounts.services.users import user_update_profile
 from config.api.renderers import ExactDjangoJSONEncoder
 from config.errors import DomainError
 
@@ -171,7 +175,7 @@ def add_validation_errors(form, exc: ValidationError, field_names: dict[str, str
 def _profile_form(request, data=None):
     import zoneinfo
 
-    locales = sorted(services.known_locales().values())
+    locales = sorted(known_locales().values())
     language_names = dict(settings.LANGUAGES)
     user = request.user
     return ProfileForm(
@@ -191,7 +195,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             # An empty username means "none", as null does in the API.
             data["username"] = data["username"] or None
             try:
-                services.user_update_profile(
+                user_update_profile(
                     user=request.user, data=data, actor=request.user, request=request
                 )
             except ValidationError as exc:
@@ -222,9 +226,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changed = form.changed_values(current)
         try:
-            services.settings_update(
-                user=request.user, values=changed, actor=request.user, request=request
-            )
+            settings_update(user=request.user, values=changed, actor=request.user, request=request)
         except ValidationError as exc:
             add_validation_errors(form, exc, {k: setting_field_name(k) for k in changed})
         except DomainError as exc:
@@ -294,7 +296,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST, user=request.user)
     if form.is_valid():
         try:
-            services.user_request_erasure(user=request.user, actor=request.user, request=request)
+            user_request_erasure(user=request.user, actor=request.user, request=request)
         except DomainError as exc:
             add_domain_error(form, exc)
         else:

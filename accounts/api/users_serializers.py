@@ -1,4 +1,4 @@
-"""Serializers of the /users API. Field rules live in ``accounts.services`` (shared with the
+"""Serializers of the /users API. Field rules live in ``accounts.services.fields`` (shared with the
 pages and the admin); these serializers only route input to them and describe the schema."""
 
 from __future__ import annotations
@@ -11,9 +11,21 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.credentials import API_KEY_CHOICES, API_KEYS_RECENT
-from accounts.models import ROLE_NAMES, SettingDefinition, User
+from accounts.models import PROFILE_FIELDS, ROLE_NAMES, USER_OBJECT_FIELDS, SettingDefinition, User
+from accounts.services.bulk import BULK_ACTIONS, BULK_MAX_ITEMS
+from accounts.services.fields import (
+    CLEANERS,
+    TEXT_MAX_LENGTH,
+    clean_locale,
+    clean_phone,
+    clean_timezone,
+    clean_username,
+    known_locales,
+    timezones,
+)
+from accounts.services.users import SLOT_LIMIT_MAX
 from config.api.serializers import StrictCharField, StrictFieldsMixin, StrictIntegerField
 
 PASSWORD_MAX_INPUT = 4096
@@ -36,7 +48,7 @@ PROFILE_TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+$"
 
 
 @extend_schema_field(
-    {"type": "string", "maxLength": services.TEXT_MAX_LENGTH, "pattern": PROFILE_TEXT_PATTERN}
+    {"type": "string", "maxLength": TEXT_MAX_LENGTH, "pattern": PROFILE_TEXT_PATTERN}
 )
 class ProfileTextField(StrictCharField):
     pass
@@ -73,7 +85,7 @@ class PhoneField(StrictCharField):
 @extend_schema_field(
     {
         "type": "string",
-        "enum": sorted(services._timezones()),
+        "enum": sorted(timezones()),
         "description": "IANA time zone name, e.g. Europe/Zurich.",
     }
 )
@@ -84,7 +96,7 @@ class TimezoneField(StrictCharField):
 @extend_schema_field(
     {
         "type": "string",
-        "enum": sorted(services.known_locales().values()),
+        "enum": sorted(known_locales().values()),
         "description": "A language code Roster knows (case and `_`/`-` are normalised).",
     }
 )
@@ -93,7 +105,7 @@ class LocaleField(StrictCharField):
 
 
 def _text(**kwargs) -> ProfileTextField:
-    return ProfileTextField(max_length=services.TEXT_MAX_LENGTH, allow_blank=True, **kwargs)
+    return ProfileTextField(max_length=TEXT_MAX_LENGTH, allow_blank=True, **kwargs)
 
 
 class ProfileFieldsMixin(serializers.Serializer):
@@ -108,14 +120,14 @@ class ProfileFieldsMixin(serializers.Serializer):
     timezone = TimezoneField(max_length=64)
     locale = LocaleField(max_length=16)
 
-    validate_username = staticmethod(_via(services.clean_username, "username"))
-    validate_display_name = staticmethod(_via(services._CLEANERS["display_name"], "display_name"))
-    validate_first_name = staticmethod(_via(services._CLEANERS["first_name"], "first_name"))
-    validate_last_name = staticmethod(_via(services._CLEANERS["last_name"], "last_name"))
-    validate_department = staticmethod(_via(services._CLEANERS["department"], "department"))
-    validate_phone = staticmethod(_via(services.clean_phone, "phone"))
-    validate_timezone = staticmethod(_via(services.clean_timezone, "timezone"))
-    validate_locale = staticmethod(_via(services.clean_locale, "locale"))
+    validate_username = staticmethod(_via(clean_username, "username"))
+    validate_display_name = staticmethod(_via(CLEANERS["display_name"], "display_name"))
+    validate_first_name = staticmethod(_via(CLEANERS["first_name"], "first_name"))
+    validate_last_name = staticmethod(_via(CLEANERS["last_name"], "last_name"))
+    validate_department = staticmethod(_via(CLEANERS["department"], "department"))
+    validate_phone = staticmethod(_via(clean_phone, "phone"))
+    validate_timezone = staticmethod(_via(clean_timezone, "timezone"))
+    validate_locale = staticmethod(_via(clean_locale, "locale"))
 
 
 class UserSerializer(StrictFieldsMixin, ProfileFieldsMixin):
@@ -133,24 +145,7 @@ class UserSerializer(StrictFieldsMixin, ProfileFieldsMixin):
     last_login = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
-        fields = (
-            "id",
-            "email",
-            "username",
-            "display_name",
-            "first_name",
-            "last_name",
-            "phone",
-            "department",
-            "timezone",
-            "locale",
-            "status",
-            "roles",
-            "email_verified",
-            "mfa_enabled",
-            "date_joined",
-            "last_login",
-        )
+        fields = USER_OBJECT_FIELDS
 
     def to_representation(self, instance: User) -> dict[str, Any]:
         return selectors.user_as_dict(instance)
@@ -182,7 +177,7 @@ class UserAdminSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     slot_limit = StrictIntegerField(
         min_value=0,
-        max_value=services.SLOT_LIMIT_MAX,
+        max_value=SLOT_LIMIT_MAX,
         allow_null=True,
         required=False,
         help_text="Live slots this user may hold; null uses each slot type's default.",
@@ -315,18 +310,18 @@ class BulkUserItemSerializer(StrictFieldsMixin, ProfileFieldsMixin):
         required=False,
     )
     slot_limit = StrictIntegerField(
-        min_value=0, max_value=services.SLOT_LIMIT_MAX, allow_null=True, required=False
+        min_value=0, max_value=SLOT_LIMIT_MAX, allow_null=True, required=False
     )
 
     def get_fields(self):
         fields = super().get_fields()
-        for name in services.PROFILE_FIELDS:
+        for name in PROFILE_FIELDS:
             fields[name].required = False
         return fields
 
 
 BULK_FIELDS = {
-    "create": {"email", "password", "roles", "slot_limit", *services.PROFILE_FIELDS},
+    "create": {"email", "password", "roles", "slot_limit", *PROFILE_FIELDS},
     "update": {"id", "status", "roles", "slot_limit"},
     "deactivate": {"id"},
     "delete": {"id"},
@@ -335,8 +330,8 @@ BULK_REQUIRED = {"create": "email", "update": "id", "deactivate": "id", "delete"
 
 
 class BulkRequestSerializer(StrictFieldsMixin, serializers.Serializer):
-    action = serializers.ChoiceField(choices=services.BULK_ACTIONS)
-    users = BulkUserItemSerializer(many=True, allow_empty=False, max_length=services.BULK_MAX_ITEMS)
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    users = BulkUserItemSerializer(many=True, allow_empty=False, max_length=BULK_MAX_ITEMS)
 
     def validate(self, attrs):
         action = attrs["action"]
@@ -367,7 +362,7 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class BulkResponseSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=services.BULK_ACTIONS)
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
     count = serializers.IntegerField()
     results = BulkResultSerializer(many=True)
 

@@ -31,10 +31,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.api import users_serializers as s
 from accounts.api.filters import UserFilter
 from accounts.models import User
+from accounts.services.bulk import BulkConflict, users_bulk
+from accounts.services.erasure import user_request_erasure
+from accounts.services.settings import settings_update
+from accounts.services.users import (
+    user_admin_update,
+    user_change_password,
+    user_deactivate,
+    user_update_profile,
+)
 from config.api.permissions import NotApiKey
 from config.errors import Invalid, TooManyRequests
 
@@ -131,7 +140,7 @@ class MeView(generics.GenericAPIView):
     def _update(self, request: Request, *, partial: bool) -> Response:
         serializer = s.UserSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        services.user_update_profile(
+        user_update_profile(
             user=request.user, data=serializer.validated_data, actor=request.user, request=request
         )
         return Response(selectors.user_as_dict(self._me()))
@@ -179,7 +188,7 @@ class MeView(generics.GenericAPIView):
             check_password_or_fail(request, password, attr="password")
         elif not self._recently_reauthenticated(request):
             raise Invalid("required", "Give your password to delete the account.", attr="password")
-        services.user_request_erasure(user=request.user, actor=request.user, request=request)
+        user_request_erasure(user=request.user, actor=request.user, request=request)
         if request.auth is not None and request.auth.method == "session":
             logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -221,7 +230,7 @@ class PasswordView(APIView):
         elif auth.method == "jwt":
             keep_api = auth.session_id
         with password_attempt(request):
-            services.user_change_password(
+            user_change_password(
                 user=request.user,
                 current_password=data["current_password"],
                 new_password=data["new_password"],
@@ -281,7 +290,7 @@ class SettingsView(APIView):
         responses=s.SettingSerializer(many=True),
     )
     def patch(self, request: Request) -> Response:
-        services.settings_update(
+        settings_update(
             user=request.user,
             values=_require_object(request.data),
             actor=request.user,
@@ -311,7 +320,7 @@ class PreferencesView(APIView):
         responses=s.PreferencesSerializer,
     )
     def patch(self, request: Request) -> Response:
-        services.settings_update(
+        settings_update(
             user=request.user,
             values=_require_object(request.data),
             actor=request.user,
@@ -395,7 +404,7 @@ class UserDetailView(generics.GenericAPIView):
         user = self._object_for_change()
         serializer = s.UserAdminSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.user_admin_update(
+        user_admin_update(
             user=user, actor=request.user, request=request, **serializer.validated_data
         )
         fresh = selectors.user_for_api(user_id=user.pk)
@@ -410,7 +419,7 @@ class UserDetailView(generics.GenericAPIView):
     )
     def delete(self, request: Request, user_id) -> Response:
         user = self._object_for_change()
-        services.user_deactivate(user=user, actor=request.user, request=request)
+        user_deactivate(user=user, actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -454,9 +463,7 @@ class UserBulkView(APIView):
             for item in serializer.validated_data["users"]
         ]
         try:
-            results = services.users_bulk(
-                action=action, items=items, actor=request.user, request=request
-            )
-        except services.BulkConflict as exc:
+            results = users_bulk(action=action, items=items, actor=request.user, request=request)
+        except BulkConflict as exc:
             raise BulkConflictError(exc.errors) from None
         return Response({"action": action, "count": len(results), "results": results})

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts import services
+from accounts.services.users import user_set_status
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import TOKEN_URL
 from tests.factories import DEFAULT_PASSWORD
@@ -20,7 +20,7 @@ WRONG = "not the password at all"
 @pytest.fixture(params=["suspended", "deactivated"])
 def inactive(request, user_factory, admin_user):
     user = user_factory(email="gone@example.com")
-    return services.user_set_status(user=user, status=request.param, actor=admin_user)
+    return user_set_status(user=user, status=request.param, actor=admin_user)
 
 
 def _page_answer(email: str, password: str) -> tuple:

@@ -3,8 +3,8 @@
 import pytest
 from django.test import Client
 
-from accounts import services
 from accounts.models import SettingDefinition, UserSetting
+from accounts.services.settings import settings_update
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_admin_refuses_an_incoherent_definition(admin_user):
 
 
 def test_admin_change_is_audited_and_keeps_stored_values(admin_user, member):
-    services.settings_update(user=member, values={"theme": "dark"}, actor=member)
+    settings_update(user=member, values={"theme": "dark"}, actor=member)
     theme = SettingDefinition.objects.get(key="theme")
     response = _admin(admin_user).post(
         f"{LIST}{theme.pk}/change/", _form(theme, choices='["light", "auto"]')
@@ -76,8 +76,8 @@ def test_admin_change_is_audited_and_keeps_stored_values(admin_user, member):
 
 
 def test_admin_change_page_reports_invalid_stored_values(admin_user, member, other_member):
-    services.settings_update(user=member, values={"theme": "dark"}, actor=member)
-    services.settings_update(user=other_member, values={"theme": "light"}, actor=other_member)
+    settings_update(user=member, values={"theme": "dark"}, actor=member)
+    settings_update(user=other_member, values={"theme": "light"}, actor=other_member)
     theme = SettingDefinition.objects.get(key="theme")
     theme.choices = ["light", "auto"]
     theme.save()
@@ -87,7 +87,7 @@ def test_admin_change_page_reports_invalid_stored_values(admin_user, member, oth
 
 
 def test_admin_action_clears_invalid_values(admin_user, member):
-    services.settings_update(user=member, values={"theme": "dark"}, actor=member)
+    settings_update(user=member, values={"theme": "dark"}, actor=member)
     theme = SettingDefinition.objects.get(key="theme")
     theme.choices = ["light", "auto"]
     theme.save()

@@ -10,9 +10,18 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.apikeys import api_key_create
 from accounts.models import ApiKey, ApiSession, SettingDefinition, User, UserSetting
+from accounts.services.erasure import user_erase, user_request_erasure, users_due_for_erasure
+from accounts.services.settings import settings_clear_invalid, settings_update
+from accounts.services.users import (
+    user_create,
+    user_deactivate,
+    user_set_roles,
+    user_set_status,
+    user_update_profile,
+)
 from accounts.tokens import token_issue
 from audit.models import AuditEvent, SubjectKey
 from audit.personal import reveal
@@ -26,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_user_update_profile_validates_and_audits(member):
-    services.user_update_profile(
+    user_update_profile(
         user=member,
         data={"phone": "+1 (650) 253-0000", "timezone": "America/New_York"},
         actor=member,
@@ -44,7 +53,7 @@ def test_user_update_profile_validates_and_audits(member):
 
 def test_user_update_profile_reports_every_bad_field_at_once(member):
     with pytest.raises(ValidationError) as exc:
-        services.user_update_profile(
+        user_update_profile(
             user=member, data={"phone": "12", "locale": "zz", "email": "x@y.z"}, actor=member
         )
     assert set(exc.value.error_dict) == {"phone", "locale", "email"}
@@ -52,7 +61,7 @@ def test_user_update_profile_reports_every_bad_field_at_once(member):
 
 
 def test_user_create_audits_and_hashes(admin_user):
-    user = services.user_create(
+    user = user_create(
         email=" Someone@Example.COM ",
         password="quite a long passphrase",
         actor=admin_user,
@@ -68,7 +77,7 @@ def test_user_create_audits_and_hashes(admin_user):
 
 def test_user_create_duplicate_email_is_conflict(member, admin_user):
     with pytest.raises(Conflict) as exc:
-        services.user_create(email="MEMBER@example.com", actor=admin_user)
+        user_create(email="MEMBER@example.com", actor=admin_user)
     assert exc.value.code == "email_taken"
 
 
@@ -78,7 +87,7 @@ def test_user_create_duplicate_email_is_conflict(member, admin_user):
 def test_user_set_status_revokes_sessions_and_keys(member, admin_user):
     pair = token_issue(user=member)
     key, _ = api_key_create(user=member, name="k", scopes=["profile:read"], actor=member)
-    services.user_set_status(user=member, status="suspended", actor=admin_user)
+    user_set_status(user=member, status="suspended", actor=admin_user)
     member.refresh_from_db()
     assert member.status == "suspended" and not member.is_active
     assert ApiSession.objects.get(pk=pair.session_id).revoked_at is not None
@@ -90,14 +99,14 @@ def test_user_set_status_revokes_sessions_and_keys(member, admin_user):
 
 
 def test_user_deactivate_records_user_deactivated(member, admin_user):
-    services.user_deactivate(user=member, actor=admin_user)
+    user_deactivate(user=member, actor=admin_user)
     event = AuditEvent.objects.get(action="user.deactivated")
     assert event.changes["status"] == ["active", "deactivated"]
     assert event.changes["deactivated_at"][0] is None
 
 
 def test_user_set_roles_records_roles_changed(member, admin_user):
-    services.user_set_roles(user=member, roles=["admin", "manager"], actor=admin_user)
+    user_set_roles(user=member, roles=["admin", "manager"], actor=admin_user)
     assert member.roles == ["manager", "admin"]
     event = AuditEvent.objects.get(action="user.roles.changed")
     assert event.changes == {"roles": [["member"], ["manager", "admin"]]}
@@ -105,18 +114,18 @@ def test_user_set_roles_records_roles_changed(member, admin_user):
 
 def test_user_set_roles_unknown_role(member, admin_user):
     with pytest.raises(ValidationError):
-        services.user_set_roles(user=member, roles=["root"], actor=admin_user)
+        user_set_roles(user=member, roles=["root"], actor=admin_user)
 
 
 def test_last_admin_rule_counts_only_active_admins(admin_user):
     with pytest.raises(Conflict):
-        services.user_set_roles(user=admin_user, roles=["member"], actor=admin_user)
+        user_set_roles(user=admin_user, roles=["member"], actor=admin_user)
     second = UserFactory(roles=["admin"])
-    services.user_set_status(user=second, status="suspended", actor=admin_user)
+    user_set_status(user=second, status="suspended", actor=admin_user)
     with pytest.raises(Conflict):
-        services.user_deactivate(user=admin_user, actor=admin_user)
-    services.user_set_status(user=second, status="active", actor=admin_user)
-    services.user_deactivate(user=admin_user, actor=second)
+        user_deactivate(user=admin_user, actor=admin_user)
+    user_set_status(user=second, status="active", actor=admin_user)
+    user_deactivate(user=admin_user, actor=second)
     assert selectors.active_admin_count() == 1
 
 
@@ -133,7 +142,7 @@ def test_last_admin_rule_holds_under_concurrent_demotions():
     def demote(user):
         try:
             barrier.wait()
-            services.user_set_roles(user=user, roles=["member"], actor=user)
+            user_set_roles(user=user, roles=["member"], actor=user)
             outcomes.append("ok")
         except Conflict as exc:
             outcomes.append(exc.code)
@@ -153,9 +162,9 @@ def test_last_admin_rule_holds_under_concurrent_demotions():
 
 
 def test_settings_update_and_reset(member):
-    services.settings_update(user=member, values={"theme": "dark"}, actor=member)
+    settings_update(user=member, values={"theme": "dark"}, actor=member)
     assert selectors.user_preferences(user=member)["theme"] == "dark"
-    services.settings_update(user=member, values={"theme": None}, actor=member)
+    settings_update(user=member, values={"theme": None}, actor=member)
     assert selectors.user_preferences(user=member)["theme"] == "auto"
     changes = [e.changes for e in AuditEvent.objects.filter(action="user.settings.updated")]
     assert sorted(map(str, changes)) == sorted(
@@ -164,19 +173,19 @@ def test_settings_update_and_reset(member):
 
 
 def test_settings_update_same_value_records_nothing(member):
-    services.settings_update(user=member, values={"theme": "auto"}, actor=member)
+    settings_update(user=member, values={"theme": "auto"}, actor=member)
     assert not AuditEvent.objects.filter(action="user.settings.updated").exists()
 
 
 def test_settings_clear_invalid_removes_only_invalid_values(member, other_member, admin_user):
-    services.settings_update(user=member, values={"page_size": 150}, actor=member)
-    services.settings_update(user=other_member, values={"page_size": 20}, actor=other_member)
+    settings_update(user=member, values={"page_size": 150}, actor=member)
+    settings_update(user=other_member, values={"page_size": 20}, actor=other_member)
     definition = SettingDefinition.objects.get(key="page_size")
     definition.max_value = 100
     definition.save()
     count, examples = selectors.setting_invalid_values(definition=definition)
     assert count == 1 and examples == [(member.email, 150)]
-    assert services.settings_clear_invalid(definition=definition, actor=admin_user) == 1
+    assert settings_clear_invalid(definition=definition, actor=admin_user) == 1
     assert list(UserSetting.objects.values_list("value", flat=True)) == [20]
     event = AuditEvent.objects.get(action="setting_definition.invalid_values_cleared")
     assert event.metadata["user_ids"] == [str(member.pk)]
@@ -191,7 +200,7 @@ def _rich_user():
     user.refresh_from_db()
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     Authenticator.objects.create(user=user, type="totp", data={"secret": "s"})
-    services.settings_update(user=user, values={"theme": "dark"}, actor=user)
+    settings_update(user=user, values={"theme": "dark"}, actor=user)
     token_issue(user=user)
     api_key_create(user=user, name="k", scopes=["usage:read"], actor=user)
     return user
@@ -199,13 +208,13 @@ def _rich_user():
 
 def test_user_request_erasure_then_erase_after_grace(member):
     user = _rich_user()
-    services.user_request_erasure(user=user, actor=user)
+    user_request_erasure(user=user, actor=user)
     user.refresh_from_db()
     due = user.erasure_due_at
     assert due - timezone.now() > timedelta(days=settings.ROSTER["ACCOUNT_ERASURE_GRACE_DAYS"] - 1)
 
-    assert services.user_erase(user_id=user.pk) is False  # too early
-    assert services.user_erase(user_id=user.pk, now=due + timedelta(seconds=1)) is True
+    assert user_erase(user_id=user.pk) is False  # too early
+    assert user_erase(user_id=user.pk, now=due + timedelta(seconds=1)) is True
     user.refresh_from_db()
     assert user.erased_at is not None
     assert user.email == f"erased-{user.pk.hex}@erased.invalid"
@@ -231,26 +240,26 @@ def test_user_request_erasure_then_erase_after_grace(member):
     settings_event = AuditEvent.objects.get(action="user.settings.updated", actor_id=str(user.pk))
     assert reveal(settings_event).actor_display == "[erased]"
     # Twice is harmless.
-    assert services.user_erase(user_id=user.pk, now=due + timedelta(days=1)) is False
+    assert user_erase(user_id=user.pk, now=due + timedelta(days=1)) is False
     assert AuditEvent.objects.filter(action="user.deleted").count() == 1
     assert member.email == "member@example.com"
 
 
 def test_reactivation_cancels_the_erasure(admin_user):
     user = _rich_user()
-    services.user_request_erasure(user=user, actor=user)
-    services.user_set_status(user=user, status="active", actor=admin_user)
+    user_request_erasure(user=user, actor=user)
+    user_set_status(user=user, status="active", actor=admin_user)
     user.refresh_from_db()
     assert user.erasure_due_at is None
-    assert services.user_erase(user_id=user.pk, now=timezone.now() + timedelta(days=400)) is False
+    assert user_erase(user_id=user.pk, now=timezone.now() + timedelta(days=400)) is False
     assert User.objects.get(pk=user.pk).email == "gone@example.com"
 
 
 def test_erasure_requested_twice_keeps_the_first_due_date(member):
-    services.user_request_erasure(user=member, actor=member)
+    user_request_erasure(user=member, actor=member)
     first = User.objects.get(pk=member.pk).erasure_due_at
     with time_machine.travel(timezone.now() + timedelta(days=3)):
-        services.user_request_erasure(user=member, actor=member)
+        user_request_erasure(user=member, actor=member)
     assert User.objects.get(pk=member.pk).erasure_due_at == first
     assert AuditEvent.objects.filter(action="user.deactivated").count() == 1
 
@@ -258,8 +267,8 @@ def test_erasure_requested_twice_keeps_the_first_due_date(member):
 def test_erasure_of_an_admin_deactivated_user_schedules_without_second_revocation(
     member, admin_user
 ):
-    services.user_deactivate(user=member, actor=admin_user)
-    services.user_request_erasure(user=member, actor=admin_user)
+    user_deactivate(user=member, actor=admin_user)
+    user_request_erasure(user=member, actor=admin_user)
     member.refresh_from_db()
     assert member.erasure_due_at is not None
     event = AuditEvent.objects.filter(action="user.deactivated").order_by("id").last()
@@ -267,7 +276,7 @@ def test_erasure_of_an_admin_deactivated_user_schedules_without_second_revocatio
 
 
 def test_users_due_for_erasure_lists_only_due_accounts(member, other_member):
-    services.user_request_erasure(user=member, actor=member)
-    assert services.users_due_for_erasure() == []
+    user_request_erasure(user=member, actor=member)
+    assert users_due_for_erasure() == []
     later = timezone.now() + timedelta(days=settings.ROSTER["ACCOUNT_ERASURE_GRACE_DAYS"] + 1)
-    assert services.users_due_for_erasure(now=later) == [member.pk]
+    assert users_due_for_erasure(now=later) == [member.pk]

@@ -4,8 +4,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts import services, tasks
+from accounts import tasks
 from accounts.models import User
+from accounts.services.erasure import user_request_erasure
 from audit.models import AuditEvent
 from config.celery import app
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_erase_due_accounts_erases_after_the_configured_grace_only(member, other_member, settings):
     settings.ROSTER = {**settings.ROSTER, "ACCOUNT_ERASURE_GRACE_DAYS": 7}
-    services.user_request_erasure(user=member, actor=member)
+    user_request_erasure(user=member, actor=member)
     start = timezone.now()
 
     with time_machine.travel(start + timedelta(days=6, hours=23)):
@@ -31,7 +32,7 @@ def test_erase_due_accounts_erases_after_the_configured_grace_only(member, other
 
 
 def test_erase_account_task_is_a_no_op_when_not_due(member):
-    services.user_request_erasure(user=member, actor=member)
+    user_request_erasure(user=member, actor=member)
     assert tasks.erase_account(str(member.pk)) is False
     assert tasks.erase_account("00000000-0000-0000-0000-000000000000") is False
 

@@ -185,7 +185,7 @@ def test_impersonation_expires(impersonating, settings, admin_user):
 
 
 def test_impersonation_ends_when_member_is_suspended(impersonating, member, admin_user):
-    from accounts.services import user_set_status
+    from accounts.services.users import user_set_status
 
     user_set_status(user=member, status="suspended", actor=admin_user)
 

@@ -13,7 +13,8 @@ from django.db import connection
 from django.test import Client, RequestFactory
 
 from accounts import selectors as account_selectors
-from accounts import services as account_services
+from accounts.services.erasure import user_erase, user_request_erasure
+from accounts.services.users import user_create, user_update_profile
 from audit import receivers
 from audit.masking import MASK
 from audit.models import AuditEvent, SubjectKey
@@ -37,10 +38,10 @@ def _page_request(path="/accounts/email/", user=None):
 
 def _journey(admin_user):
     """Create, edit, change email, sign in, fail a sign-in: every kind of personal value."""
-    user = account_services.user_create(
+    user = user_create(
         email=EMAIL, actor=admin_user, password="a long enough passphrase 1", display_name="Jane R."
     )
-    account_services.user_update_profile(
+    user_update_profile(
         user=user,
         data={
             "first_name": "Janet",
@@ -61,9 +62,9 @@ def _journey(admin_user):
 
 
 def _erase(user):
-    account_services.user_request_erasure(user=user, actor=user)
+    user_request_erasure(user=user, actor=user)
     user.refresh_from_db()
-    assert account_services.user_erase(user_id=user.pk, now=user.erasure_due_at + timedelta(1))
+    assert user_erase(user_id=user.pk, now=user.erasure_due_at + timedelta(1))
 
 
 def _raw_rows() -> str:
@@ -289,7 +290,7 @@ def test_audit_events_list_query_count_is_flat_across_many_people(
 
 @pytest.mark.django_db
 def test_security_log_page_shows_the_readable_values(member):
-    account_services.user_update_profile(user=member, data={"first_name": "Memo"}, actor=member)
+    user_update_profile(user=member, data={"first_name": "Memo"}, actor=member)
     web = Client()
     web.force_login(member)
     html = web.get("/account/security-log/").content.decode()

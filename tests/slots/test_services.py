@@ -5,7 +5,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts import services as account_services
+from accounts.services.erasure import user_erase, user_request_erasure
 from audit.models import AuditEvent
 from config.errors import Conflict, Forbidden, Invalid
 from slots import services
@@ -540,11 +540,9 @@ def test_account_erasure_releases_the_live_slots_and_drops_their_credentials(mem
     paused = services.slot_suspend(slot=_create(member, name="paused"), actor=member)
     kept = _create(other_member, name="kept")
 
-    account_services.user_request_erasure(user=member, actor=member)
+    user_request_erasure(user=member, actor=member)
     member.refresh_from_db()
-    assert account_services.user_erase(
-        user_id=member.pk, now=member.erasure_due_at + timedelta(seconds=1)
-    )
+    assert user_erase(user_id=member.pk, now=member.erasure_due_at + timedelta(seconds=1))
 
     statuses = dict(Slot.objects.filter(owner=member).values_list("name", "status"))
     assert statuses == {"live": "released", "paused": "released"}
