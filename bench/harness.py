@@ -176,16 +176,26 @@ def postgres_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+# The Procfile's web line: gunicorn's asyncio worker reading each request in full before
+# Roster's WSGI application runs (config/buffered_wsgi.py).
+PROCFILE_LAYOUT = "procfile"
+PROCFILE_WORKER_CLASS = "config.gunicorn_worker.RosterWorker"
+PROCFILE_APP = "config.asgi:application"
+
+
 class Server:
     def __init__(
         self,
         env: dict[str, str],
         workers: int,
-        worker_class: str = "sync",
-        app: str = "config.wsgi:application",
+        worker_class: str = PROCFILE_LAYOUT,
+        app: str | None = None,
     ):
         self.env = env
-        self.app = app
+        if worker_class == PROCFILE_LAYOUT:
+            worker_class = PROCFILE_WORKER_CLASS
+            app = app or PROCFILE_APP
+        self.app = app or "config.wsgi:application"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workers = workers

@@ -1,8 +1,9 @@
 """Run Roster's benchmarks: `make bench` or `.venv/bin/python bench/run.py [--only name ...]`.
 
-Starts gunicorn (production settings, PostgreSQL + Redis) and drives every scenario module
-under bench/scenarios/ with wrk at 16 and 64 connections, printing p50/p95/p99 latency,
-requests/s and server CPU per request. Scenario modules may also print offline figures.
+Starts gunicorn in the Procfile's layout (production settings, PostgreSQL + Redis) and drives
+every scenario module under bench/scenarios/ with wrk at 16 and 64 connections, printing
+p50/p95/p99 latency, requests/s and server CPU per request. Scenario modules may also print
+offline figures.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 2)))
     parser.add_argument(
         "--worker-class",
-        default=os.environ.get("BENCH_WORKER_CLASS", "sync"),
-        choices=["sync", "gthread"],
+        default=os.environ.get("BENCH_WORKER_CLASS", harness.PROCFILE_LAYOUT),
+        choices=[harness.PROCFILE_LAYOUT, "sync", "gthread"],
+        help="procfile (default): the Procfile's web layout; sync, gthread: gunicorn's",
     )
     parser.add_argument("--connections", default="16,64")
     args = parser.parse_args()

@@ -22,4 +22,9 @@ def _take_out_the_audit_write() -> None:
 
 
 _take_out_the_audit_write()
-__all__ = ["application"]
+
+# The same, served like the Procfile's web line (config/asgi.py).
+from config.buffered_wsgi import BufferedWSGI  # noqa: E402
+
+asgi_application = BufferedWSGI(application)
+__all__ = ["application", "asgi_application"]

@@ -25,7 +25,7 @@ import statistics
 import threading
 import time
 
-from bench.harness import BenchContext, Result, Scenario, Server, run_wrk
+from bench.harness import PROCFILE_APP, BenchContext, Result, Scenario, Server, run_wrk
 
 TARGET = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
 MEMBER = "audit-bench-member@example.com"
@@ -308,7 +308,11 @@ def _endpoint_cost(ctx: BenchContext) -> dict[str, str]:
         ctx.server.env,
         workers=ctx.server.workers,
         worker_class=ctx.server.worker_class,
-        app="bench.unaudited_wsgi:application",
+        app=(
+            "bench.unaudited_wsgi:asgi_application"
+            if ctx.server.app == PROCFILE_APP
+            else "bench.unaudited_wsgi:application"
+        ),
     )
     baseline.start()
     variants = (
