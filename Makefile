@@ -5,7 +5,7 @@ UV := $(VENV)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format bench ci
+.PHONY: install run test lint format bench drills ci
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: install
 
 bench: install
 	$(VENV)/bin/python bench/run.py
+
+# Fault drills on a PostgreSQL cluster and a Redis of their own: make drills DRILLS="--only redis"
+drills: install
+	$(VENV)/bin/python bench/drills/run.py $(DRILLS)
 
 ci:
 	.ci/run

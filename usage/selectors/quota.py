@@ -1,0 +1,118 @@
+# ruff: noqa: S608 - SQL text is built from table names, column expressions and %s
+# placeholders defined in usage; every value goes through query parameters.
+"""Quota state: the limits that apply, exact use in the current window, the crossing flag."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from usage.models import DailyRollup, Meter, MeterLimitOverride, QuotaCrossing, UsageEvent
+from usage.selectors.common import EXACT, ZERO, Acc, p_dt, p_uuid, plain
+from usage.sql import dialect
+
+EVENTS = UsageEvent._meta.db_table
+DAILY = DailyRollup._meta.db_table
+
+
+def quota_window(window: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The UTC calendar day or month containing ``now``: [start, end)."""
+    now = (now or timezone.now()).astimezone(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == Meter.Window.DAY:
+        return day, day + timedelta(days=1)
+    start = day.replace(day=1)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start, start + timedelta(days=days)
+
+
+def effective_limits(*, user, meter_ids=None) -> dict[int, tuple[Meter, Decimal]]:
+    """Meters that limit this user, with the limit that applies (override first)."""
+    meters = Meter.objects.filter(is_active=True)
+    if meter_ids is not None:
+        meters = meters.filter(id__in=list(meter_ids))
+    meters = list(meters)
+    overrides = {
+        o.meter_id: o.limit
+        for o in MeterLimitOverride.objects.filter(user=user, meter__in=meters).only(
+            "meter_id", "limit"
+        )
+    }
+    out = {}
+    for m in meters:
+        limit = overrides[m.id] if m.id in overrides else m.limit
+        if limit is not None:
+            out[m.id] = (m, limit)
+    return out
+
+
+def usage_in_range(*, user, meter_ids, start: datetime, end: datetime) -> dict[int, Decimal]:
+    """Exact usage per meter in a day-aligned range: daily rollups + the un-rolled tail."""
+    meter_ids = list(meter_ids)
+    if not meter_ids:
+        return {}
+    total = dialect().SUM
+    marks = ", ".join(["%s"] * len(meter_ids))
+    uid = p_uuid(user.pk if hasattr(user, "pk") else user)
+    sql = (
+        f"SELECT r.meter_id, {total}(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
+        f"WHERE r.user_id = %s AND r.meter_id IN ({marks}) "
+        f"AND r.bucket_start >= %s AND r.bucket_start < %s GROUP BY 1 UNION ALL "
+        f"SELECT e.meter_id, {total}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
+        f"WHERE e.user_id = %s AND e.meter_id IN ({marks}) AND e.rolled_at IS NULL "
+        f"AND e.occurred_at >= %s AND e.occurred_at < %s GROUP BY 1"
+    )
+    params = [uid, *meter_ids, p_dt(start), p_dt(end)] * 2
+    meters = {m.id: m for m in Meter.objects.filter(id__in=meter_ids)}
+    accs: dict[int, Acc] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for meter_id, subtotal, biggest, count, raw in cursor.fetchall():
+            accs.setdefault(meter_id, Acc(meters[meter_id].aggregation)).add(
+                subtotal, biggest, count, raw=bool(raw)
+            )
+    return {mid: (accs[mid].value if mid in accs else ZERO) for mid in meter_ids}
+
+
+def usage_quota(*, user, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per limited meter: limit, exact use in the current window, and the crossing flag."""
+    now = now or timezone.now()
+    limits = effective_limits(user=user)
+    by_window: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    for meter_id, (m, _) in limits.items():
+        by_window[quota_window(m.limit_window, now=now)].append(meter_id)
+    used: dict[int, Decimal] = {}
+    windows: dict[int, tuple[datetime, datetime]] = {}
+    for (start, end), meter_ids in by_window.items():
+        used.update(usage_in_range(user=user, meter_ids=meter_ids, start=start, end=end))
+        windows.update({mid: (start, end) for mid in meter_ids})
+    crossings = {
+        (c.meter_id, c.window_start): c
+        for c in QuotaCrossing.objects.filter(
+            user=user, meter_id__in=list(limits), window_end__gt=now
+        )
+    }
+    out = []
+    for meter_id, (m, limit) in sorted(limits.items(), key=lambda item: item[1][0].key):
+        start, end = windows[meter_id]
+        crossing = crossings.get((meter_id, start))
+        out.append(
+            {
+                "meter": m.key,
+                "limit": plain(limit),
+                "used": plain(used[meter_id]),
+                "remaining": plain(max(ZERO, EXACT.subtract(limit, used[meter_id]))),
+                "window": m.limit_window,
+                "window_start": start,
+                "window_end": end,
+                "exceeded": crossing is not None,
+                "exceeded_at": crossing.crossed_at if crossing else None,
+            }
+        )
+    return out
