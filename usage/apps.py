@@ -11,7 +11,7 @@ class UsageConfig(AppConfig):
         from config.metrics import register_source
         from usage.metrics import usage_gauges
         from usage.selectors import usage_export_for_user
-        from usage.sqlite import register_functions
+        from usage.sql.sqlite import register_functions
 
         connection_created.connect(register_functions, dispatch_uid="usage.sqlite")
         # A person's export holds their usage (the events stay, under the erased pseudonym).

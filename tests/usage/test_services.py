@@ -342,12 +342,13 @@ def deadlock_on_first_insert(monkeypatch):
     """The first insert of each ingest stores its rows, then loses a deadlock (as PostgreSQL
     would abort it); later inserts go through. Returns the batch size of each insert run."""
     import psycopg.errors
-    from django.db import OperationalError, connection
+    from django.db import OperationalError
 
-    from usage import services
+    from usage.services import ingestion as services
+    from usage.sql import dialect
 
-    name = "_insert_postgres" if connection.vendor == "postgresql" else "_insert_generic"
-    real = getattr(services, name)
+    sql, name = dialect(), "insert_events"
+    real = getattr(sql, name)
     calls: list[int] = []
 
     def insert(events, now):
@@ -358,7 +359,7 @@ def deadlock_on_first_insert(monkeypatch):
             raise OperationalError("deadlock detected") from cause
         return inserted
 
-    monkeypatch.setattr(services, name, insert)
+    monkeypatch.setattr(sql, name, insert)
     monkeypatch.setattr(services, "RETRY_PAUSE_SECONDS", 0)
     return calls
 

@@ -1,5 +1,5 @@
-"""Usage API shapes. Ingestion is validated by the service (fast, all-or-nothing); the
-request serializers here document it for the OpenAPI schema."""
+"""Usage API shapes. The ingestion request is ``usage.contract``'s: the same serializers
+declare its schema and error codes and validate it (in the service, all or nothing)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
 from config.api.serializers import QueryParamsSerializer
-from usage.models import NO_SLOT, QUANTITY_MAX, Meter, UsageEvent
+from usage.contract import UsageEventBatchInSerializer, UsageEventInSerializer
+from usage.models import NO_SLOT, Meter, UsageEvent
 from usage.selectors import PERIODS, number
-from usage.services import MAX_BATCH, MAX_KEY_LENGTH, MAX_METADATA_BYTES
 
 
 @extend_schema_field(
@@ -31,55 +31,6 @@ class MeterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Meter
         fields = ["key", "name", "unit", "aggregation"]
-
-
-class UsageEventInSerializer(serializers.Serializer):
-    meter = serializers.CharField(help_text="A meter key from GET /api/v1/meters.")
-    quantity = serializers.FloatField(
-        required=False,
-        min_value=0,
-        max_value=float(QUANTITY_MAX),
-        help_text=(
-            "A JSON number from 0 to 1e15 with at most 6 fractional digits, read as the exact "
-            "decimal written (never through a float), stored and summed exactly: 21 "
-            "significant digits on PostgreSQL. More fractional digits are 400 "
-            "`max_decimal_places`, never rounded; on the SQLite development database a "
-            "fractional quantity holds at most 15 significant digits (400 `max_digits`). "
-            "Strings are refused. Required, except for `count` meters where it defaults to 1 "
-            "(a count meter counts events, whatever the quantity)."
-        ),
-    )
-    slot = serializers.UUIDField(
-        required=False, allow_null=True, help_text="One of your slots (any status)."
-    )
-    occurred_at = serializers.DateTimeField(
-        required=False,
-        allow_null=True,
-        help_text=(
-            "RFC 3339 with a time zone; at most 5 minutes ahead and no older than the "
-            "late-arrival window (default 7 days). Defaults to the time of receipt."
-        ),
-    )
-    idempotency_key = serializers.CharField(
-        required=False,
-        allow_null=True,
-        max_length=MAX_KEY_LENGTH,
-        help_text=(
-            "Counted once per user, forever. A replay with the same meter, quantity, slot "
-            "(and occurred_at, when the replay gives one) is a duplicate; different content "
-            "is 409 `idempotency_conflict`. Events without a key are counted every time."
-        ),
-    )
-    metadata = serializers.DictField(
-        required=False, help_text=f"Free-form JSON object, at most {MAX_METADATA_BYTES} bytes."
-    )
-    user = serializers.UUIDField(
-        required=False, help_text="Admins only: file the event for this user."
-    )
-
-
-class UsageEventBatchInSerializer(serializers.Serializer):
-    events = UsageEventInSerializer(many=True, max_length=MAX_BATCH, min_length=1)
 
 
 class IngestResultSerializer(serializers.Serializer):
