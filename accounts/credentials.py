@@ -23,10 +23,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.account import app_settings as account_settings
+from allauth.account import signals as account_signals
+from allauth.account.adapter import get_adapter
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount
+from django.contrib import messages
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.apikeys import api_keys_revoke_all
 from accounts.models import User
+from accounts.sessions import revoke_user_sessions
 from audit.services import record
 
 API_KEYS_RECENT = "recent"
@@ -45,8 +53,6 @@ def api_key_choice(value) -> str:
 
 
 def account_has_verified_email(user: User, *, excluding_address_id=None) -> bool:
-    from allauth.account.models import EmailAddress
-
     verified = EmailAddress.objects.filter(user_id=user.pk, verified=True)
     if excluding_address_id is not None:
         verified = verified.exclude(pk=excluding_address_id)
@@ -54,8 +60,6 @@ def account_has_verified_email(user: User, *, excluding_address_id=None) -> bool
 
 
 def _social_accounts_remove(*, user: User, actor, request, reason: str) -> int:
-    from allauth.socialaccount.models import SocialAccount
-
     accounts = list(SocialAccount.objects.select_for_update().filter(user_id=user.pk))
     for account in accounts:
         provider, uid = account.provider, account.uid
@@ -85,9 +89,6 @@ def credentials_revoke_on_email_proof(
     gave the proof (``keep_web_session_key``) stays. Audits ``session.revoked``,
     ``apikey.revoked`` and ``auth.social.disconnected`` (each with ``reason``).
     """
-    from accounts.apikeys import api_keys_revoke_all
-    from accounts.sessions import revoke_user_sessions
-
     with transaction.atomic():
         return {
             "sessions": revoke_user_sessions(
@@ -118,9 +119,6 @@ def credentials_revoke_on_password_change(
 
     ``recent``: keys created within ``RECENT_API_KEY_WINDOW`` before now; ``all``; ``none``.
     """
-    from accounts.apikeys import api_keys_revoke_all
-    from accounts.sessions import revoke_user_sessions
-
     if api_keys not in API_KEY_CHOICES:
         raise ValueError(f"Unknown API key choice {api_keys!r}.")
     with transaction.atomic():
@@ -152,8 +150,6 @@ def credentials_revoke_on_mfa_change(
     keep_web_session_key: str | None = None,
 ) -> int:
     """End the user's other sessions (all of them when nothing is kept) after an MFA change."""
-    from accounts.sessions import revoke_user_sessions
-
     return revoke_user_sessions(
         user=user,
         actor=actor,
@@ -191,9 +187,6 @@ def _actor_of(request, user: User):
 def _mark_reset_address_verified(request, user: User) -> None:
     """The reset link went to the account's one address: it is proven now. With several
     addresses there is no telling which one received the link, so none is marked."""
-    from allauth.account.internal.flows.email_verification import verify_email_indirectly
-    from allauth.account.models import EmailAddress
-
     addresses = list(EmailAddress.objects.filter(user_id=user.pk)[:2])
     if len(addresses) > 1:
         return
@@ -204,14 +197,50 @@ def _mark_reset_address_verified(request, user: User) -> None:
         email = user.email
     else:
         email = addresses[0].email
-    verify_email_indirectly(request, user, email)
+    try:
+        address = EmailAddress.objects.get_for_user(user, email)
+    except EmailAddress.DoesNotExist:
+        return
+    _confirm_address(request, address)
+
+
+def _confirm_address(request, address: EmailAddress) -> None:
+    """What allauth's confirmation link does to an address (verified, primary, the
+    ``email_confirmed`` and ``email_changed`` signals, the page's message), for a proof made
+    through the reset link. The account has this one address (the caller checked): there is
+    no other address to remove or to tell about the change."""
+    if address.verified:
+        return
+    adapter = get_adapter(request)
+    if not address.set_verified(commit=False):
+        adapter.add_message(
+            request,
+            messages.ERROR,
+            "account/messages/email_confirmation_failed.txt",
+            {"email": address.email},
+        )
+        return
+    address.set_as_primary(conditional=not account_settings.CHANGE_EMAIL)
+    address.save()
+    account_signals.email_confirmed.send(
+        sender=EmailAddress, request=request, email_address=address
+    )
+    if account_settings.CHANGE_EMAIL:
+        account_signals.email_changed.send(
+            sender=EmailAddress,
+            request=request,
+            user=address.user,
+            from_email_address=None,
+            to_email_address=address,
+        )
+    adapter.add_message(
+        request, messages.SUCCESS, "account/messages/email_confirmed.txt", {"email": address.email}
+    )
 
 
 def on_password_changed(sender, request, user, signal=None, **kwargs) -> None:
     """allauth's password change, set and reset on the pages. The API's password change
     calls ``credentials_revoke_on_password_change`` itself."""
-    from allauth.account import signals as account_signals
-
     if _is_api(request):
         return
     keep = _own_session_key(request, user)

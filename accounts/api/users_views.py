@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from accounts import selectors
 from accounts.api import users_serializers as s
 from accounts.api.filters import UserFilter
+from accounts.flows.reauthentication import recently_reauthenticated
 from accounts.models import User
 from accounts.services.bulk import BulkConflict, users_bulk
 from accounts.services.erasure import user_request_erasure
@@ -197,9 +198,7 @@ class MeView(generics.GenericAPIView):
     def _recently_reauthenticated(request: Request) -> bool:
         if getattr(request.auth, "method", None) != "session":
             return False
-        from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
-
-        return did_recently_reauthenticate(request._request)
+        return recently_reauthenticated(request._request)
 
 
 class PasswordView(APIView):
