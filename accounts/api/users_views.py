@@ -18,11 +18,8 @@ caller may see before any role check, so another id is 404 whatever the method.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from django.contrib.auth import HASH_SESSION_KEY, logout
 from django_filters.rest_framework import DjangoFilterBackend
-from django_ratelimit.core import get_usage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -34,6 +31,7 @@ from rest_framework.views import APIView
 from accounts import selectors
 from accounts.api import users_serializers as s
 from accounts.api.filters import UserFilter
+from accounts.flows.limits import password_check_attempt
 from accounts.flows.reauthentication import recently_reauthenticated
 from accounts.models import User
 from accounts.services.bulk import BulkConflict, users_bulk
@@ -46,12 +44,7 @@ from accounts.services.users import (
     user_update_profile,
 )
 from config.api.permissions import NotApiKey
-from config.errors import Invalid, TooManyRequests
-
-# Wrong passwords given to /me/password and DELETE /me count against this per-account limit,
-# as failed logins do, so a stolen session cannot be used to guess the password.
-FAILED_CHECK_RATE = "5/5m"
-FAILED_CHECK_GROUP = "accounts.password_check"
+from config.errors import Invalid
 
 USERS_TAG = ["users"]
 
@@ -70,36 +63,8 @@ class CanChangeUsers(permissions.BasePermission):
         return request.user.has_perm("accounts.change_user")
 
 
-def _password_key(group, request) -> str:
-    return str(request.user.pk)
-
-
-def _password_check_usage(request: Request, *, increment: bool):
-    return get_usage(
-        request._request,
-        group=FAILED_CHECK_GROUP,
-        key=_password_key,
-        rate=FAILED_CHECK_RATE,
-        increment=increment,
-    )
-
-
-@contextmanager
-def password_attempt(request: Request):
-    """Count a wrong password (``invalid_password`` raised inside) against the caller's limit."""
-    usage = _password_check_usage(request, increment=False)
-    if usage is not None and usage["count"] >= usage["limit"]:
-        raise TooManyRequests(wait=max(usage["time_left"], 1))
-    try:
-        yield
-    except Invalid as exc:
-        if exc.code == "invalid_password":
-            _password_check_usage(request, increment=True)
-        raise
-
-
 def check_password_or_fail(request: Request, password: str, *, attr: str) -> None:
-    with password_attempt(request):
+    with password_check_attempt(request, user=request.user):
         user = request.user
         if not (user.has_usable_password() and user.check_password(password)):
             raise Invalid("invalid_password", "The password is wrong.", attr=attr)
@@ -228,7 +193,7 @@ class PasswordView(APIView):
             keep_web = auth.session_id
         elif auth.method == "jwt":
             keep_api = auth.session_id
-        with password_attempt(request):
+        with password_check_attempt(request, user=request.user):
             user_change_password(
                 user=request.user,
                 current_password=data["current_password"],

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from allauth import app_settings as allauth_settings
 from allauth.account import app_settings as account_settings
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
@@ -32,10 +33,11 @@ from accounts.flows.metrics import count_sign_in, door_of
 from accounts.managers import normalize_email
 from audit.services import record
 from config.client_ip import client_ip
-from config.errors import TooManyRequests
+from config.errors import Invalid, TooManyRequests
 
 APP = "allauth.account"
 LOGIN_FAILED = "login_failed"
+SESSION_PASSWORD_CHECKS = "password_check"  # noqa: S105 - an action name, not a secret
 LOCK_TIMEOUT = 10
 LOCK_WAIT = 1.0
 LOCK_RETRY = 0.01
@@ -248,3 +250,35 @@ def on_password_reset(sender, request, user, **kwargs) -> None:
     page does for its own key (``password_reset`` signal, connected in AccountsConfig.ready)."""
     for address in EmailAddress.objects.filter(user_id=user.pk):
         clear(request, action=LOGIN_FAILED, key=login_attempt_key(address.email))
+
+
+# --- the password check of a signed-in session --------------------------------------------
+
+# Wrong passwords given to /me/password and DELETE /me count against this per-account limit,
+# as failed logins do, so a stolen session cannot be used to guess the password.
+PASSWORD_CHECK_RATE = Rate(5, 300, "key")
+
+
+@contextmanager
+def password_check_attempt(request, *, user) -> Iterator[None]:
+    """Count a wrong password (``invalid_password`` raised inside) against ``user``'s limit;
+    429 while it is used up. ``RATELIMIT_ENABLE=false`` turns it off with the pages' limits."""
+    if not settings.RATELIMIT_ENABLE:
+        yield
+        return
+    rate = PASSWORD_CHECK_RATE
+    cache_key = _cache_key(
+        request, action=SESSION_PASSWORD_CHECKS, rate=rate, key=f"user:{user.pk}"
+    )
+    now = time.time()
+    history = sorted(
+        (ts for ts in cache.get(cache_key, []) if ts > now - rate.duration), reverse=True
+    )
+    if len(history) >= rate.amount:
+        raise TooManyRequests(wait=history[rate.amount - 1] + rate.duration - now)
+    try:
+        yield
+    except Invalid as exc:
+        if exc.code == "invalid_password":
+            _consume_rate(cache_key, rate)
+        raise
