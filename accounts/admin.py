@@ -29,7 +29,13 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import impersonation
-from accounts.admin_import import UserExportResource, UserImportResource
+from accounts.admin_import import UserExportResource, UserImportResource, user_create_invited
+from accounts.admin_services import (
+    user_mfa_reset,
+    user_send_password_reset,
+    user_send_verification_email,
+)
+from accounts.apikeys import api_keys_revoke_all
 from accounts.models import PROFILE_FIELDS, ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
 from accounts.selectors import has_mfa, mfa_enabled_expression
 from accounts.services.fields import clean_profile
@@ -40,7 +46,10 @@ from accounts.services.users import (
     user_set_status,
     user_update_profile,
 )
+from accounts.sessions import revoke_user_sessions
 from audit.admin_mixins import AdminAuditMixin, record_admin_export
+from audit.personal import attach_revealed
+from audit.selectors import events_of, events_visible_to
 from config.errors import DomainError
 
 RECENT_AUDIT_EVENTS = 20
@@ -341,9 +350,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     def recent_audit_events(self, obj: User) -> str:
         if obj.pk is None:
             return "—"
-        from audit.personal import attach_revealed
-        from audit.selectors import events_of, events_visible_to
-
         # The audit log's one visibility rule: a manager sees only the events they took part in.
         visible = events_of(obj) & events_visible_to(getattr(obj, "_audit_viewer", None))
         events = attach_revealed(visible.order_by("-id")[:RECENT_AUDIT_EVENTS])
@@ -400,8 +406,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return self._save_changes(request, obj, form)
-        from accounts.admin_import import user_create_invited
-
         created = user_create_invited(
             email=form.cleaned_data["email"],
             profile={
@@ -562,8 +566,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Sign out everywhere (web and API)", permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
-        from accounts.sessions import revoke_user_sessions
-
         own_session = request.session.session_key
 
         self._apply(
@@ -582,8 +584,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Reset MFA (remove authenticators)…", permissions=["change"])
     def reset_mfa(self, request, queryset):
-        from accounts.admin_services import user_mfa_reset
-
         if request.POST.get("confirm") != "yes":
             users = list(queryset)
             return TemplateResponse(
@@ -608,8 +608,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Resend verification email", permissions=["change"])
     def resend_verification_email(self, request, queryset):
-        from accounts.admin_services import user_send_verification_email
-
         self._apply(
             request,
             queryset,
@@ -619,8 +617,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Send password reset email", permissions=["change"])
     def send_password_reset(self, request, queryset):
-        from accounts.admin_services import user_send_password_reset
-
         self._apply(
             request,
             queryset,
@@ -630,8 +626,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke all API keys", permissions=["change"])
     def revoke_api_keys(self, request, queryset):
-        from accounts.apikeys import api_keys_revoke_all
-
         self._apply(
             request,
             queryset,

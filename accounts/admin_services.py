@@ -7,11 +7,13 @@ password-reset email), so the pages and these actions produce the same emails.
 
 from __future__ import annotations
 
+from allauth.account.forms import ResetPasswordForm
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
 from allauth.mfa.models import Authenticator
 from django.db import transaction
 
+from accounts.credentials import credentials_revoke_on_mfa_change
 from accounts.models import User
 from audit.services import record
 from config.errors import Conflict
@@ -29,8 +31,6 @@ def user_mfa_reset(*, user: User, actor, request=None) -> list[str]:
     actor; returns the authenticator types removed. allauth's own removal flows are not
     used: they act on the signed-in user (the admin) and demand the admin's reauthentication.
     """
-    from accounts.credentials import credentials_revoke_on_mfa_change
-
     with transaction.atomic():
         authenticators = list(Authenticator.objects.select_for_update().filter(user=user))
         if not authenticators:
@@ -83,8 +83,6 @@ def user_send_password_reset(*, user: User, actor, request) -> None:
     the signed-in user of ``request`` (``actor``, the admin). Not rate limited like the
     anonymous reset door: an admin sends these deliberately, e.g. to a whole import.
     """
-    from allauth.account.forms import ResetPasswordForm
-
     if user.status != User.Status.ACTIVE:
         raise Conflict("user_inactive", "Only active users can reset their password.")
     django_request = _django_request(request)

@@ -21,6 +21,7 @@ from accounts import apikeys, sessions, tokens
 from accounts.apikeys import KEY_PREFIX as API_KEY_PREFIX
 from accounts.flows.limits import consume_ip_attempt
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
+from accounts.models import User
 from config.client_ip import client_ip
 
 WWW_AUTHENTICATE = 'Bearer realm="api"'
@@ -112,8 +113,6 @@ def _load_user(user_id):
     A raw statement: the ORM's query compilation costs more CPU here than the database
     round trip itself (measured ~0.5 ms against ~0.25 ms per request).
     """
-    from accounts.models import User
-
     try:
         pk = User._meta.pk.get_db_prep_value(uuid.UUID(str(user_id)), connection)
     except (ValueError, TypeError, AttributeError, DjangoValidationError):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from allauth.account.forms import ChangePasswordForm, ResetPasswordKeyForm
 from django import forms
+from django.utils.html import escape
 
 from accounts.credentials import API_KEYS_ALL, API_KEYS_FIELD, API_KEYS_NONE, API_KEYS_RECENT
 from config.api.permissions import API_KEY_SCOPES
@@ -72,8 +74,6 @@ class JSONSettingField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
 
     def to_python(self, value):
-        import json
-
         value = super().to_python(value)
         if value in ("", None):
             return None
@@ -83,8 +83,6 @@ class JSONSettingField(forms.CharField):
             raise forms.ValidationError("Enter valid JSON.", code="invalid_json") from exc
 
     def prepare_value(self, value):
-        import json
-
         if isinstance(value, dict | list):
             return json.dumps(value, ensure_ascii=False)
         return value
@@ -100,8 +98,6 @@ class SettingsForm(forms.Form):
     whether a value is allowed, exactly as for PATCH /api/v1/users/me/settings."""
 
     def __init__(self, *args, definitions=(), current=None, **kwargs):
-        from django.utils.html import escape
-
         super().__init__(*args, **kwargs)
         current = current or {}
         self.keys: dict[str, str] = {}

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import BaseUserManager
 
+# accounts.roles is imported inside the methods below, a real cycle: accounts.models imports
+# this module to define User, and accounts.roles imports accounts.models.
+
 
 def normalize_email(email: str) -> str:
     """Emails are compared and stored lower-cased and trimmed."""

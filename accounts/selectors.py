@@ -8,6 +8,8 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
+from allauth.usersessions.models import UserSession
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
@@ -23,6 +25,10 @@ from accounts.models import (
     User,
     UserSetting,
 )
+from accounts.sessions import web_session_id
+from audit.masking import mask
+from audit.personal import revealed_chunks
+from audit.selectors import events_of
 
 # Authenticators that count as a second factor (recovery codes alone do not). The one answer
 # to "is MFA on": the sign-in doors ask for a code exactly then (as allauth's pages do), and
@@ -290,14 +296,6 @@ def user_export(*, user: User) -> dict[str, Any]:
     Secrets are never part of it: no password hash, API-key digest, session key, MFA secret
     or social-login token.
     """
-    from allauth.socialaccount.models import SocialAccount
-    from allauth.usersessions.models import UserSession
-
-    from accounts.sessions import web_session_id
-    from audit.masking import mask
-    from audit.personal import revealed_chunks
-    from audit.selectors import events_of
-
     fresh = user_for_api(user_id=user.pk)
     events = events_of(user).order_by("id")
     return {

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -42,6 +44,7 @@ from django.utils import timezone
 from accounts.models import ApiSession, User
 from audit.services import record
 from config import redis_connection
+from config.errors import NotFound
 from config.outages import is_outage
 
 logger = logging.getLogger(__name__)
@@ -245,8 +248,6 @@ def web_session_id(session_key: str) -> str:
 
 
 def _web_sessions_of(user: User):
-    from allauth.usersessions.models import UserSession
-
     return list(UserSession.objects.filter(user_id=user.pk).order_by("-last_seen_at"))
 
 
@@ -256,12 +257,8 @@ def _live_web_sessions_of(user: User, *, now):
     With the database session engine this is one query; other engines ask the store per
     session (allauth's ``purge_and_list``), which also drops the stale rows.
     """
-    from allauth.usersessions.models import UserSession
-
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return UserSession.objects.purge_and_list(user)
-    from django.contrib.sessions.models import Session
-
     live = Session.objects.filter(expire_date__gt=now).values("session_key")
     return list(UserSession.objects.filter(user_id=user.pk, session_key__in=live))
 
@@ -387,8 +384,6 @@ def user_sessions_list(
 
 def user_session_revoke(*, user: User, session_id: str, actor, request=None) -> None:
     """Revoke one of ``user``'s sessions (web or API) by its public id; 404 if not theirs."""
-    from config.errors import NotFound
-
     try:
         as_uuid = uuid.UUID(str(session_id))
     except (ValueError, TypeError, AttributeError):
@@ -397,8 +392,6 @@ def user_session_revoke(*, user: User, session_id: str, actor, request=None) -> 
     if api is not None:
         api_session_revoke(session=api, actor=actor, request=request, reason="revoked_by_user")
         return
-    from allauth.usersessions.models import UserSession
-
     for ws in UserSession.objects.filter(user_id=user.pk):
         if hmac.compare_digest(web_session_id(ws.session_key), str(as_uuid)):
             web_session_revoke(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
@@ -27,6 +31,7 @@ from accounts.services.erasure import user_request_erasure
 from accounts.services.fields import known_locales
 from accounts.services.settings import settings_update
 from accounts.services.users import user_update_profile
+from audit.selectors import events_of
 from config.api.renderers import ExactDjangoJSONEncoder
 from config.errors import DomainError
 
@@ -45,9 +50,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-
     user = request.user
     context = {
         "email_verified": EmailAddress.objects.filter(
@@ -173,8 +175,6 @@ def add_validation_errors(form, exc: ValidationError, field_names: dict[str, str
 
 
 def _profile_form(request, data=None):
-    import zoneinfo
-
     locales = sorted(known_locales().values())
     language_names = dict(settings.LANGUAGES)
     user = request.user
@@ -246,8 +246,6 @@ SECURITY_LOG_PAGE_SIZE = 25
 
 @login_required
 def security_log(request: HttpRequest) -> HttpResponse:
-    from audit.selectors import events_of
-
     # Admins may see every event elsewhere; this page is always one's own log.
     events = events_of(request.user)
     before = request.GET.get("before", "")

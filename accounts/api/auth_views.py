@@ -3,6 +3,8 @@ accounts.sessions and accounts.apikeys."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib.auth import logout as django_logout
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -16,7 +18,7 @@ from accounts.flows import login, mfa, password, signup
 from accounts.models import ApiKey, User
 from audit.services import record
 from config.api.permissions import API_KEY_SCOPES, NotApiKey
-from config.errors import Unauthenticated
+from config.errors import Forbidden, NotFound, Unauthenticated
 
 AUTH_TAG = ["auth"]
 SESSIONS_TAG = ["sessions"]
@@ -67,8 +69,6 @@ class TokenView(PublicView):
         if selectors.has_mfa(user):
             methods = mfa.mfa_methods(user)
             if not methods:
-                from config.errors import Forbidden
-
                 raise Forbidden(
                     "mfa_method_unavailable",
                     "This account's second factor cannot be used through the API; add an "
@@ -396,10 +396,6 @@ class ApiKeyViewSet(
         )
 
     def get_object(self):
-        from uuid import UUID
-
-        from config.errors import NotFound
-
         try:
             pk = UUID(str(self.kwargs["pk"]))
         except ValueError:

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import selectors
+from accounts import selectors, settings_registry
 from accounts.credentials import API_KEY_CHOICES, API_KEYS_RECENT
 from accounts.models import PROFILE_FIELDS, ROLE_NAMES, USER_OBJECT_FIELDS, SettingDefinition, User
 from accounts.services.bulk import BULK_ACTIONS, BULK_MAX_ITEMS
@@ -263,10 +264,6 @@ class SettingsObjectExtension(OpenApiSerializerExtension):
 
 
 def settings_object_schema(category: str | None, *, nullable: bool) -> dict[str, Any]:
-    from django.db import DatabaseError
-
-    from accounts import settings_registry
-
     definitions = SettingDefinition.objects.order_by("key")
     if category is not None:
         definitions = definitions.filter(category=category)
