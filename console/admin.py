@@ -15,13 +15,13 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin import ReadOnlyInline, UserAdmin
+from accounts.admin import UserAdmin
+from accounts.admin_parts import ReadOnlyInline
 from accounts.models import User
+from console.dashboard import USAGE_PERIODS
 from slots.lifecycle import LIVE_STATUSES
 from slots.models import Slot
 from usage import selectors as usage_selectors
-
-USAGE_PERIODS = ("24h", "7d", "30d")
 
 
 def with_live_slot_count(queryset):
