@@ -311,62 +311,10 @@ def user_export(*, user: User) -> dict[str, Any]:
             for e in EmailAddress.objects.filter(user=user).order_by("id")
         ],
         "settings": user_settings(user=user),
-        "mfa": [
-            {
-                "type": a.type,
-                "created_at": timestamp(a.created_at),
-                "last_used_at": timestamp(a.last_used_at),
-            }
-            for a in Authenticator.objects.filter(user=user).order_by("id")
-        ],
-        "social_accounts": [
-            {
-                "provider": s.provider,
-                "uid": s.uid,
-                "date_joined": timestamp(s.date_joined),
-                "last_login": timestamp(s.last_login),
-                "extra_data": mask(s.extra_data),
-            }
-            for s in SocialAccount.objects.filter(user=user).order_by("id")
-        ],
-        "sessions": {
-            "web": [
-                {
-                    "id": web_session_id(s.session_key),
-                    "created_at": timestamp(s.created_at),
-                    "last_seen_at": timestamp(s.last_seen_at),
-                    "ip": s.ip,
-                    "user_agent": s.user_agent,
-                }
-                for s in UserSession.objects.filter(user=user).order_by("created_at")
-            ],
-            "api": [
-                {
-                    "id": str(s.id),
-                    "created_at": timestamp(s.created_at),
-                    "last_seen_at": timestamp(s.last_seen_at),
-                    "expires_at": timestamp(s.expires_at),
-                    "revoked_at": timestamp(s.revoked_at),
-                    "ip": s.ip,
-                    "user_agent": s.user_agent,
-                }
-                for s in ApiSession.objects.filter(user=user).order_by("created_at")
-            ],
-        },
-        "api_keys": [
-            {
-                "id": str(k.id),
-                "name": k.name,
-                "prefix": k.shown_prefix,
-                "scopes": k.scopes,
-                "created_at": timestamp(k.created_at),
-                "expires_at": timestamp(k.expires_at),
-                "last_used_at": timestamp(k.last_used_at),
-                "last_used_ip": k.last_used_ip,
-                "revoked_at": timestamp(k.revoked_at),
-            }
-            for k in ApiKey.objects.filter(user=user).order_by("created_at")
-        ],
+        "mfa": _export_mfa(user),
+        "social_accounts": _export_social_accounts(user),
+        "sessions": {"web": _export_web_sessions(user), "api": _export_api_sessions(user)},
+        "api_keys": _export_api_keys(user),
         # The other apps' sections (slots, usage), registered with accounts.hooks.
         **hooks.export_sections(user=user),
         "audit_events": [
@@ -374,3 +322,72 @@ def user_export(*, user: User) -> dict[str, Any]:
             for e, shown in revealed_chunks(events.iterator(chunk_size=1000), chunk_size=1000)
         ],
     }
+
+
+def _export_mfa(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": a.type,
+            "created_at": timestamp(a.created_at),
+            "last_used_at": timestamp(a.last_used_at),
+        }
+        for a in Authenticator.objects.filter(user=user).order_by("id")
+    ]
+
+
+def _export_social_accounts(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "provider": s.provider,
+            "uid": s.uid,
+            "date_joined": timestamp(s.date_joined),
+            "last_login": timestamp(s.last_login),
+            "extra_data": mask(s.extra_data),
+        }
+        for s in SocialAccount.objects.filter(user=user).order_by("id")
+    ]
+
+
+def _export_web_sessions(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": web_session_id(s.session_key),
+            "created_at": timestamp(s.created_at),
+            "last_seen_at": timestamp(s.last_seen_at),
+            "ip": s.ip,
+            "user_agent": s.user_agent,
+        }
+        for s in UserSession.objects.filter(user=user).order_by("created_at")
+    ]
+
+
+def _export_api_sessions(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(s.id),
+            "created_at": timestamp(s.created_at),
+            "last_seen_at": timestamp(s.last_seen_at),
+            "expires_at": timestamp(s.expires_at),
+            "revoked_at": timestamp(s.revoked_at),
+            "ip": s.ip,
+            "user_agent": s.user_agent,
+        }
+        for s in ApiSession.objects.filter(user=user).order_by("created_at")
+    ]
+
+
+def _export_api_keys(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(k.id),
+            "name": k.name,
+            "prefix": k.shown_prefix,
+            "scopes": k.scopes,
+            "created_at": timestamp(k.created_at),
+            "expires_at": timestamp(k.expires_at),
+            "last_used_at": timestamp(k.last_used_at),
+            "last_used_ip": k.last_used_ip,
+            "revoked_at": timestamp(k.revoked_at),
+        }
+        for k in ApiKey.objects.filter(user=user).order_by("created_at")
+    ]

@@ -15,7 +15,8 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin import ReadOnlyInline, UserAdmin
+from accounts.admin import UserAdmin
+from accounts.admin_parts import ReadOnlyInline
 from accounts.models import User
 from console.dashboard import USAGE_PERIODS
 from slots.lifecycle import LIVE_STATUSES
