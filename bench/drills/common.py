@@ -145,12 +145,12 @@ class Load:
         with self._lock:
             return [s for s in self.samples if s.started <= end and s.ended >= start]
 
-    def started_after(self, moment: float, until: float | None = None) -> list[Sample]:
+    def within(self, start: float, end: float | None = None) -> list[Sample]:
+        """Samples that started at ``start`` or later and were over by ``end``: requests
+        that met neither the outage before nor the one after."""
         with self._lock:
             return [
-                s
-                for s in self.samples
-                if s.started >= moment and (until is None or s.started <= until)
+                s for s in self.samples if s.started >= start and (end is None or s.ended <= end)
             ]
 
 
@@ -162,6 +162,8 @@ def outcomes(samples: list[Sample]) -> str:
 
 def details(samples: list[Sample], *moments: float) -> str:
     """Each sample's kind, answer and start, in ms from the latest of ``moments`` before it."""
+    if not samples:
+        return "none"
     parts = []
     for s in samples[:10]:
         before = [m for m in moments if m <= s.started] or [min(moments)]

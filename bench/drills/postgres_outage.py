@@ -80,7 +80,7 @@ def run(deployment: Deployment) -> Report:
         "load",
         f"{len(load.samples)} requests by {len(jobs)} clients over {ended - warm_until:.0f}s",
     )
-    warm = load.started_after(0, warm_until)
+    warm = load.within(0, warm_until)
     report.check(
         "failures before the outages",
         f"{sum(not s.ok for s in warm)} ({details([s for s in warm if not s.ok], warm_until)})",
@@ -116,7 +116,7 @@ def run(deployment: Deployment) -> Report:
             )
     status, seconds, down = ready_probe
     report.figure("/health/ready while stopped", f"{status} in {ms(seconds)}, down: {down}")
-    after = load.started_after(outages[0][2], outages[1][1]) + load.started_after(outages[1][2])
+    after = load.within(outages[0][2], outages[1][1]) + load.within(outages[1][2])
     failures = [s for s in after if not s.ok]
     report.check(
         "failures among requests started after PostgreSQL was back",

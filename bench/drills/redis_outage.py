@@ -115,7 +115,7 @@ def run(deployment: Deployment) -> Report:
 
     with Load(deployment.base_url, jobs) as load:
         time.sleep(3)
-        warm = load.started_after(0)
+        warm = load.within(0, time.monotonic())
         report.check(
             "failures before the outages", sum(not s.ok for s in warm), "0", all(s.ok for s in warm)
         )
@@ -177,12 +177,12 @@ def run(deployment: Deployment) -> Report:
         time.sleep(4)
         recovered_windows.append((back, time.monotonic()))
 
-    after = [s for a, b in recovered_windows for s in load.started_after(a, b)]
+    after = [s for a, b in recovered_windows for s in load.within(a, b)]
     failures = [s for s in after if not s.ok]
     report.check(
         f"failures among requests started after Redis was back (+{grace:.1f}s fail-fast window)",
-        f"{len(failures)} of {len(after)} ({details(failures, stop_ended, freeze_ended)} "
-        "after Redis answered again)",
+        f"{len(failures)} of {len(after)} (from Redis answering again: "
+        f"{details(failures, stop_ended, freeze_ended)})",
         "0",
         not failures,
     )

@@ -294,7 +294,7 @@ def run(deployment: Deployment) -> Report:
     report.check("events of 202'd batches missing from the database", missing, "0", missing == 0)
     report.check(
         "batches never answered 202 after 6 attempts",
-        f"{len(unanswered)} {unanswered[:3]}",
+        f"{len(unanswered)} {unanswered[:3] if unanswered else ''}".strip(),
         "0",
         not unanswered,
     )
