@@ -105,17 +105,7 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
         (None, {"fields": ("id", "email", "username")}),
         (
             "Profile",
-            {
-                "fields": (
-                    "display_name",
-                    "first_name",
-                    "last_name",
-                    "phone",
-                    "department",
-                    "timezone",
-                    "locale",
-                )
-            },
+            {"fields": tuple(f for f in PROFILE_FIELDS if f != "username")},
         ),
         (
             "Status and roles",

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from accounts import apikeys, sessions
-from accounts.models import ApiKey, ApiSession
+from accounts.models import API_KEY_METADATA_FIELDS, ApiKey, ApiSession
 from audit.admin_mixins import AuditedModelAdmin
 
 
@@ -66,18 +66,7 @@ class ApiKeyAdmin(_ReadOnlyAdmin):
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     # Never the digest: the fields are listed explicitly.
-    fields = (
-        "id",
-        "user",
-        "name",
-        "shown_prefix",
-        "scopes",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "last_used_ip",
-        "revoked_at",
-    )
+    fields = ("id", "user", *API_KEY_METADATA_FIELDS)
     readonly_fields = fields
     actions = ["revoke_keys"]
 

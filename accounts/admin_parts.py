@@ -10,7 +10,15 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
-from accounts.models import PROFILE_FIELDS, ROLE_NAMES, ApiKey, ApiSession, User, UserSetting
+from accounts.models import (
+    API_KEY_METADATA_FIELDS,
+    PROFILE_FIELDS,
+    ROLE_NAMES,
+    ApiKey,
+    ApiSession,
+    User,
+    UserSetting,
+)
 from accounts.selectors import mfa_enabled_expression
 from accounts.services.fields import clean_profile
 
@@ -105,16 +113,7 @@ class ApiSessionInline(ReadOnlyInline):
 class ApiKeyInline(ReadOnlyInline):
     model = ApiKey
     # Metadata only: the digest is never shown.
-    fields = (
-        "name",
-        "shown_prefix",
-        "scopes",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "last_used_ip",
-        "revoked_at",
-    )
+    fields = API_KEY_METADATA_FIELDS
     verbose_name_plural = "API keys"
 
 

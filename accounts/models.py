@@ -169,6 +169,19 @@ class ApiSession(models.Model):
 API_KEY_SCHEME = "rst_"
 
 
+# What the admin shows of an API key: metadata only, never the digest.
+API_KEY_METADATA_FIELDS = (
+    "name",
+    "shown_prefix",
+    "scopes",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "last_used_ip",
+    "revoked_at",
+)
+
+
 class ApiKey(models.Model):
     """A scoped key. The secret is shown once; only its SHA-256 digest is kept."""
 
