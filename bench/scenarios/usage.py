@@ -14,6 +14,7 @@ wrk scenarios:
 Offline figures:
 - ingestion end to end with unique idempotency keys on every event, from a lean asyncio
   client (httpx, keep-alive) sending batches of 1000 concurrently: events/s;
+- what validating one such batch costs in-process (``usage.contract.parse_events``);
 - a plain COPY of the same rows into the same table (same indexes) from psycopg: the
   physical limit of this machine, and the ratio ingestion / COPY;
 - rollup throughput of one worker (the service called in-process, batches of 5000).
@@ -312,6 +313,11 @@ def offline(ctx: BenchContext) -> dict[str, str]:
     stored = UsageEvent.objects.filter(user=ingest_user).count()
     assert stored == 1000 * len(bodies), stored
 
+    # 1b. What validation costs of that: the contract's checks on one batch, in-process.
+    figures["validation of a batch of 1000 (in-process)"] = _validation_figure(
+        ingest_user, batches[0]
+    )
+
     # 2. The physical limit: COPY of the same rows, same table and indexes.
     copy_seconds = _copy_rows(scratch_user, batches[4:])
     copy_rate = events / copy_seconds
@@ -341,6 +347,25 @@ def offline(ctx: BenchContext) -> dict[str, str]:
         cursor.execute("VACUUM ANALYZE usage_usageevent")
     figures["stats user's un-rolled tail"] = f"{TAIL:,} events"
     return figures
+
+
+def _validation_figure(user, events: list[dict], runs: int = 30) -> str:
+    """usage.contract.parse_events on one batch (the meters query included), best and
+    median of ``runs``."""
+    from django.utils import timezone
+
+    from usage.contract import parse_events
+
+    body = {"events": events}
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        parse_events(body, caller=user, now=timezone.now())
+        times.append(time.perf_counter() - started)
+    return (
+        f"best {min(times) * 1000:.1f} ms, median {statistics.median(times) * 1000:.1f} ms "
+        f"({runs} runs)"
+    )
 
 
 def _stats_user():
