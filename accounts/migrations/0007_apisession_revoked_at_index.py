@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_user_search_trigram_indexes'),
+        ("accounts", "0006_user_search_trigram_indexes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='apisession',
-            index=models.Index(fields=['revoked_at'], name='apisession_revoked_at'),
+            model_name="apisession",
+            index=models.Index(fields=["revoked_at"], name="apisession_revoked_at"),
         ),
     ]
