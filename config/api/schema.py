@@ -824,9 +824,9 @@ API_DESCRIPTION_RULES = """
 _REQUEST_LINE_TOO_LONG = {
     "description": (
         "URI Too Long: the request line (method, path and query string) is over the web "
-        "server's limit of 4,094 bytes. Answered by gunicorn before Roster, as plain HTML."
+        "server's limit of 4,094 bytes. Answered by gunicorn before Roster, as plain text."
     ),
-    "content": {"text/html": {"schema": {"type": "string"}}},
+    "content": {"text/plain": {"schema": {"type": "string"}}},
 }
 
 

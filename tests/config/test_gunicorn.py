@@ -84,6 +84,8 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
                 timeout=10,
             )
             generated = httpx.get(f"{base}/health", timeout=10)
+            # What the schema documents for an overlong request line (before Roster).
+            too_long = httpx.get(f"{base}/api/v1/users?q={'x' * 5000}", timeout=10)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
@@ -97,6 +99,8 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
     assert line["user_agent"] == 'agent "quoted"'
     assert "oauth-code" not in json.dumps(line)
     assert generated.headers["X-Request-ID"] in by_id
+    assert too_long.status_code == 414
+    assert too_long.headers["Content-Type"].startswith("text/plain")
 
 
 def test_wipe_prometheus_multiproc_dir_removes_only_sample_files(tmp_path):
