@@ -510,3 +510,18 @@ def test_admin_usage_stats_empty_period_is_400(client_for, admin_user):
     response = client_for(admin_user).get("/api/v1/admin/usage/stats", {"period": ""})
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "period"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"meter": "tokens.input", "quantity": 1, "idempotency_key": "a\u0000b"},
+        {"meter": "tokens.input", "quantity": 1, "metadata": {"model": "x\u0000"}},
+        {"meter": "tokens.input", "quantity": 1, "metadata": {"k\u0000": 1}},
+        {"meter": "tokens.input", "quantity": 1, "metadata": {"a": ["\u0000"]}},
+    ],
+)
+def test_usage_events_post_null_characters_are_400_not_a_database_error(member, client_for, event):
+    """PostgreSQL keeps no NUL in text or JSON: the body is refused before anything runs."""
+    assert_error(post(client_for(member), event), 400, "parse_error")
+    assert not UsageEvent.objects.exists()
