@@ -29,6 +29,22 @@ INTEGER_HARD_BOUND = 2**53  # the largest integer every JSON client can represen
 Type = SettingDefinition.Type
 
 
+# The codes a setting value can be refused with (``SettingValueError.code``, and the
+# request-level ones of accounts.services.settings).
+SETTING_VALUE_ERROR_CODES = [
+    "invalid",
+    "unknown_setting",
+    "invalid_type",
+    "not_allowed",
+    "min_value",
+    "max_value",
+    "max_length",
+    "pattern",
+    "json_schema",
+    "invalid_characters",
+]
+
+
 class SettingValueError(ValueError):
     """A value that the definition does not allow. ``code`` names the rule."""
 

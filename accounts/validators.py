@@ -1,6 +1,16 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+# The codes a new password can be refused with: Django's validators in
+# AUTH_PASSWORD_VALIDATORS (every one's code is passed through) and ours below.
+PASSWORD_ERROR_CODES = [
+    "password_too_short",
+    "password_too_similar",
+    "password_too_common",
+    "password_entirely_numeric",
+    "password_too_long",
+]
+
 
 class MaximumLengthValidator:
     """Refuse absurdly long passwords before they reach the hasher."""

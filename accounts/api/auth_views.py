@@ -16,6 +16,7 @@ from accounts.api import auth_serializers as s
 from accounts.api.users_serializers import UserSerializer
 from accounts.flows import login, mfa, password, signup
 from accounts.models import ApiKey, User
+from accounts.validators import PASSWORD_ERROR_CODES
 from audit.services import record
 from config.api.permissions import API_KEY_SCOPES, NotApiKey
 from config.errors import Forbidden, NotFound, Unauthenticated
@@ -37,6 +38,12 @@ class PublicView(APIView):
 
 
 class TokenView(PublicView):
+    error_codes = {
+        400: ["required"],
+        401: ["invalid_credentials"],
+        403: ["email_unverified", "mfa_method_unavailable"],
+        429: ["too_many_attempts"],
+    }
     throttle_scope = "token"  # stricter per-IP bucket (config.api.throttling)
 
     @extend_schema(
@@ -98,6 +105,7 @@ def _valid(serializer_class, request) -> dict:
 
 
 class TokenMfaView(PublicView):
+    error_codes = {401: ["invalid_code", "invalid_mfa_token"], 429: ["too_many_attempts"]}
     throttle_scope = "mfa"  # stricter per-IP bucket (config.api.throttling)
 
     @extend_schema(
@@ -123,6 +131,18 @@ class TokenMfaView(PublicView):
 
 
 class TokenRefreshView(PublicView):
+    error_codes = {
+        401: [
+            "token_invalid",
+            "token_expired",
+            "token_reused",
+            "token_revoked",
+            "token_wrong_type",
+            "token_unknown_key",
+            "account_inactive",
+            tokens.SESSION_EXPIRED,
+        ]
+    }
     @extend_schema(
         tags=AUTH_TAG,
         summary="Rotate the refresh token",
@@ -222,6 +242,12 @@ class StatusView(APIView):
 
 
 class RegisterView(PublicView):
+    error_codes = {
+        400: [*PASSWORD_ERROR_CODES, "invalid_username"],
+        403: ["signup_closed"],
+        409: ["email_taken", "username_taken"],
+        429: ["too_many_attempts"],
+    }
     throttle_scope = "register"  # stricter per-IP bucket (config.api.throttling)
 
     @extend_schema(
@@ -262,6 +288,7 @@ class RegisterView(PublicView):
 
 
 class PasswordResetView(PublicView):
+    error_codes = {429: ["too_many_attempts"]}
     throttle_scope = "password_reset"  # stricter per-IP bucket (config.api.throttling)
 
     @extend_schema(
@@ -381,6 +408,7 @@ class ApiKeyViewSet(
     viewsets.GenericViewSet,
 ):
     """My API keys. Managed with a JWT or the browser session only, never with a key."""
+    error_codes = {"create": {400: ["invalid_scope", "expires_in_past"], 409: ["api_key_limit"]}}
 
     permission_classes = [permissions.IsAuthenticated, NotApiKey]
     serializer_class = s.ApiKeySerializer

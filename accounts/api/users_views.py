@@ -36,6 +36,7 @@ from accounts.flows.reauthentication import recently_reauthenticated
 from accounts.models import User
 from accounts.services.bulk import BulkConflict, users_bulk
 from accounts.services.erasure import user_request_erasure
+from accounts.services.fields import PROFILE_ERROR_CODES
 from accounts.services.settings import settings_update
 from accounts.services.users import (
     user_admin_update,
@@ -43,6 +44,8 @@ from accounts.services.users import (
     user_deactivate,
     user_update_profile,
 )
+from accounts.settings_registry import SETTING_VALUE_ERROR_CODES
+from accounts.validators import PASSWORD_ERROR_CODES
 from config.api.permissions import NotApiKey
 from config.errors import Invalid
 
@@ -82,6 +85,15 @@ def _require_object(data) -> dict:
 
 
 class MeView(generics.GenericAPIView):
+    error_codes = {
+        "put": {400: [*PROFILE_ERROR_CODES, "read_only_field"], 409: ["username_taken"]},
+        "patch": {400: [*PROFILE_ERROR_CODES, "read_only_field"], 409: ["username_taken"]},
+        "delete": {
+            400: ["invalid_password", "required"],
+            409: ["user_erased"],
+            429: ["too_many_attempts"],
+        },
+    }
     serializer_class = s.UserSerializer
     required_scopes = ("profile:read", "profile:write")
     queryset = User.objects.none()
@@ -167,6 +179,7 @@ class MeView(generics.GenericAPIView):
 
 
 class PasswordView(APIView):
+    error_codes = {400: ["invalid_password", *PASSWORD_ERROR_CODES], 429: ["too_many_attempts"]}
     permission_classes = [permissions.IsAuthenticated, NotApiKey]
 
     @extend_schema(
@@ -230,6 +243,7 @@ class ExportView(APIView):
 
 
 class SettingsView(APIView):
+    error_codes = {"patch": {400: SETTING_VALUE_ERROR_CODES}}
     required_scopes = ("profile:read", "profile:write")
 
     @extend_schema(
@@ -264,6 +278,7 @@ class SettingsView(APIView):
 
 
 class PreferencesView(APIView):
+    error_codes = {"patch": {400: SETTING_VALUE_ERROR_CODES}}
     required_scopes = ("profile:read", "profile:write")
 
     @extend_schema(
@@ -330,6 +345,13 @@ class UserListView(generics.ListAPIView):
     ]
 )
 class UserDetailView(generics.GenericAPIView):
+    error_codes = {
+        "patch": {
+            400: ["invalid_choice", "out_of_range", "read_only_field"],
+            409: ["last_admin", "user_erased"],
+        },
+        "delete": {409: ["last_admin", "user_erased"]},
+    }
     serializer_class = s.UserAdminSerializer
     permission_classes = [permissions.IsAuthenticated, NotApiKey]
     queryset = User.objects.none()
@@ -401,6 +423,19 @@ class BulkConflictError(APIException):
 
 
 class UserBulkView(APIView):
+    error_codes = {
+        400: [
+            "invalid_choice",
+            "empty",
+            "max_length",
+            *PROFILE_ERROR_CODES,
+            *PASSWORD_ERROR_CODES,
+            "email_taken",
+            "username_taken",
+            "not_found",
+        ],
+        409: ["last_admin", "user_erased"],
+    }
     permission_classes = [permissions.IsAuthenticated, NotApiKey, CanChangeUsers]
 
     @extend_schema(

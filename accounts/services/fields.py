@@ -19,6 +19,16 @@ TEXT_FIELDS = ("display_name", "first_name", "last_name", "department")
 TEXT_MAX_LENGTH = 150
 
 
+# The codes a profile field can be refused with by the cleaners below.
+PROFILE_ERROR_CODES = [
+    "invalid_characters",
+    "invalid_phone",
+    "invalid_timezone",
+    "invalid_locale",
+    "invalid_username",
+]
+
+
 def field_error(field: str, message: str, code: str) -> ValidationError:
     return ValidationError({field: [ValidationError(message, code=code)]})
 

@@ -32,6 +32,7 @@ AUDIT_SCOPES = ("profile:read", "profile:write")
     ),
 )
 class AuditEventList(generics.ListAPIView):
+    error_codes = {400: ["invalid"]}
     serializer_class = AuditEventSerializer
     queryset = AuditEvent.objects.none()
     pagination_class = CursorPagination

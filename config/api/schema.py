@@ -104,181 +104,25 @@ AUTH_FAILURE_CODES = [
     "account_inactive",
 ]
 
-# Domain codes raised by the services behind each operation (by operation id), per status.
-DOMAIN_ERRORS: dict[str, dict[int, list[str]]] = {
-    "auth_token": {
-        400: ["required"],
-        401: ["invalid_credentials"],
-        403: ["email_unverified", "mfa_method_unavailable"],
-        429: ["too_many_attempts"],
-    },
-    "auth_token_mfa": {
-        401: ["invalid_code", "invalid_mfa_token"],
-        429: ["too_many_attempts"],
-    },
-    "auth_token_refresh": {
-        401: [
-            "token_invalid",
-            "token_expired",
-            "token_reused",
-            "token_revoked",
-            "token_wrong_type",
-            "token_unknown_key",
-            "account_inactive",
-            "session_expired",
-        ],
-    },
-    "auth_register": {
-        400: [
-            "password_too_short",
-            "password_too_similar",
-            "password_too_common",
-            "password_entirely_numeric",
-            "password_too_long",
-            "invalid_username",
-        ],
-        403: ["signup_closed"],
-        409: ["email_taken", "username_taken"],
-        429: ["too_many_attempts"],
-    },
-    "auth_password_reset": {429: ["too_many_attempts"]},
-    "users_me_update": {
-        400: [
-            "invalid_characters",
-            "invalid_phone",
-            "invalid_timezone",
-            "invalid_locale",
-            "invalid_username",
-            "read_only_field",
-        ],
-        409: ["username_taken"],
-    },
-    "users_me_partial_update": {
-        400: [
-            "invalid_characters",
-            "invalid_phone",
-            "invalid_timezone",
-            "invalid_locale",
-            "invalid_username",
-            "read_only_field",
-        ],
-        409: ["username_taken"],
-    },
-    "users_me_destroy": {
-        400: ["invalid_password", "required"],
-        409: ["user_erased"],
-        429: ["too_many_attempts"],
-    },
-    "users_me_password": {
-        400: [
-            "invalid_password",
-            "password_too_short",
-            "password_too_similar",
-            "password_too_common",
-            "password_entirely_numeric",
-            "password_too_long",
-        ],
-        429: ["too_many_attempts"],
-    },
-    "users_me_settings_partial_update": {
-        400: [
-            "invalid",
-            "unknown_setting",
-            "invalid_type",
-            "not_allowed",
-            "min_value",
-            "max_value",
-            "max_length",
-            "pattern",
-            "json_schema",
-            "invalid_characters",
-        ],
-    },
-    "users_me_preferences_partial_update": {
-        400: [
-            "invalid",
-            "unknown_setting",
-            "invalid_type",
-            "not_allowed",
-            "min_value",
-            "max_value",
-            "max_length",
-            "pattern",
-            "json_schema",
-            "invalid_characters",
-        ],
-    },
-    "users_me_api_keys_create": {
-        400: ["invalid_scope", "expires_in_past"],
-        409: ["api_key_limit"],
-    },
-    "users_partial_update": {
-        400: ["invalid_choice", "out_of_range", "read_only_field"],
-        409: ["last_admin", "user_erased"],
-    },
-    "users_destroy": {409: ["last_admin", "user_erased"]},
-    "users_bulk": {
-        400: [
-            "invalid_choice",
-            "empty",
-            "max_length",
-            "invalid_phone",
-            "invalid_timezone",
-            "invalid_locale",
-            "invalid_username",
-            "invalid_characters",
-            "password_too_short",
-            "password_too_similar",
-            "password_too_common",
-            "password_entirely_numeric",
-            "email_taken",
-            "username_taken",
-            "not_found",
-        ],
-        409: ["last_admin", "user_erased"],
-    },
-    "slots_create": {
-        400: ["unknown_type", "type_disabled", "invalid_config", "invalid_name", "does_not_exist"],
-        409: ["name_taken", "slot_quota_exceeded", "owner_inactive"],
-    },
-    "slots_partial_update": {
-        400: ["invalid_config", "invalid_name"],
-        409: ["name_taken", "slot_released"],
-    },
-    "slots_destroy": {409: ["slot_released"]},
-    "slots_activate": {409: ["invalid_transition", "slot_released"]},
-    "slots_suspend": {409: ["invalid_transition", "slot_released"]},
-    "slots_resume": {409: ["invalid_transition", "slot_released"]},
-    "slots_heartbeat": {409: ["slot_released"]},
-    "slots_credentials_update": {
-        400: ["credential_kind_not_accepted", "invalid_choice"],
-        409: ["slot_released"],
-    },
-    "slots_credentials_destroy": {409: ["slot_released"]},
-    "slots_list": {400: ["invalid"]},
-    "usage_events_create": {
-        400: [
-            "unknown_meter",
-            "meter_inactive",
-            "unknown_slot",
-            "unknown_user",
-            "too_far_in_future",
-            "too_old",
-            "timezone_required",
-            "not_a_list",
-            "empty",
-            "max_length",
-            "min_value",
-            "max_value",
-            "max_decimal_places",
-            "max_digits",
-        ],
-        409: ["idempotency_conflict"],
-    },
-    "usage_stats_retrieve": {400: ["required", "invalid_choice", "unknown_meter", "invalid"]},
-    "admin_usage_stats_retrieve": {400: ["required", "invalid_choice"]},
-    "audit_events_list": {400: ["invalid"]},
-}
+def declared_errors(view, method: str) -> dict[int, list[str]]:
+    """The domain error codes a view declares for one operation, per status.
+
+    A view lists the codes its services raise next to itself, in ``error_codes``: status
+    keys apply to every operation of the view; a key naming the action (viewsets), the
+    HTTP method (``"patch"``) or both (``"credentials:put"``) holds the codes of that
+    operation. The schema collects them from there; nothing lists them by operation id.
+    """
+    declared = getattr(view, "error_codes", None) or {}
+    action = getattr(view, "action", None)
+    method = method.lower()
+    found: dict[int, list[str]] = {}
+    per_operation = [declared.get(k, {}) for k in (f"{action}:{method}", action, method) if k]
+    for table in [{k: v for k, v in declared.items() if isinstance(k, int)}, *per_operation]:
+        for status, codes in table.items():
+            bucket = found.setdefault(status, [])
+            bucket.extend(c for c in codes if c not in bucket)
+    return found
+
 
 _TAG_FOR_TOKEN = {
     "slot-types": "slots",
@@ -468,7 +312,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _error_codes(self, declared: dict[int, Any]) -> dict[int, list[str]]:
         """Every error status this operation can answer, with the codes each can carry."""
-        domain = DOMAIN_ERRORS.get(self.get_operation_id(), {})
+        domain = declared_errors(self.view, self.method)
         has_body = self._has_body()
         public = self._is_public()
         path_params = any(p.get("in") == "path" for p in self._get_parameters())
@@ -511,7 +355,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         text = STATUS_TEXT.get(status, "Error.")
         declared_text = declared.get("description") if isinstance(declared, dict) else None
         # A view's own wording wins, unless the codes listed here are more precise.
-        if declared_text and status not in DOMAIN_ERRORS.get(self.get_operation_id(), {}):
+        if declared_text and status not in declared_errors(self.view, self.method):
             text = declared_text
         if codes:
             text = f"{text} Codes: {_codes_text(codes)}."

@@ -132,6 +132,34 @@ class SlotViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    # The domain codes of each operation (collected for the schema by config.api.schema).
+    error_codes = {
+        "list": {400: ["invalid"]},
+        "create": {
+            400: [
+                "unknown_type",
+                "type_disabled",
+                "invalid_config",
+                "invalid_name",
+                "does_not_exist",
+            ],
+            409: ["name_taken", "slot_quota_exceeded", "owner_inactive"],
+        },
+        "partial_update": {
+            400: ["invalid_config", "invalid_name"],
+            409: ["name_taken", "slot_released"],
+        },
+        "destroy": {409: ["slot_released"]},
+        "activate": {409: ["invalid_transition", "slot_released"]},
+        "suspend": {409: ["invalid_transition", "slot_released"]},
+        "resume": {409: ["invalid_transition", "slot_released"]},
+        "heartbeat": {409: ["slot_released"]},
+        "credentials:put": {
+            400: ["credential_kind_not_accepted", "invalid_choice"],
+            409: ["slot_released"],
+        },
+        "credentials:delete": {409: ["slot_released"]},
+    }
     serializer_class = SlotSerializer
     queryset = Slot.objects.none()
     required_scopes = SLOT_SCOPES

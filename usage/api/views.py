@@ -89,6 +89,8 @@ class MeterListView(generics.ListAPIView):
 
 
 class UsageEventsView(generics.ListAPIView):
+    # The 400 codes of events come from their contract (usage.contract's fields).
+    error_codes = {"post": {409: ["idempotency_conflict"]}}
     serializer_class = UsageEventSerializer
     queryset = UsageEvent.objects.none()
     required_scopes = USAGE_SCOPES
@@ -140,6 +142,7 @@ class UsageEventsView(generics.ListAPIView):
 
 
 class UsageStatsView(APIView):
+    error_codes = {400: ["required", "invalid_choice", "unknown_meter", "invalid"]}
     required_scopes = USAGE_SCOPES
 
     @extend_schema(
@@ -175,6 +178,7 @@ class UsageQuotaView(APIView):
 
 
 class SystemUsageStatsView(APIView):
+    error_codes = {400: ["required", "invalid_choice"]}
     permission_classes = [IsAuthenticated, HasScope, IsAdminRole]
     required_scopes = ("usage:read", "usage:read")
 
