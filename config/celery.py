@@ -17,6 +17,8 @@ app.conf.beat_schedule = {
     "usage-rollup": {"task": "usage.rollup", "schedule": 15.0, "options": {"expires": 60}},
     # Retention (ROSTER["USAGE_RETENTION_DAYS"]): deletes rolled raw events only.
     "usage-purge-events": {"task": "usage.purge_events", "schedule": 24 * 3600.0},
+    # Usage events partitions (PostgreSQL), created months ahead; a no-op when they exist.
+    "usage-ensure-partitions": {"task": "usage.ensure_partitions", "schedule": 24 * 3600.0},
     # A no-op unless ROSTER["SLOT_IDLE_SUSPEND_SECONDS"] > 0.
     "slots-suspend-idle": {"task": "slots.suspend_idle_slots", "schedule": 60.0},
     # Links new audit events into the hash chain; single-flight, so overlapping runs are no-ops.

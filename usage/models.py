@@ -106,7 +106,8 @@ class MeterLimitOverride(models.Model):
 
 
 class UsageEvent(models.Model):
-    """One accepted measurement. Written by ingestion, marked by the rollup, then purged."""
+    """One accepted measurement. Written by ingestion, marked by the rollup, then purged
+    (on PostgreSQL, a whole month's partition at a time once it is all past retention)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -122,14 +123,11 @@ class UsageEvent(models.Model):
     rolled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # On PostgreSQL the table is partitioned by month of ``occurred_at`` (migration 0004,
+        # ``usage.sql.postgresql.ensure_partitions``); its primary key is (id, occurred_at)
+        # there. A unique index of a partitioned table must hold the partition key, so the
+        # idempotency guarantee lives in ``IdempotencyKey``, not here.
         constraints = [
-            # The idempotency guarantee itself: checked by the database in the inserting
-            # transaction, so concurrent retries of one event are stored once.
-            models.UniqueConstraint(
-                fields=["user", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="usageevent_user_idem_key",
-            ),
             models.CheckConstraint(
                 condition=models.Q(quantity__gte=0), name="usageevent_quantity_nonneg"
             ),
@@ -213,8 +211,13 @@ class QuotaCrossing(models.Model):
         return f"{self.user_id} over {self.meter_id} since {self.window_start:%Y-%m-%d}"
 
 
-class RetiredIdempotencyKey(models.Model):
-    """Keys of events purged by retention: idempotency holds forever, raw rows do not."""
+class IdempotencyKey(models.Model):
+    """Every (user, idempotency key) ever accepted, with what the event said: the guarantee.
+
+    Ingestion inserts the key and its event in one transaction; the unique constraint decides
+    between concurrent retries. Keys stay when retention purges or drops raw events (a replay
+    after the purge is still a duplicate); they go only with their user.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -224,12 +227,12 @@ class RetiredIdempotencyKey(models.Model):
     quantity = models.DecimalField(**QUANTITY_FIELD_KW)
     slot_id = models.UUIDField(null=True, blank=True)
     occurred_at = models.DateTimeField()
-    retired_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "idempotency_key"], name="retiredidemkey_unique"
+                fields=["user", "idempotency_key"], name="idempotencykey_unique"
             )
         ]
 

@@ -19,8 +19,16 @@ def rollup() -> int:
 
 @shared_task(name="usage.purge_events", ignore_result=True, acks_late=True)
 def purge_events() -> int:
-    """Beat task: delete rolled raw events older than ROSTER["USAGE_RETENTION_DAYS"]."""
+    """Beat task: delete rolled raw events older than ROSTER["USAGE_RETENTION_DAYS"] (whole
+    monthly partitions dropped on PostgreSQL)."""
     return services.usage_events_purge()
+
+
+@shared_task(name="usage.ensure_partitions", ignore_result=True, acks_late=True)
+def ensure_partitions() -> int:
+    """Beat task: create the usage events partitions of this month and the next few
+    (PostgreSQL; a no-op on SQLite). Idempotent: existing partitions are left alone."""
+    return len(services.usage_partitions_ensure())
 
 
 @shared_task(

@@ -216,7 +216,7 @@ def test_usage_events_post_1000_events_in_one_insert(
     events = [
         {"meter": "tokens.input", "quantity": i, "idempotency_key": f"k{i}"} for i in range(1000)
     ]
-    # Meters, savepoint, the insert, the retired-key check, release: never one per event.
+    # Meters, savepoint, the insert (keys and events), release: never one per event.
     # (SQLite caps the parameters of one statement, so bulk_create needs a few there.)
     limit = 5 if settings.IS_POSTGRES else 25
     with django_assert_max_num_queries(limit):

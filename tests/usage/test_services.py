@@ -18,7 +18,6 @@ from usage.models import (
     Meter,
     MeterLimitOverride,
     QuotaCrossing,
-    RetiredIdempotencyKey,
     UsageEvent,
 )
 from usage.services import (
@@ -661,7 +660,9 @@ def test_usage_events_purge_deletes_only_old_rolled_events_and_keeps_totals(
     assert usage_events_purge() == 3
     assert sorted(UsageEvent.objects.values_list("quantity", flat=True)) == [6, 7]
     assert selectors.usage_all_time(user=member) == before == {"tokens.input": 25}
-    assert RetiredIdempotencyKey.objects.get().idempotency_key == "old"
+    # The purged keyed event's key stays: replaying it is still a duplicate.
+    replay = ingest(member, {"meter": "tokens.input", "quantity": 3, "idempotency_key": "old"})
+    assert (replay.accepted, replay.duplicates) == (0, 1)
 
 
 def test_usage_events_purge_never_deletes_unrolled_events(member, ingest):

@@ -1,10 +1,14 @@
 """Ingestion: store one event or a batch, validated by ``usage.contract``, all or nothing.
 
-Ingestion is idempotent per (user, idempotency key), forever: the database's partial
-unique index decides in the inserting transaction, so concurrent retries store one row and
-a rolled-back request never burns a key. When retention purges a keyed event, its key and
-content move to ``RetiredIdempotencyKey`` in the same statement, and ingestion checks that
-table after its insert (a second statement, so it sees a purge that committed meanwhile).
+Ingestion is idempotent per (user, idempotency key), forever, whatever partition an event
+lands in. On PostgreSQL the events table is partitioned by month of ``occurred_at``, and a
+unique index of a partitioned table must include the partition key: (user, key, occurred_at)
+would let a replay with another ``occurred_at`` in. So the guarantee lives in a separate,
+unpartitioned table, ``IdempotencyKey`` (user, key) → the event's meter, quantity, slot and
+occurred_at, written in the same transaction (the same statement on PostgreSQL) as the
+event: its unique constraint decides between concurrent retries, only the event whose key
+went in is stored, and a rolled-back request never burns a key. Retention deletes raw
+events and drops partitions but never keys, so a replay after a purge is still a duplicate.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from audit.services import record
 from config.errors import Conflict
 from config.metrics import count_usage_ingested
 from usage.contract import ParsedEvent, parse_events
-from usage.models import RetiredIdempotencyKey, UsageEvent
 from usage.services.quota import limited_meter_ids
 from usage.sql import dialect
 
@@ -113,7 +116,7 @@ def usage_events_ingest(
 
 
 def _settle_taken_keys(keyed: list[ParsedEvent], pairs, stored: dict) -> None:
-    """Keys of ``pairs`` are stored already (or retired): an event repeating the stored
+    """Keys of ``pairs`` are stored already: an event repeating the stored
     content is a duplicate, different content a conflict."""
     for event in keyed:
         pair = (event.user_id, event.idempotency_key)
@@ -124,23 +127,15 @@ def _settle_taken_keys(keyed: list[ParsedEvent], pairs, stored: dict) -> None:
 def _store_events(
     unique: list[ParsedEvent], duplicates: int, *, caller, actor, request, now: datetime
 ) -> IngestResult:
-    """One transaction: insert, settle keys already taken (or retired), audit, queue checks."""
+    """One transaction: insert, settle keys already taken, audit, queue checks."""
     sql = dialect()
     keyed = [e for e in unique if e.idempotency_key is not None]
     with transaction.atomic():
         inserted = sql.insert_events(unique, now)
         lost = {(e.user_id, e.idempotency_key) for e in keyed} - inserted
         if lost:
-            _settle_taken_keys(keyed, lost, sql.stored_for_keys(UsageEvent, lost))
-        retired = sql.stored_for_keys(RetiredIdempotencyKey, inserted)
-        if retired:
-            _settle_taken_keys(keyed, retired, retired)
-            for user_id, key in retired:
-                UsageEvent.objects.filter(user_id=user_id, idempotency_key=key).delete()
-        result = IngestResult(
-            accepted=len(unique) - len(lost) - len(retired),
-            duplicates=duplicates + len(lost) + len(retired),
-        )
+            _settle_taken_keys(keyed, lost, sql.stored_for_keys(lost))
+        result = IngestResult(accepted=len(unique) - len(lost), duplicates=duplicates + len(lost))
         for event in unique:
             result.users.setdefault(event.user_id, set()).add(event.meter.id)
         for user_id in sorted((u for u in result.users if u != caller.pk), key=str):

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from usage.models import (
     NO_SLOT,
     DailyRollup,
     HourlyRollup,
+    IdempotencyKey,
     Meter,
-    RetiredIdempotencyKey,
     UsageEvent,
 )
 
@@ -31,7 +31,7 @@ EVENTS = UsageEvent._meta.db_table
 HOURLY = HourlyRollup._meta.db_table
 DAILY = DailyRollup._meta.db_table
 METERS = Meter._meta.db_table
-RETIRED = RetiredIdempotencyKey._meta.db_table
+KEYS = IdempotencyKey._meta.db_table
 
 # --- snippets of the reads ------------------------------------------------------------------
 
@@ -63,12 +63,17 @@ _INSERT_EVENTS = (
     "WITH rows AS (SELECT (r->>0)::uuid AS u, (r->>1)::bigint AS m, (r->>2)::uuid AS s, "
     "(r->>3)::numeric AS q, (r->>4)::timestamptz AS o, r->>5 AS k, (r->6)::jsonb AS md, n "
     "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(r, n)), "
+    f"keys AS (INSERT INTO {KEYS} "
+    "(user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at, recorded_at) "
+    "SELECT u, k, m, q, s, o, %s FROM rows WHERE k IS NOT NULL ORDER BY u, k "
+    "ON CONFLICT (user_id, idempotency_key) DO NOTHING "
+    "RETURNING user_id, idempotency_key), "
     f"ins AS (INSERT INTO {EVENTS} "
     "(user_id, meter_id, slot_id, quantity, occurred_at, received_at, idempotency_key, "
-    "metadata) SELECT u, m, s, q, o, %s, k, md FROM rows ORDER BY u, k, n "
-    "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
-    "RETURNING user_id, idempotency_key) "
-    "SELECT user_id, idempotency_key FROM ins WHERE idempotency_key IS NOT NULL"
+    "metadata) SELECT u, m, s, q, o, %s, k, md FROM rows WHERE k IS NULL OR EXISTS "
+    "(SELECT 1 FROM keys WHERE keys.user_id = rows.u AND keys.idempotency_key = rows.k) "
+    "ORDER BY n) "
+    "SELECT user_id, idempotency_key FROM keys"
 )
 
 
@@ -78,10 +83,13 @@ def insert_events(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid.UU
     The rows travel as one JSON parameter: encoding it is a single C call, where binding
     arrays of UUIDs, decimals and timestamps costs Python work per element.
 
-    Rows go in sorted by (user, key), whatever order the request gave. An insert that meets
-    another transaction's uncommitted entry for the same key waits for it; two batches
-    taking the same keys in opposite orders would each wait for the other (a deadlock).
-    In one global order, the later batch only ever waits for the earlier one.
+    The keys go first into ``IdempotencyKey`` (one unpartitioned table, unique on (user,
+    key)); only events whose key went in (or that have no key) go into the partitioned
+    events table, whatever partition their ``occurred_at`` picks. Keys go in sorted by (user,
+    key), whatever order the request gave. An insert that meets another transaction's
+    uncommitted entry for the same key waits for it; two batches taking the same keys in
+    opposite orders would each wait for the other (a deadlock). In one global order, the
+    later batch only ever waits for the earlier one.
     """
     user_ids = {u: str(u) for u in {e.user_id for e in events}}
     rows = json.dumps(
@@ -100,24 +108,25 @@ def insert_events(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid.UU
         separators=(",", ":"),
     )
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS, [rows, now])
+        cursor.execute(_INSERT_EVENTS, [rows, now, now])
         return {(u, k) for u, k in cursor.fetchall()}
 
 
-def stored_for_keys(model, pairs: set[tuple[uuid.UUID, str]]) -> dict:
-    """(user, key) → (meter_id, quantity, slot_id, occurred_at) of what ``model`` stores."""
+_STORED_FOR_KEYS = (
+    f"SELECT t.user_id, t.idempotency_key, t.meter_id, t.quantity, t.slot_id, "
+    f"t.occurred_at FROM {KEYS} t JOIN ("
+    f"SELECT (c->>0)::uuid AS u, c->>1 AS k FROM json_array_elements(%s::json) AS c"
+    f") AS c ON t.user_id = c.u AND t.idempotency_key = c.k"
+)
+
+
+def stored_for_keys(pairs: set[tuple[uuid.UUID, str]]) -> dict:
+    """(user, key) → (meter_id, quantity, slot_id, occurred_at) of the event stored first."""
     if not pairs:
         return {}
-    sql = (
-        f"SELECT t.user_id, t.idempotency_key, t.meter_id, t.quantity, t.slot_id, "
-        f"t.occurred_at FROM {model._meta.db_table} t JOIN ("
-        f"SELECT (c->>0)::uuid AS u, c->>1 AS k FROM json_array_elements(%s::json) AS c"
-        f") AS c ON t.user_id = c.u AND t.idempotency_key = c.k "
-        f"WHERE t.idempotency_key IS NOT NULL"
-    )
     keys = json.dumps([[str(u), k] for u, k in pairs], separators=(",", ":"))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [keys])
+        cursor.execute(_STORED_FOR_KEYS, [keys])
         return {(u, k): (m, q, s, o) for u, k, m, q, s, o in cursor.fetchall()}
 
 
@@ -125,10 +134,11 @@ def stored_for_keys(model, pairs: set[tuple[uuid.UUID, str]]) -> dict:
 
 _ROLLUP = f"""
 WITH claimed AS (
-    SELECT id FROM {EVENTS} WHERE rolled_at IS NULL ORDER BY user_id, occurred_at
-    LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    SELECT id, occurred_at FROM {EVENTS} WHERE rolled_at IS NULL
+    ORDER BY user_id, occurred_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), marked AS (
-    UPDATE {EVENTS} e SET rolled_at = %(now)s FROM claimed c WHERE e.id = c.id
+    UPDATE {EVENTS} e SET rolled_at = %(now)s FROM claimed c
+    WHERE e.id = c.id AND e.occurred_at = c.occurred_at
     RETURNING e.user_id, e.meter_id, COALESCE(e.slot_id, %(no_slot)s) AS slot_id,
               e.occurred_at, e.quantity
 ), hourly AS (
@@ -185,26 +195,127 @@ def rollup_batch(limit: int, now: datetime) -> list[tuple]:
 
 _PURGE = f"""
 WITH doomed AS (
-    SELECT id FROM {EVENTS} WHERE occurred_at < %(cutoff)s AND rolled_at IS NOT NULL
+    SELECT id, occurred_at FROM {EVENTS} WHERE occurred_at < %(cutoff)s AND rolled_at IS NOT NULL
     LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-), gone AS (
-    DELETE FROM {EVENTS} e USING doomed d WHERE e.id = d.id
-    RETURNING e.user_id, e.idempotency_key, e.meter_id, e.quantity, e.slot_id, e.occurred_at
-), kept AS (
-    INSERT INTO {RETIRED}
-        (user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at, retired_at)
-    SELECT user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at, %(now)s
-    FROM gone WHERE idempotency_key IS NOT NULL
-    ON CONFLICT DO NOTHING
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM kept)
+DELETE FROM {EVENTS} e USING doomed d WHERE e.id = d.id AND e.occurred_at = d.occurred_at
 """
 
 
 def purge_batch(cutoff: datetime, limit: int, now: datetime) -> int:
-    """Delete up to ``limit`` rolled events older than ``cutoff``, retiring their keys in the
-    same statement; the number deleted. Runs in the caller's transaction."""
+    """Delete up to ``limit`` rolled events older than ``cutoff``; the number deleted. Their
+    keys stay in ``IdempotencyKey``. Runs in the caller's transaction."""
     with connection.cursor() as cursor:
-        cursor.execute(_PURGE, {"cutoff": cutoff, "limit": limit, "now": now})
-        return int(cursor.fetchone()[0])
+        cursor.execute(_PURGE, {"cutoff": cutoff, "limit": limit})
+        return cursor.rowcount
+
+
+# --- partitions -----------------------------------------------------------------------------
+# The events table is partitioned by range of occurred_at, one partition per UTC calendar
+# month, named usage_usageevent_pYYYYMM, plus a default partition that catches rows of a
+# month with no partition (none in normal operation: ingestion accepts occurred_at from
+# USAGE_LATE_ARRIVAL_DAYS ago to 5 minutes ahead, and partitions exist months ahead).
+
+DEFAULT_PARTITION = f"{EVENTS}_default"
+# A drop waits this long for the locks (it needs the parent table's for an instant), then
+# gives up until the next run rather than queueing every ingestion behind it.
+DROP_LOCK_TIMEOUT = "5s"
+
+
+def month_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(start: datetime) -> datetime:
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+def partition_name(start: datetime) -> str:
+    return f"{EVENTS}_p{start:%Y%m}"
+
+
+def is_partitioned() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", [EVENTS]
+        )
+        return cursor.fetchone() is not None
+
+
+def partitions() -> list[tuple[str, datetime, datetime]]:
+    """(name, start, end) of the monthly partitions, oldest first (not the default one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass AND c.relname <> %s ORDER BY c.relname",
+            [EVENTS, DEFAULT_PARTITION],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+    out = []
+    for name in names:
+        start = datetime.strptime(name[-6:], "%Y%m").replace(tzinfo=UTC)
+        out.append((name, start, next_month(start)))
+    return out
+
+
+def ensure_partitions(now: datetime, months_ahead: int, months_back: int = 0) -> list[str]:
+    """Create the monthly partitions from ``months_back`` before the month of ``now`` to
+    ``months_ahead`` after it that do not exist yet; the names created.
+
+    Idempotent and safe to run concurrently (``IF NOT EXISTS``). Creating a partition
+    checks the default partition for rows of that month; the default is empty in normal
+    operation, so the check is an index-free scan of nothing.
+    """
+    start = month_start(now)
+    for _ in range(months_back):
+        start = (start - timedelta(days=1)).replace(day=1)
+    created = []
+    existing = {name for name, _, _ in partitions()}
+    with connection.cursor() as cursor:
+        for _ in range(months_back + months_ahead + 1):
+            end = next_month(start)
+            name = partition_name(start)
+            if name not in existing:
+                cursor.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {EVENTS} '
+                    "FOR VALUES FROM (%s) TO (%s)",
+                    [start, end],
+                )
+                created.append(name)
+            start = end
+    return created
+
+
+def drop_expired_partitions(cutoff: datetime) -> int:
+    """Drop every monthly partition that ends at or before ``cutoff`` and holds no un-rolled
+    event; the number of events dropped with them. A partition with un-rolled events stays
+    (its rolled rows go by ``purge_batch``, the rest once rolled).
+
+    Each drop is its own transaction: the partition and the parent are locked (waiting at
+    most ``DROP_LOCK_TIMEOUT``), the partition is checked for un-rolled events under that
+    lock, so no rollup can be marking them meanwhile, then dropped. Its rows are counted
+    before the lock: nothing adds rows to a month that old (ingestion refuses it).
+    """
+    dropped = 0
+    for name, _start, end in partitions():
+        if end > cutoff:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT count(*) FROM "{name}"')
+            rows = int(cursor.fetchone()[0])
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+                cursor.execute(f'LOCK TABLE {EVENTS}, "{name}" IN ACCESS EXCLUSIVE MODE')
+                cursor.execute(f'SELECT 1 FROM "{name}" WHERE rolled_at IS NULL LIMIT 1')
+                if cursor.fetchone() is not None:
+                    continue
+                cursor.execute(f'DROP TABLE "{name}"')
+        except OperationalError:  # lock_not_available: busy now, the next run drops it
+            continue
+        dropped += rows
+    return dropped

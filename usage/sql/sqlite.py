@@ -27,8 +27,8 @@ from usage.models import (
     NO_SLOT,
     DailyRollup,
     HourlyRollup,
+    IdempotencyKey,
     Meter,
-    RetiredIdempotencyKey,
     UsageEvent,
 )
 
@@ -103,10 +103,26 @@ def quantity_exceeds_storage(value: Decimal) -> bool:
 
 
 def insert_events(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid.UUID, str]]:
-    """Insert the events whose (user, key) is not stored yet; the (user, key) pairs inserted."""
+    """Insert the events whose (user, key) is not stored yet, and their keys; the (user,
+    key) pairs inserted."""
     keyed = {(e.user_id, e.idempotency_key) for e in events if e.idempotency_key is not None}
-    existing = set(stored_for_keys(UsageEvent, keyed))
+    existing = set(stored_for_keys(keyed))
     fresh = [e for e in events if (e.user_id, e.idempotency_key) not in existing]
+    IdempotencyKey.objects.bulk_create(
+        [
+            IdempotencyKey(
+                user_id=e.user_id,
+                idempotency_key=e.idempotency_key,
+                meter_id=e.meter.id,
+                quantity=e.quantity,
+                slot_id=e.slot_id,
+                occurred_at=e.occurred_at,
+                recorded_at=now,
+            )
+            for e in fresh
+            if e.idempotency_key is not None
+        ]
+    )
     UsageEvent.objects.bulk_create(
         [
             UsageEvent(
@@ -125,8 +141,8 @@ def insert_events(events: list[ParsedEvent], now: datetime) -> set[tuple[uuid.UU
     return {(e.user_id, e.idempotency_key) for e in fresh if e.idempotency_key is not None}
 
 
-def stored_for_keys(model, pairs: set[tuple[uuid.UUID, str]]) -> dict:
-    """(user, key) → (meter_id, quantity, slot_id, occurred_at) of what ``model`` stores."""
+def stored_for_keys(pairs: set[tuple[uuid.UUID, str]]) -> dict:
+    """(user, key) → (meter_id, quantity, slot_id, occurred_at) of the event stored first."""
     by_user: dict[uuid.UUID, list[str]] = defaultdict(list)
     for user_id, key in pairs:
         by_user[user_id].append(key)
@@ -134,7 +150,7 @@ def stored_for_keys(model, pairs: set[tuple[uuid.UUID, str]]) -> dict:
     for user_id, keys in by_user.items():
         # SQLite caps the parameters of one statement.
         for start in range(0, len(keys), 500):
-            rows = model.objects.filter(
+            rows = IdempotencyKey.objects.filter(
                 user_id=user_id, idempotency_key__in=keys[start : start + 500]
             ).values_list("idempotency_key", "meter_id", "quantity", "slot_id", "occurred_at")
             for key, *content in rows:
@@ -210,29 +226,22 @@ def rollup_batch(limit: int, now: datetime) -> list[tuple]:
 
 
 def purge_batch(cutoff: datetime, limit: int, now: datetime) -> int:
-    """Delete up to ``limit`` rolled events older than ``cutoff``, retiring their keys; the
-    number deleted. Runs in the caller's transaction."""
+    """Delete up to ``limit`` rolled events older than ``cutoff``; the number deleted. Their
+    keys stay in ``IdempotencyKey``. Runs in the caller's transaction."""
     doomed = list(
         UsageEvent.objects.filter(occurred_at__lt=cutoff, rolled_at__isnull=False)
         .order_by("id")
-        .values_list(
-            "id", "user_id", "idempotency_key", "meter_id", "quantity", "slot_id", "occurred_at"
-        )[:limit]
+        .values_list("id", flat=True)[:limit]
     )
-    RetiredIdempotencyKey.objects.bulk_create(
-        [
-            RetiredIdempotencyKey(
-                user_id=u,
-                idempotency_key=k,
-                meter_id=m,
-                quantity=q,
-                slot_id=s,
-                occurred_at=o,
-                retired_at=now,
-            )
-            for _id, u, k, m, q, s, o in doomed
-            if k is not None
-        ],
-        ignore_conflicts=True,
-    )
-    return UsageEvent.objects.filter(id__in=[d[0] for d in doomed]).delete()[0]
+    return UsageEvent.objects.filter(id__in=doomed).delete()[0]
+
+
+# --- partitions: SQLite keeps one table -----------------------------------------------------
+
+
+def ensure_partitions(now: datetime, months_ahead: int, months_back: int = 0) -> list[str]:
+    return []
+
+
+def drop_expired_partitions(cutoff: datetime) -> int:
+    return 0
