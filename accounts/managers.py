@@ -17,12 +17,19 @@ class UserManager(BaseUserManager):
     def get_by_natural_key(self, email):
         return self.get(email__iexact=normalize_email(email))
 
-    def _create_user(self, email: str, password: str | None, **extra):
+    def _create_user(
+        self, email: str, password: str | None, *, password_hash: str | None = None, **extra
+    ):
+        """``password_hash`` is a password already hashed (``make_password``), so that a
+        caller can do the argon2 work before opening its transaction: on SQLite a
+        write transaction holds the database's one write lock until it commits."""
         if not email:
             raise ValueError("An email address is required.")
         username = (extra.pop("username", None) or "").strip() or None
         user = self.model(email=normalize_email(email), username=username, **extra)
-        if password:
+        if password_hash is not None:
+            user.password = password_hash
+        elif password:
             user.set_password(password)
         else:
             user.set_unusable_password()

@@ -127,10 +127,17 @@ def user_register(
             send_signup_mail(request, email=email, address=None)
             return None
         raise Conflict("email_taken", "An account with this email address exists.", attr="email")
+    # Hashed before the transaction: on SQLite (IMMEDIATE transactions) the write lock would
+    # otherwise be held through argon2, and concurrent sign-ups would hash one at a time.
+    password_hash = make_password(password)
     try:
         with transaction.atomic():
             user = User.objects.create_user(
-                email=email, password=password, username=username or None, display_name=display_name
+                email=email,
+                password=None,
+                password_hash=password_hash,
+                username=username or None,
+                display_name=display_name,
             )
             setup_user_email(django_request, user, [])
             record(
