@@ -108,8 +108,11 @@ class MeView(generics.GenericAPIView):
         return self.request.user
 
     def _me(self) -> User:
-        # The authentication already loaded the row; only the flags need a query.
-        return selectors.with_flags([self.request.user])[0]
+        # The authentication already loaded the row; a JWT's load brought the flags too.
+        user = self.request.user
+        if hasattr(user, "mfa_enabled_flag"):
+            return user
+        return selectors.with_flags([user])[0]
 
     @extend_schema(tags=USERS_TAG, summary="Your profile", responses=s.UserSerializer)
     def get(self, request: Request) -> Response:
