@@ -117,6 +117,19 @@ def bench_environment(var_dir: Path) -> dict[str, str]:
             "ROSTER_TESTING": "false",
         }
     )
+    if os.environ.get("BENCH_RATE_LIMITS") == "on":
+        # The product's default: every request counted against its role's budget, with
+        # budgets no run reaches, so the figures are the limit's cost and never its 429s.
+        env.update(
+            {
+                "RATELIMIT_ENABLE": "true",
+                "API_RATE_LIMITS_ENABLED": "true",
+                **{
+                    f"API_RATE_LIMIT_{role}": "100000000/min"
+                    for role in ("ANONYMOUS", "MEMBER", "MANAGER", "ADMIN")
+                },
+            }
+        )
     return env
 
 
