@@ -8,6 +8,7 @@ The same names as ``usage.sql.sqlite``; ``usage.sql.dialect()`` picks the module
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,8 @@ from usage.models import (
 
 if TYPE_CHECKING:  # usage.contract imports this package (quantity_exceeds_storage)
     from usage.contract.validation import ParsedEvent
+
+logger = logging.getLogger(__name__)
 
 EVENTS = UsageEvent._meta.db_table
 HOURLY = HourlyRollup._meta.db_table
@@ -315,7 +318,8 @@ def drop_expired_partitions(cutoff: datetime) -> int:
                 if cursor.fetchone() is not None:
                     continue
                 cursor.execute(f'DROP TABLE "{name}"')
-        except OperationalError:  # lock_not_available: busy now, the next run drops it
+        except OperationalError as exc:  # e.g. lock_not_available: the next run drops it
+            logger.warning("usage events partition %s not dropped: %s", name, exc)
             continue
         dropped += rows
     return dropped
