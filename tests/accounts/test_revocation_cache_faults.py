@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,9 +18,8 @@ from django.conf import settings
 from accounts.models import ApiSession
 from config import redis_connection
 from tests.accounts.test_sessions_multiprocess import _gunicorn
-from tests.config.test_gunicorn import _free_port
-from tests.config.test_outages import REDIS_SERVER
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.servers import REDIS_SERVER, RedisServer, redis_server
 
 pytestmark = [
     pytest.mark.postgres,
@@ -31,68 +28,8 @@ pytestmark = [
 ]
 
 
-class _Redis:
-    def __init__(self, directory: Path):
-        self.port = _free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def cli(self, *args: str) -> str:
-        return subprocess.run(  # noqa: S603 - fixed argv
-            ["redis-cli", "-p", str(self.port), *args], capture_output=True, check=False
-        ).stdout.decode()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--dbfilename",
-                "snapshot.rdb",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while self.cli("ping").strip() != "PONG":
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
 @contextmanager
-def _redis(directory: Path):
-    redis = _Redis(directory)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
-
-
-@contextmanager
-def _server_on(redis: _Redis):
+def _server_on(redis: RedisServer):
     """The multiprocess test's gunicorn, pointed at this Redis, with rate limits on."""
     saved = {k: os.environ.get(k) for k in ("REDIS_URL", "REDIS_TEST_DB")}
     os.environ["REDIS_URL"], os.environ["REDIS_TEST_DB"] = redis.url + "/0", "0"
@@ -138,7 +75,7 @@ def test_a_redis_restored_from_an_older_snapshot_does_not_revive_a_session(tmp_p
     if not settings.IS_POSTGRES:
         pytest.skip("needs PostgreSQL: the server must see the test database")
     user = UserFactory(email="rollback@example.com")
-    with _redis(tmp_path) as redis, _server_on(redis) as base:
+    with redis_server(tmp_path) as redis, _server_on(redis) as base:
         pair = _login(base, user)
         assert _status(base, pair["access"]) == 200  # the live marker is in Redis now
         assert "OK" in redis.cli("save")  # the snapshot an operator would restore
@@ -161,7 +98,7 @@ def test_sign_out_while_redis_is_frozen_is_durable_and_stays_signed_out(tmp_path
     if not settings.IS_POSTGRES:
         pytest.skip("needs PostgreSQL: the server must see the test database")
     user = UserFactory(email="frozen@example.com")
-    with _redis(tmp_path) as redis, _server_on(redis) as base:
+    with redis_server(tmp_path) as redis, _server_on(redis) as base:
         pair = _login(base, user)
         assert _status(base, pair["access"]) == 200  # the live marker is in Redis now
 

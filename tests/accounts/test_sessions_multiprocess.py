@@ -4,11 +4,8 @@ the shared cache (Redis, or the file cache), no per-process state in between."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,16 +15,11 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_env(*, rate_limits: bool = False) -> dict:
@@ -53,7 +45,7 @@ def _server_env(*, rate_limits: bool = False) -> dict:
 
 @contextmanager
 def _gunicorn(workers: int = 1, *, rate_limits: bool = False):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -74,26 +66,10 @@ def _gunicorn(workers: int = 1, *, rate_limits: bool = False):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode()[-3000:])
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.3)
+        wait_until_up(base, process)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
 
 
 def _status(base: str, token: str) -> httpx.Response:

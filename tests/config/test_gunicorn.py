@@ -4,17 +4,15 @@ multiprocess directory wiped when the master starts."""
 from __future__ import annotations
 
 import json
-import os
 import runpy
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
@@ -24,26 +22,6 @@ PROCFILE_APP = ["config.asgi:application", "--worker-class", "config.gunicorn_wo
 WSGI_APP = ["config.wsgi:application"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(base: str, process: subprocess.Popen, errors: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(errors.read_text()[-3000:])
-        try:
-            httpx.get(f"{base}/health", timeout=2)
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.3)
-
-
 def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_metrics(tmp_path):
     prometheus_dir = tmp_path / "prometheus"
     prometheus_dir.mkdir()
@@ -51,7 +29,7 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
     (prometheus_dir / "notes.txt").write_text("not ours to delete")
     log = tmp_path / "gunicorn.log"
     errors = tmp_path / "gunicorn.err"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     # A clean environment: the test run's own PROMETHEUS_MULTIPROC_DIR must not be wiped.
     env = {"PATH": "/usr/bin:/bin", "ROSTER_VAR_DIR": str(tmp_path), "DEBUG": "true"}
@@ -75,7 +53,7 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
             stderr=err,
         )
         try:
-            _wait_until_up(base, process, errors)
+            wait_until_up(base, process, errors)
             assert not (prometheus_dir / "counter_0.db").exists()
             assert (prometheus_dir / "notes.txt").exists()
             echoed = httpx.get(
@@ -87,8 +65,7 @@ def test_gunicorn_logs_json_access_lines_with_the_request_id_and_wipes_stale_met
             # What the schema documents for an overlong request line (before Roster).
             too_long = httpx.get(f"{base}/api/v1/users?q={'x' * 5000}", timeout=10)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+            stop(process)
 
     lines = [json.loads(line) for line in log.read_text().splitlines()]  # every stdout line is JSON
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
@@ -142,7 +119,7 @@ def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path, app):
         env=env,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     errors = tmp_path / "gunicorn.err"
     with errors.open("wb") as err:
@@ -163,7 +140,7 @@ def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path, app):
             stderr=err,
         )
         try:
-            _wait_until_up(base, process, errors)
+            wait_until_up(base, process, errors)
             json_type = {"Content-Type": "application/json"}
             credentials = json.dumps(
                 {"email": "chunked@example.com", "password": "correct horse battery staple"}
@@ -193,8 +170,7 @@ def test_gunicorn_reads_chunked_bodies_up_to_the_body_limit(tmp_path, app):
                 f"{base}/api/v1/usage/stats?period=1h&meter=api.requests", headers=auth, timeout=10
             )
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+            stop(process)
 
     assert token.request.headers["Transfer-Encoding"] == "chunked"
     assert "Content-Length" not in token.request.headers

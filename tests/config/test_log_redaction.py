@@ -6,13 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -25,30 +21,11 @@ from audit.models import AuditEvent
 from audit.personal import reveal
 from config.logging import JSONFormatter, redact_path
 from tests.config.test_gunicorn import PROCFILE_APP
+from tests.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 RESET_KEY = "3k-cv9z8b-0c1d2e3f4a5b6c7d8e9f0a1b"
 CONFIRM_KEY = "MQ:1vXyZa:abcdEFGHijklMNOPqrstUVwxyz012345"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(base: str, process: subprocess.Popen, errors: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(errors.read_text()[-3000:])
-        try:
-            httpx.get(f"{base}/health", timeout=2)
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.3)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +112,7 @@ def test_gunicorn_logs_no_reset_or_confirmation_key(tmp_path):
     Referer: no line carries a key, whichever atom would have carried it."""
     log = tmp_path / "gunicorn.log"
     errors = tmp_path / "gunicorn.err"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"PATH": "/usr/bin:/bin", "ROSTER_VAR_DIR": str(tmp_path), "DEBUG": "true"}
     with log.open("wb") as out, errors.open("wb") as err:
@@ -162,7 +139,7 @@ def test_gunicorn_logs_no_reset_or_confirmation_key(tmp_path):
             stderr=err,
         )
         try:
-            _wait_until_up(base, process, errors)
+            wait_until_up(base, process, errors)
             reset = httpx.get(
                 f"{base}/accounts/password/reset/key/{RESET_KEY}/?token={RESET_KEY}",
                 headers={"X-Request-ID": "req-reset-key"},
@@ -177,8 +154,7 @@ def test_gunicorn_logs_no_reset_or_confirmation_key(tmp_path):
                 timeout=20,
             )
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+            stop(process)
 
     text = log.read_text() + errors.read_text()
     assert reset.headers["X-Request-ID"] == "req-reset-key"

@@ -7,7 +7,6 @@ Redis is a real ``redis-server`` that the test stops, freezes (SIGSTOP) and resu
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,57 +20,20 @@ import pytest
 from django.conf import settings
 
 from accounts import tokens
-from tests.config.test_gunicorn import PROCFILE_APP, _free_port
+from tests.config.test_gunicorn import PROCFILE_APP
+from tests.servers import REDIS_SERVER, free_port, redis_server, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_SERVER = shutil.which("redis-server")
-
-
-@contextmanager
-def _redis():
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while (
-            subprocess.run(  # noqa: S603
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
-            ).stdout.strip()
-            != b"PONG"
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.1)
-        yield process, f"redis://127.0.0.1:{port}/0"
-    finally:
-        os.kill(process.pid, signal.SIGCONT)
-        process.kill()
-        process.wait()
 
 
 @contextmanager
 def _gunicorn(tmp_path: Path, *, redis_url: str | None = None):
     """Roster on a database that is down (nothing listens on its port)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_TEST_NAME")}
     env.update(
         {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_free_port()}/roster",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/roster",
             "ROSTER_TESTING": "true",
             # The same JWT keys as this test process, a cache of the server's own.
             "ROSTER_VAR_DIR": str(settings.VAR_DIR),
@@ -102,25 +64,10 @@ def _gunicorn(tmp_path: Path, *, redis_url: str | None = None):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(errors.read_text()[-3000:])
-            try:
-                httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.3)
+        wait_until_up(base, process, errors)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
 
 
 def _jwt() -> str:
@@ -163,10 +110,10 @@ def test_database_down_is_503_at_every_door(tmp_path):
 
 @pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")
 def test_redis_down_or_frozen_is_a_quick_503_and_recovers(tmp_path):
-    with _redis() as (redis, url), _gunicorn(tmp_path, redis_url=url) as base:
+    with redis_server(tmp_path) as redis, _gunicorn(tmp_path, redis_url=redis.url + "/0") as base:
         headers = {"Authorization": f"Bearer {_jwt()}"}
 
-        os.kill(redis.pid, signal.SIGSTOP)
+        os.kill(redis.process.pid, signal.SIGSTOP)
         timings = []
         for _ in range(5):
             started = time.monotonic()
@@ -182,7 +129,7 @@ def test_redis_down_or_frozen_is_a_quick_503_and_recovers(tmp_path):
         assert time.monotonic() - started < 2.0
         assert ready.status_code == 503 and "cache" in ready.json()["down"]
 
-        os.kill(redis.pid, signal.SIGCONT)
+        os.kill(redis.process.pid, signal.SIGCONT)
         time.sleep(2.5)  # the fail-fast window of config.redis_connection passes
         ready = httpx.get(f"{base}/health/ready", timeout=30)
         assert ready.json()["checks"]["cache"] == "ok"

@@ -9,8 +9,6 @@ timeout (30 s) and the slow clients got a plain-text 500.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,18 +18,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.config.test_gunicorn import _free_port
+from tests.servers import free_port, procfile_line, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_SOCKETS = 50
 PASSWORD = "correct horse battery staple"
-
-
-def _procfile_web_line() -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError("no web process in the Procfile")
 
 
 class SlowClients:
@@ -125,14 +116,14 @@ def test_procfile_web_answers_promptly_while_50_slow_clients_trickle_and_ends_th
         env=env,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     errors = tmp_path / "web.err"
     output = tmp_path / "web.out"
     web_env = {**env, "ROSTER_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
     with errors.open("wb") as err, output.open("wb") as out:
         process = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {_procfile_web_line()}"],
+            ["/bin/sh", "-c", f"exec {procfile_line('web')}"],
             cwd=ROOT,
             env=web_env,
             start_new_session=True,
@@ -141,16 +132,7 @@ def test_procfile_web_answers_promptly_while_50_slow_clients_trickle_and_ends_th
         )
         slow = None
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(errors.read_text()[-3000:])
-                try:
-                    httpx.get(f"{base}/health", timeout=2)
-                    break
-                except httpx.HTTPError:
-                    assert time.monotonic() < deadline, "the web process did not start"
-                    time.sleep(0.3)
+            wait_until_up(base, process, errors)
             token = httpx.post(
                 f"{base}/api/v1/auth/token",
                 json={"email": "patient@example.com", "password": PASSWORD},
@@ -179,8 +161,7 @@ def test_procfile_web_answers_promptly_while_50_slow_clients_trickle_and_ends_th
         finally:
             if slow is not None:
                 slow.close()
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+            stop(process)
 
     assert [status for _, status, _ in timings] == [200] * 9, timings
     assert max(seconds for _, _, seconds in timings) < 1.0, timings

@@ -4,8 +4,6 @@ process is known) on the test database, sharing one budget through Redis."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import UserFactory
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = [
     pytest.mark.postgres,
@@ -32,12 +31,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 MEMBER_LIMIT = 6
 TOKEN_LIMIT = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_env() -> dict:
@@ -66,7 +59,7 @@ def _server_env() -> dict:
 
 @contextmanager
 def _gunicorn():
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -87,26 +80,10 @@ def _gunicorn():
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode()[-3000:])
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.3)
+        wait_until_up(base, process)
         yield base, process.pid
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
 
 
 def _away_from_window_edge() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,39 +15,14 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from tests.config.test_gunicorn import _free_port
-from tests.config.test_outages import REDIS_SERVER
+from tests.servers import REDIS_SERVER, RedisServer, procfile_line, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _procfile_command(name: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = os.path.expandvars(line.split(":", 1)[1].replace(":-2}", "}"))
-            return shlex.split(command.replace("${CELERY_CONCURRENCY}", "1"))
-    raise AssertionError(f"no {name} process in the Procfile")
-
-
-def _start_redis(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    time.sleep(0.5)
-    return process
+    command = os.path.expandvars(procfile_line(name).replace(":-2}", "}"))
+    return shlex.split(command.replace("${CELERY_CONCURRENCY}", "1"))
 
 
 def _wait_for(path: Path, text: str, *, after: int = 0, seconds: float = 60) -> bool:
@@ -74,20 +48,11 @@ def _worker(name: str, env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")
 def test_two_workers_reconnect_to_a_restarted_broker_quietly(tmp_path):
-    port = _free_port()
-    broker = f"redis://127.0.0.1:{port}/0"
-    redis = _start_redis(port)
+    redis = RedisServer(tmp_path)
+    redis.start()
+    broker = redis.url + "/0"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update({"CELERY_BROKER_URL": broker, "ROSTER_VAR_DIR": str(tmp_path)})
     env["ROSTER_TESTING"] = "true"
@@ -97,10 +62,9 @@ def test_two_workers_reconnect_to_a_restarted_broker_quietly(tmp_path):
         for log in logs:
             assert _wait_for(log, "ready."), log.read_text()[-3000:]
         redis.kill()
-        redis.wait()
         time.sleep(8)  # long enough for both to notice and retry
         seen = [len(log.read_text()) for log in logs]
-        redis = _start_redis(port)
+        redis.start()  # the same port: the workers' broker comes back
         # Both reconnect by themselves, then run work sent to the new broker.
         for log, offset in zip(logs, seen, strict=True):
             assert _wait_for(log, "Connected to", after=offset), log.read_text()[-3000:]
@@ -117,6 +81,5 @@ def test_two_workers_reconnect_to_a_restarted_broker_quietly(tmp_path):
             assert "Traceback" not in text, text[-3000:]
     finally:
         for worker in workers:
-            _stop(worker)
+            stop(worker)
         redis.kill()
-        redis.wait()
