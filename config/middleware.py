@@ -4,7 +4,12 @@ import logging
 import re
 import uuid
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 
 from config import outages
 from config.api.exceptions import envelope
@@ -84,3 +89,62 @@ class ApiErrorMiddleware:
         return JsonResponse(
             envelope("server_error", "error", "A server error occurred."), status=500
         )
+
+
+# --- the lean path of token callers ------------------------------------------------------
+
+
+def is_token_api_request(request: HttpRequest) -> bool:
+    """An /api/ request that presents a bearer token or an API key.
+
+    The API authenticates such a request by that credential alone: the JWT and API-key
+    classes come before the session's, and a presented credential is accepted or refused,
+    never passed over for a session cookie (accounts.authentication). So the browser's
+    layers (session, CSRF, the session's user, messages; web-session tracking and
+    impersonation then find no session) have nothing to do for it, while a caller using the
+    session cookie, or sending no credential, goes through all of them as before.
+    """
+    lean = getattr(request, "_token_api", None)
+    if lean is None:
+        meta = request.META
+        lean = request.path_info.startswith("/api/") and (
+            meta.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer " or "HTTP_X_API_KEY" in meta
+        )
+        request._token_api = lean
+    return lean
+
+
+class PageOnlyMixin:
+    """Skips this middleware (hooks included) for token API requests
+    (:func:`is_token_api_request`); every other request runs it unchanged."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_token_api_request(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class PageOnlySessionMiddleware(PageOnlyMixin, SessionMiddleware):
+    pass
+
+
+class PageOnlyCsrfViewMiddleware(PageOnlyMixin, CsrfViewMiddleware):
+    # The session-cookie door of the API keeps its CSRF check (CsrfSessionAuthentication).
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        if is_token_api_request(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class PageOnlyAuthenticationMiddleware(PageOnlyMixin, AuthenticationMiddleware):
+    """The session's user for pages. A token API request starts anonymous until DRF
+    authenticates its credential."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_token_api_request(request):
+            request.user = AnonymousUser()
+        return super().__call__(request)
+
+
+class PageOnlyMessageMiddleware(PageOnlyMixin, MessageMiddleware):
+    pass

@@ -84,15 +84,18 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's layers, skipped by /api/ requests that present a bearer token or an
+    # API key (config.middleware.is_token_api_request): the API authenticates those by the
+    # credential alone. Session-cookie callers go through every one, CSRF included.
+    "config.middleware.PageOnlySessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.PageOnlyCsrfViewMiddleware",
+    "config.middleware.PageOnlyAuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # After usersessions: impersonation must not re-assign the admin's web session row.
     "accounts.impersonation.ImpersonationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.PageOnlyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "config.middleware.ApiErrorMiddleware",
