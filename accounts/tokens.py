@@ -24,6 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from jwt.algorithms import RSAAlgorithm
@@ -326,14 +327,15 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
     """
     claims = decode_typed(raw_refresh, "refresh")
     with transaction.atomic():
-        session = (
-            ApiSession.objects.select_for_update()
-            .select_related("user")
-            .filter(pk=claims["sid"], user_id=claims["sub"])
-            .first()
-        )
-        if session is None:
-            raise TokenRejected("token_invalid", "The token is not valid.")
+        try:
+            # get(), not first(): no ORDER BY to build or run for a primary-key lookup.
+            session = (
+                ApiSession.objects.select_for_update()
+                .select_related("user")
+                .get(pk=claims["sid"], user_id=claims["sub"])
+            )
+        except (ApiSession.DoesNotExist, ValidationError, ValueError):
+            raise TokenRejected("token_invalid", "The token is not valid.") from None
         now = timezone.now()
         deadline = _session_deadline(session)
         if deadline <= now and session.revoke_reason in ("", None, SESSION_EXPIRED):
@@ -393,7 +395,10 @@ def _rotate(session: ApiSession, *, now: datetime, deadline: datetime, request) 
     session.last_seen_at = now
     if ip:
         session.ip = ip
-    session.save(update_fields=["refresh_jti", "expires_at", "last_seen_at", "ip"])
+    # One UPDATE of the locked row, without save()'s signals and field bookkeeping.
+    ApiSession.objects.filter(pk=session.pk).update(
+        refresh_jti=refresh_jti, expires_at=session.expires_at, last_seen_at=now, ip=session.ip
+    )
     record(
         action="auth.token.refreshed",
         actor=user,
