@@ -126,6 +126,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def roles(self) -> list[str]:
+        if hasattr(self, "has_role_member"):
+            # Loaded with the user object's flags (accounts.selectors.user_with_flags, as an
+            # API request's authentication does): the roles as of this request, no query.
+            return [r for r in ROLE_NAMES if getattr(self, f"has_role_{r}")]
         names = {g.name for g in self.groups.all()}
         return [r for r in ROLE_NAMES if r in names]
 

@@ -190,9 +190,7 @@ def user_for_api(*, user_id) -> User | None:
 
 
 def roles_of(user: User) -> list[str]:
-    if hasattr(user, "has_role_member"):
-        return [r for r in ROLE_NAMES if getattr(user, f"has_role_{r}")]
-    return user.roles
+    return user.roles  # the loaded flags when there are (User.roles)
 
 
 def email_verified_of(user: User) -> bool:

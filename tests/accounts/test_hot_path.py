@@ -1,0 +1,84 @@
+"""The authenticated hot path stays lean: what one warm GET /users/me costs in SQL
+statements and cache round trips, by JWT and by API key, with the rate limit off (the test
+default) and on (the product's default). A change that adds a query or a round trip to
+every API request fails here and has to say why."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from tests.accounts.users_helpers import api_key_client, jwt_client
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/users/me"
+CACHE_OPERATIONS = (
+    "get",
+    "get_many",
+    "set",
+    "set_many",
+    "add",
+    "incr",
+    "decr",
+    "delete",
+    "delete_many",
+    "touch",
+    "has_key",
+    "get_or_set",
+)
+
+
+@pytest.fixture
+def cache_round_trips(monkeypatch):
+    """The cache operations Roster asks for (one each, however the backend builds them)."""
+    calls: list[str] = []
+    depth = [0]
+    backend = caches["default"]
+    for name in CACHE_OPERATIONS:
+        original = getattr(backend, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            if depth[0] == 0:
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        monkeypatch.setattr(backend, name, counted)
+    return calls
+
+
+def _warm_me(client, django_assert_num_queries, cache_round_trips, *, queries: int):
+    assert client.get(ME).status_code == 200  # the first request writes the markers
+    cache_round_trips.clear()
+    with django_assert_num_queries(queries):
+        response = client.get(ME)
+    assert response.status_code == 200
+    assert response.json()["roles"] == ["member"]
+    return list(cache_round_trips)
+
+
+def test_me_with_jwt_costs_one_query_and_one_cache_round_trip_plus_the_rate_limit(
+    member, django_assert_num_queries, cache_round_trips
+):
+    client = jwt_client(member)
+    calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=1)
+    assert calls == ["get_many"]  # the session's revocation state
+    with override_settings(API_RATE_LIMITS_ENABLED=True):
+        calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=1)
+    assert calls == ["get_many", "add", "incr"]  # the role's window, no query for the role
+
+
+def test_me_with_api_key_costs_two_queries_and_one_cache_round_trip_plus_the_rate_limit(
+    member, django_assert_num_queries, cache_round_trips
+):
+    client = api_key_client(member, ["profile:read"])
+    calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=2)
+    assert calls == ["get"]  # when the key's last use was written
+    with override_settings(API_RATE_LIMITS_ENABLED=True):
+        calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=2)
+    assert calls == ["get", "add", "incr"]
