@@ -30,7 +30,8 @@ class Scenario:
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
-    connections: tuple[int, ...] = (16, 64)
+    # The client counts to run it at; empty: every count of the run.
+    connections: tuple[int, ...] = ()
     duration: int | None = None
     # Extra Lua for wrk, e.g. a ``request`` function that builds each request's body.
     lua: str = ""
@@ -114,6 +115,7 @@ def bench_environment(var_dir: Path) -> dict[str, str]:
             "RATELIMIT_ENABLE": "false",
             "API_RATE_LIMITS_ENABLED": "false",
             "RATE_LIMIT_LOGIN_FAILED": "100000/m/ip,100000/m/key",
+            "RATE_LIMIT_SIGNUP": "100000/m/ip",
             "ROSTER_TESTING": "false",
         }
     )
@@ -126,7 +128,7 @@ def bench_environment(var_dir: Path) -> dict[str, str]:
                 "API_RATE_LIMITS_ENABLED": "true",
                 **{
                     f"API_RATE_LIMIT_{role}": "100000000/min"
-                    for role in ("ANONYMOUS", "MEMBER", "MANAGER", "ADMIN")
+                    for role in ("ANONYMOUS", "MEMBER", "MANAGER", "ADMIN", "REGISTER", "TOKEN")
                 },
             }
         )

@@ -35,6 +35,12 @@ def main() -> int:
         help="procfile (default): the Procfile's web layout; sync, gthread: gunicorn's",
     )
     parser.add_argument("--connections", default="16,64")
+    parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("BENCH_PEER", "on") == "on",
+        help="also run fastapi-users (bench/peers/) on the compared operations (default: on)",
+    )
     args = parser.parse_args()
 
     if shutil.which("wrk") is None:
@@ -72,6 +78,7 @@ def main() -> int:
         f"Roster bench: gunicorn {args.workers}x{args.worker_class} on PostgreSQL + Redis, "
         f"wrk {args.duration}s per run, {os.cpu_count()} cores shared with the driver\n"
     )
+    results: dict[tuple[str, int], harness.Result] = {}
     try:
         scenarios: list[tuple[str, harness.Scenario]] = []
         ctx = harness.BenchContext(server, connections=connections, duration=args.duration)
@@ -84,11 +91,53 @@ def main() -> int:
                     print(f"[{name}] {label}: {figure}")
         for name, scenario in scenarios:
             for c in connections:
+                if scenario.connections and c not in scenario.connections:
+                    continue
                 result = harness.run_wrk(server, scenario, c, scenario.duration or args.duration)
+                results[(scenario.name, c)] = result
                 print(f"[{name}] {result.line()}", flush=True)
     finally:
         server.stop()
+    if args.peer:
+        _peer_side_by_side(env, args, results)
     return 0
+
+
+def _cpu(result: harness.Result) -> str:
+    """Server + database CPU per request."""
+    if result.server_cpu_ms_per_request is None:
+        return "n/a"
+    return f"{result.server_cpu_ms_per_request + (result.db_cpu_ms_per_request or 0):.2f} ms"
+
+
+def _peer_side_by_side(env, args, results: dict[tuple[str, int], harness.Result]) -> None:
+    """fastapi-users on the same machine, same wrk settings, after Roster has stopped; then
+    the operations both have, side by side."""
+    from bench.peers.fastapi_users import runner
+
+    peer = runner.start(env, workers=args.workers)
+    rows = []
+    try:
+        for roster_name, scenario in runner.scenarios(peer).items():
+            for c in sorted({c for (n, c) in results if n == roster_name}):
+                result = harness.run_wrk(peer, scenario, c, args.duration)
+                print(f"[peer] {result.line()}", flush=True)
+                rows.append((roster_name, c, results[(roster_name, c)], result))
+    finally:
+        peer.stop()
+    print(f"\nRoster vs fastapi-users ({args.workers} workers each, PostgreSQL, one run)")
+    print(f"{'operation':<34} {'c':>3}  {'Roster':>22}  {'fastapi-users':>22}  ratio")
+    for name, c, ours, theirs in rows:
+        ratio = ours.rps / theirs.rps if theirs.rps else float("nan")
+        print(
+            f"{name[:34]:<34} {c:>3}  {ours.rps:>7.0f}/s {_cpu(ours):>11} cpu  "
+            f"{theirs.rps:>7.0f}/s {_cpu(theirs):>11} cpu  {ratio:4.2f}x"
+            + (
+                f"  (non-2xx: {ours.non_2xx} | {theirs.non_2xx})"
+                if ours.non_2xx or theirs.non_2xx
+                else ""
+            )
+        )
 
 
 if __name__ == "__main__":

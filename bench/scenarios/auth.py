@@ -43,7 +43,77 @@ def setup(ctx: BenchContext) -> list[Scenario]:
         Scenario(
             name="POST /auth/token (login)", path="/api/v1/auth/token", method="POST", body=login
         ),
+        *(_refresh_scenario(user, c) for c in ctx.connections),
+        Scenario(
+            name="POST /auth/register (sign-up)",
+            path="/api/v1/auth/register",
+            method="POST",
+            body="{}",
+            lua=_SIGNUP_LUA,
+        ),
     ]
+
+
+# Every sign-up a new address, numbered by wrk thread and request.
+_SIGNUP_LUA = """
+local counter = 0
+function setup(thread) thread:set("thread_id", counter); counter = counter + 1 end
+local n = 0
+function request()
+  n = n + 1
+  local body = string.format(
+    '{"email":"signup-%d-%d-%d@example.com","password":"signup-bench-password-1"}',
+    os.time(), thread_id, n)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+# Refresh tokens are single-use (a second use is reuse and revokes the session), so each
+# wrk thread keeps a pool of live refresh tokens, one per API session: a request takes one
+# out, its response puts the rotated one back. The pool is larger than the thread's
+# connections, so no connection waits for a token.
+_REFRESH_LUA = """
+local counter = 0
+function setup(thread) thread:set("thread_id", counter); counter = counter + 1 end
+function init(args)
+  pool = {}
+  local i = 0
+  for line in io.lines(%(tokens)s) do
+    if i %% %(threads)d == thread_id then table.insert(pool, line) end
+    i = i + 1
+  end
+end
+function request()
+  local token = table.remove(pool, 1)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+    '{"refresh":"' .. token .. '"}')
+end
+function response(status, headers, body)
+  local token = body:match('"refresh"%%s*:%%s*"([^"]+)"')
+  if token then table.insert(pool, token) end
+end
+"""
+
+
+def _refresh_scenario(user, connections: int) -> Scenario:
+    """POST /auth/token/refresh at ``connections`` clients, each request rotating a live
+    refresh token of one of 2 x ``connections`` API sessions (issued here, no hashing)."""
+    import tempfile
+
+    from accounts import tokens
+
+    threads = min(2, connections)
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
+        for _ in range(2 * connections):
+            f.write(tokens.token_issue(user=user).refresh + "\n")
+    return Scenario(
+        name="POST /auth/token/refresh",
+        path="/api/v1/auth/token/refresh",
+        method="POST",
+        body="{}",
+        connections=(connections,),
+        lua=_REFRESH_LUA % {"tokens": json.dumps(f.name), "threads": threads},
+    )
 
 
 def _encoded() -> str:
