@@ -1,15 +1,13 @@
 """Sign-up on the embedded default (SQLite) under many concurrent clients: the Procfile's web
-layout with two workers, the production argon2 parameters, a database file of its own."""
+line with two workers, the production argon2 parameters, a database file of its own; and the
+password hashed before the sign-up's transaction takes SQLite's one write lock."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,16 +18,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.hashers import FastArgon2PasswordHasher
+from tests.servers import free_port, procfile_line, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLIENTS = 64
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_env(var_dir: Path) -> dict[str, str]:
@@ -64,26 +57,13 @@ def test_register_64_concurrent_signups_on_sqlite_all_succeed(tmp_path):
         env=env,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
+    env |= {"ROSTER_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
     base = f"http://127.0.0.1:{port}"
-    errors = tmp_path / "gunicorn.err"
+    errors = tmp_path / "web.err"
     with errors.open("wb") as err:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
-            [
-                str(BIN / "gunicorn"),
-                "config.asgi:application",
-                "--worker-class",
-                "config.gunicorn_worker.RosterWorker",
-                "--config",
-                "config/gunicorn.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--no-control-socket",
-                "--access-logfile",
-                "/dev/null",
-            ],
+        process = subprocess.Popen(  # noqa: S603 - the Procfile's own web line
+            ["/bin/sh", "-c", f"exec {procfile_line('web')}"],
             cwd=ROOT,
             env=env,
             start_new_session=True,
@@ -91,22 +71,11 @@ def test_register_64_concurrent_signups_on_sqlite_all_succeed(tmp_path):
             stderr=err,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(errors.read_text()[-3000:])
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.3)
+            wait_until_up(base, process, errors)
             with ThreadPoolExecutor(CLIENTS) as pool:
                 statuses = list(pool.map(lambda n: _register(base, n), range(CLIENTS)))
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            stop(process)
 
     assert statuses == [201] * CLIENTS, errors.read_text()[-3000:]
     with sqlite3.connect(tmp_path / "roster.sqlite3") as db:
