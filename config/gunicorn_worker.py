@@ -11,6 +11,8 @@ tests/config/test_slow_clients.py holds it to this.)
 
 from __future__ import annotations
 
+import gc
+
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -63,6 +65,10 @@ class RosterWorker(ASGIWorker):
         from django.conf import settings
 
         self.header_timeout = settings.REQUEST_HEADER_TIMEOUT
+        # Everything loaded so far (Django, the apps, their modules) lives as long as the
+        # worker: out of the collector's sight, a full collection no longer walks it all
+        # (a pause of ~0.1 s every few thousand requests otherwise).
+        gc.freeze()
 
     async def _serve(self):
         # gunicorn builds each connection's protocol from this module-level name.
