@@ -170,7 +170,10 @@ class DeleteAccountForm(forms.Form):
         if "password" in self.fields:
             password = data.get("password") or ""
             if password and not self.user.check_password(password):
-                self.add_error("password", "The password is not correct.")
+                self.add_error(
+                    "password",
+                    forms.ValidationError("The password is not correct.", code="invalid_password"),
+                )
         elif "confirm_email" in self.fields:
             typed = (data.get("confirm_email") or "").lower()
             if typed and typed != self.user.email.lower():

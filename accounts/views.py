@@ -16,9 +16,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_ratelimit.decorators import ratelimit
 
 from accounts import apikeys, selectors, sessions
+from accounts.flows import limits
 from accounts.forms import (
     ApiKeyCreateForm,
     DeleteAccountForm,
@@ -33,7 +33,8 @@ from accounts.services.settings import settings_update
 from accounts.services.users import user_update_profile
 from audit.selectors import events_of
 from config.api.renderers import ExactDjangoJSONEncoder
-from config.errors import DomainError
+from config.errors import DomainError, Invalid, TooManyRequests
+from config.views import too_many_requests
 
 
 def add_domain_error(form, exc: DomainError, field_names: dict[str, str] | None = None) -> None:
@@ -289,9 +290,17 @@ def data_export(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-@ratelimit(key="user", rate="5/m", method="POST")
 def account_delete(request: HttpRequest) -> HttpResponse:
+    # Wrong passwords count against the same per-account limit as DELETE /api/v1/users/me.
     form = DeleteAccountForm(request.POST, user=request.user)
+    try:
+        with limits.password_check_attempt(request, user=request.user):
+            if form.has_error("password", "invalid_password"):
+                raise Invalid("invalid_password", "The password is not correct.")
+    except Invalid:
+        pass  # counted; the form shows the error
+    except TooManyRequests as exc:
+        return too_many_requests(request, wait=exc.wait)
     if form.is_valid():
         try:
             user_request_erasure(user=request.user, actor=request.user, request=request)

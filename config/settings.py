@@ -97,7 +97,6 @@ MIDDLEWARE = [
     "accounts.impersonation.ImpersonationMiddleware",
     "config.middleware.PageOnlyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_ratelimit.middleware.RatelimitMiddleware",
     "config.middleware.ApiErrorMiddleware",
     "config.api.throttling.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -519,11 +518,9 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = bool(CORS_ALLOWED_ORIGINS)
 CORS_URLS_REGEX = r"^/(api|\.well-known)/.*$"
 
-# --- Rate limits (django-ratelimit) -----------------------------------------------------
+# --- Sign-in and page limits (accounts.flows.limits, on allauth's counters) -------------
 
-RATELIMIT_VIEW = "config.views.ratelimited"
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
 # --- Email ------------------------------------------------------------------------------
 
@@ -588,9 +585,6 @@ X_FRAME_OPTIONS = "DENY"
 TLS_TERMINATED_UPSTREAM = env.bool("TLS_TERMINATED_UPSTREAM", default=False)
 
 SILENCED_SYSTEM_CHECKS = [
-    # The file cache is shared by every process on one machine; django-ratelimit only
-    # knows that for memcached/redis, so its cache check is silenced for this backend.
-    *(["django_ratelimit.E003", "django_ratelimit.W001"] if not REDIS_URL else []),
     # TLS is redirected by the proxy in front of Roster; Django must not redirect again.
     *(["security.W008"] if TLS_TERMINATED_UPSTREAM and not SECURE_SSL_REDIRECT else []),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -103,8 +104,8 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if not down else 503)
 
 
-def ratelimited(request: HttpRequest, exception: Exception):
-    """django-ratelimit's answer for plain views: 429 with Retry-After, never 403."""
+def too_many_requests(request: HttpRequest, *, wait: float = 60):
+    """A page's answer to a rate limit: 429 with Retry-After (the API's is DRF's Throttled)."""
     if request.path.startswith("/api/"):
         response = JsonResponse(
             envelope("client_error", "throttled", "Too many requests. Try again later."),
@@ -112,7 +113,7 @@ def ratelimited(request: HttpRequest, exception: Exception):
         )
     else:
         response = render(request, "429.html", status=429)
-    response["Retry-After"] = "60"
+    response["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
 
 

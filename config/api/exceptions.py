@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django_ratelimit.exceptions import Ratelimited
 from drf_standardized_errors.formatter import ExceptionFormatter as BaseFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions
@@ -38,8 +37,6 @@ class RosterExceptionHandler(ExceptionHandler):
                     {exc.attr: [exceptions.ErrorDetail(exc.detail, exc.code)]}
                 )
             return DomainAPIException(exc)
-        if isinstance(exc, Ratelimited):
-            return exceptions.Throttled(wait=60, detail="Too many requests. Try again later.")
         if isinstance(exc, RequestDataTooBig):
             return PayloadTooLarge()
         if isinstance(exc, DjangoValidationError):

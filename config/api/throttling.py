@@ -15,6 +15,7 @@ from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from config import outages
+from config.client_ip import client_ip
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -26,7 +27,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 def _client_ip(request) -> str:
-    return request.META.get(settings.RATELIMIT_IP_META_KEY) or request.META.get("REMOTE_ADDR", "")
+    # The one answer to "which address is the client" (proxies as TRUSTED_PROXY_COUNT says).
+    return client_ip(request) or request.META.get("REMOTE_ADDR", "")
 
 
 def hit(key: str, limit: int, period: int) -> tuple[bool, int, int]:

@@ -120,16 +120,3 @@ def test_error_envelope_server_error_hides_the_trace():
     body = _assert_envelope(response, 500, "server_error", "error")
     assert "boom" not in response.content.decode()
     assert "Traceback" not in json.dumps(body)
-
-
-def test_ratelimited_exception_maps_to_429_with_retry_after(rf):
-    from django_ratelimit.exceptions import Ratelimited
-    from rest_framework.views import APIView
-
-    from config.api.exceptions import exception_handler
-
-    request = APIView().initialize_request(rf.get("/api/v1/x"))
-    response = exception_handler(Ratelimited(), {"request": request, "view": None})
-    assert response.status_code == 429
-    assert int(response["Retry-After"]) > 0
-    assert response.data["errors"][0]["code"] == "throttled"
