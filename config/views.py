@@ -53,7 +53,7 @@ def _check_cache() -> None:
 
 
 # Each dependency answers within this many seconds, or counts as down.
-READINESS_TIMEOUT = 0.3
+READINESS_TIMEOUT = 0.2
 
 
 def _check_broker() -> None:
