@@ -36,6 +36,7 @@ from accounts import sessions
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
 from accounts.flows.metrics import count_sign_in
 from accounts.models import ApiSession, User
+from accounts.selectors import user_with_flags
 from audit.services import record
 from config.client_ip import client_ip
 
@@ -328,14 +329,18 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
     claims = decode_typed(raw_refresh, "refresh")
     with transaction.atomic():
         try:
-            # get(), not first(): no ORDER BY to build or run for a primary-key lookup.
-            session = (
-                ApiSession.objects.select_for_update()
-                .select_related("user")
-                .get(pk=claims["sid"], user_id=claims["sub"])
+            # get(), not first(): no ORDER BY to build or run for a primary-key lookup. Only
+            # the session row is locked; the user is read with its roles and email
+            # verification in one plain statement (what the new tokens and the policy need).
+            session = ApiSession.objects.select_for_update().get(
+                pk=claims["sid"], user_id=claims["sub"]
             )
         except (ApiSession.DoesNotExist, ValidationError, ValueError):
             raise TokenRejected("token_invalid", "The token is not valid.") from None
+        user = user_with_flags(session.user_id)
+        if user is None:
+            raise TokenRejected("token_invalid", "The token is not valid.")
+        session.user = user
         now = timezone.now()
         deadline = _session_deadline(session)
         if deadline <= now and session.revoke_reason in ("", None, SESSION_EXPIRED):
