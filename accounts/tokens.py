@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from jwt.algorithms import RSAAlgorithm
 from rest_framework_simplejwt.backends import TokenBackend
@@ -319,6 +319,54 @@ def token_issue(*, user: User, request=None, method: str = "password") -> TokenP
     return pair
 
 
+@lru_cache(maxsize=8)
+def _session_row_plan(alias: str) -> tuple[str, list[str], list[tuple]]:
+    """The locking statement, attribute names and per-column converters of
+    :func:`_locked_session` on one database, worked out once per process."""
+    conn = connections[alias]
+    q = conn.ops.quote_name
+    fields = ApiSession._meta.concrete_fields
+    table = ApiSession._meta.db_table
+    user_column = ApiSession._meta.get_field("user").column
+    sql = (
+        f"SELECT {', '.join(q(f.column) for f in fields)} FROM {q(table)} "  # noqa: S608
+        f"WHERE {q(ApiSession._meta.pk.column)} = %s AND {q(user_column)} = %s"
+    )
+    if conn.features.has_select_for_update:
+        sql += " FOR UPDATE"  # SQLite: the IMMEDIATE transaction holds the write lock already
+    converters = []
+    for f in fields:
+        col = f.get_col(table)
+        converters.append((col, tuple(conn.ops.get_db_converters(col) + f.get_db_converters(conn))))
+    return sql, [f.attname for f in fields], converters
+
+
+def _locked_session(session_id: str, user_id: str) -> ApiSession | None:
+    """``select_for_update().get(pk=session_id, user_id=user_id)`` as one plain statement:
+    refresh runs it on every rotation, and the ORM's compilation of it cost more CPU than the
+    database's work. Call inside a transaction."""
+    pk, user_pk = ApiSession._meta.pk, User._meta.pk
+    try:
+        params = [
+            pk.get_db_prep_value(pk.to_python(session_id), connection),
+            user_pk.get_db_prep_value(user_pk.to_python(user_id), connection),
+        ]
+    except (ValueError, TypeError, AttributeError, ValidationError):
+        return None
+    sql, attnames, converters = _session_row_plan(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (col, funcs) in zip(row, converters, strict=True):
+        for func in funcs:
+            value = func(value, col, connection)
+        values.append(value)
+    return ApiSession.from_db(connection.alias, attnames, values)
+
+
 def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
     """Rotate: the presented refresh token is spent and a new pair is issued.
 
@@ -328,15 +376,11 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
     """
     claims = decode_typed(raw_refresh, "refresh")
     with transaction.atomic():
-        try:
-            # get(), not first(): no ORDER BY to build or run for a primary-key lookup. Only
-            # the session row is locked; the user is read with its roles and email
-            # verification in one plain statement (what the new tokens and the policy need).
-            session = ApiSession.objects.select_for_update().get(
-                pk=claims["sid"], user_id=claims["sub"]
-            )
-        except (ApiSession.DoesNotExist, ValidationError, ValueError):
-            raise TokenRejected("token_invalid", "The token is not valid.") from None
+        # Only the session row is locked; the user is read with its roles and email
+        # verification in one plain statement (what the new tokens and the policy need).
+        session = _locked_session(claims["sid"], claims["sub"])
+        if session is None:
+            raise TokenRejected("token_invalid", "The token is not valid.")
         user = user_with_flags(session.user_id)
         if user is None:
             raise TokenRejected("token_invalid", "The token is not valid.")
