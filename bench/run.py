@@ -3,7 +3,9 @@
 Starts gunicorn in the Procfile's layout (production settings, PostgreSQL + Redis) and drives
 every scenario module under bench/scenarios/ with wrk at 16 and 64 connections, printing
 p50/p95/p99 latency, requests/s and server CPU per request. Scenario modules may also print
-offline figures.
+offline figures. Then (unless --no-peer) fastapi-users, started from the pinned requirements
+under bench/peers/fastapi_users/, runs the operations both have with the same wrk settings,
+and the two are printed side by side. bench/signup_sqlite.py measures sign-up on SQLite.
 """
 
 from __future__ import annotations
