@@ -35,7 +35,7 @@ DB_BEFORE, DB_AFTER = "bench_usage_one_table", "bench_usage_partitioned"
 USER_EMAIL = "usage-partitions@example.com"
 
 
-def _env(tree: Path, database: str) -> dict[str, str]:
+def _env(tree: Path, database: str, extra_path: str = "") -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from bench import harness
 
@@ -44,7 +44,7 @@ def _env(tree: Path, database: str) -> dict[str, str]:
         {
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
             "REDIS_URL": "",
-            "PYTHONPATH": str(tree),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(tree), extra_path) if p),
         }
     )
     return env
@@ -54,6 +54,10 @@ def _psql(sql: str, database: str = "postgres") -> str:
     return subprocess.run(
         [*PSQL, "-d", database, "-c", sql], check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+# Packages the before tree needs that this checkout's .venv no longer has (--before-deps).
+_before_deps = {"path": ""}
 
 
 def _phase(tree: Path, database: str, phase: str, events: int) -> dict:
@@ -67,7 +71,7 @@ def _phase(tree: Path, database: str, phase: str, events: int) -> dict:
             str(events),
         ],
         cwd=tree,
-        env=_env(tree, database),
+        env=_env(tree, database, _before_deps["path"] if tree != ROOT else ""),
         capture_output=True,
         text=True,
     )
@@ -239,7 +243,15 @@ def main() -> int:
     parser.add_argument("--before", type=Path)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--phase", choices=["migrate", "seed", "measure"])
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the two databases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the databases a --keep run left"
+    )
+    parser.add_argument(
+        "--before-deps",
+        default="",
+        help="a directory of packages the before tree needs and .venv lacks (pip --target)",
+    )
     args = parser.parse_args()
     if args.phase:
         _django()
@@ -247,18 +259,20 @@ def main() -> int:
         return 0
 
     before, after = args.before.resolve(), ROOT
-    for database in (DB_BEFORE, DB_AFTER):
-        _psql(f"DROP DATABASE IF EXISTS {database}")
-    _psql(f"CREATE DATABASE {DB_BEFORE}")
-    _phase(before, DB_BEFORE, "migrate", args.events)
-    seed = _phase(before, DB_BEFORE, "seed", args.events)
-    print(f"seeded {args.events:,} events in {seed['seed_seconds']:.0f} s", flush=True)
-    _psql(f"CREATE DATABASE {DB_AFTER} TEMPLATE {DB_BEFORE}")
-    migrated = _phase(after, DB_AFTER, "migrate", args.events)
-    print(
-        f"migration 0004 (copy into monthly partitions): {migrated['migrate_seconds']:.1f} s",
-        flush=True,
-    )
+    _before_deps["path"] = args.before_deps
+    if not args.reuse:
+        for database in (DB_BEFORE, DB_AFTER):
+            _psql(f"DROP DATABASE IF EXISTS {database}")
+        _psql(f"CREATE DATABASE {DB_BEFORE}")
+        _phase(before, DB_BEFORE, "migrate", args.events)
+        seed = _phase(before, DB_BEFORE, "seed", args.events)
+        print(f"seeded {args.events:,} events in {seed['seed_seconds']:.0f} s", flush=True)
+        _psql(f"CREATE DATABASE {DB_AFTER} TEMPLATE {DB_BEFORE}")
+        migrated = _phase(after, DB_AFTER, "migrate", args.events)
+        print(
+            f"migration 0004 (copy into monthly partitions): {migrated['migrate_seconds']:.1f} s",
+            flush=True,
+        )
     results = {
         "one table (before)": _phase(before, DB_BEFORE, "measure", args.events),
         "partitioned (after)": _phase(after, DB_AFTER, "measure", args.events),

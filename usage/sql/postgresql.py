@@ -220,9 +220,9 @@ def purge_batch(cutoff: datetime, limit: int, now: datetime) -> int:
 # USAGE_LATE_ARRIVAL_DAYS ago to 5 minutes ahead, and partitions exist months ahead).
 
 DEFAULT_PARTITION = f"{EVENTS}_default"
-# A drop waits this long for the locks (it needs the parent table's for an instant), then
-# gives up until the next run rather than queueing every ingestion behind it.
-DROP_LOCK_TIMEOUT = "5s"
+# A drop waits this long for the parent table's lock, then gives up until the next run:
+# while it waits, every statement on the events table queues behind it.
+DROP_LOCK_TIMEOUT = "2s"
 
 
 def month_start(moment: datetime) -> datetime:
@@ -239,14 +239,6 @@ def next_month(start: datetime) -> datetime:
 
 def partition_name(start: datetime) -> str:
     return f"{EVENTS}_p{start:%Y%m}"
-
-
-def is_partitioned() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", [EVENTS]
-        )
-        return cursor.fetchone() is not None
 
 
 def partitions() -> list[tuple[str, datetime, datetime]]:
@@ -270,8 +262,8 @@ def ensure_partitions(now: datetime, months_ahead: int, months_back: int = 0) ->
     ``months_ahead`` after it that do not exist yet; the names created.
 
     Idempotent and safe to run concurrently (``IF NOT EXISTS``). Creating a partition
-    checks the default partition for rows of that month; the default is empty in normal
-    operation, so the check is an index-free scan of nothing.
+    makes PostgreSQL check that the default partition holds no row of that month (it holds
+    none in normal operation, so the check reads an empty table).
     """
     start = month_start(now)
     for _ in range(months_back):
@@ -298,25 +290,25 @@ def drop_expired_partitions(cutoff: datetime) -> int:
     event; the number of events dropped with them. A partition with un-rolled events stays
     (its rolled rows go by ``purge_batch``, the rest once rolled).
 
-    Each drop is its own transaction: the partition and the parent are locked (waiting at
-    most ``DROP_LOCK_TIMEOUT``), the partition is checked for un-rolled events under that
-    lock, so no rollup can be marking them meanwhile, then dropped. Its rows are counted
-    before the lock: nothing adds rows to a month that old (ingestion refuses it).
+    No lock is held between the check and the drop, because nothing can invalidate the
+    check: an event only ever goes from un-rolled to rolled, and no new event enters a month
+    that old (ingestion refuses ``occurred_at`` beyond USAGE_LATE_ARRIVAL_DAYS). The
+    ``DROP TABLE`` itself needs the parent table's lock for an instant; it waits at most
+    ``DROP_LOCK_TIMEOUT`` for it, so ingestion never queues behind it for longer.
     """
     dropped = 0
     for name, _start, end in partitions():
         if end > cutoff:
             continue
         with connection.cursor() as cursor:
+            cursor.execute(f'SELECT 1 FROM "{name}" WHERE rolled_at IS NULL LIMIT 1')
+            if cursor.fetchone() is not None:
+                continue
             cursor.execute(f'SELECT count(*) FROM "{name}"')
             rows = int(cursor.fetchone()[0])
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
-                cursor.execute(f'LOCK TABLE {EVENTS}, "{name}" IN ACCESS EXCLUSIVE MODE')
-                cursor.execute(f'SELECT 1 FROM "{name}" WHERE rolled_at IS NULL LIMIT 1')
-                if cursor.fetchone() is not None:
-                    continue
                 cursor.execute(f'DROP TABLE "{name}"')
         except OperationalError as exc:  # e.g. lock_not_available: the next run drops it
             logger.warning("usage events partition %s not dropped: %s", name, exc)
