@@ -15,7 +15,9 @@ tar -x -C /tmp/before``; it uses this checkout's .venv). In one run, on this mac
    (``usage_stats``, p50/p95 of 30 calls) and retention (``usage_events_purge`` at the
    default 90 days: a quarter of the events are past it).
 
-Figures, not assertions; the databases are dropped at the end unless ``--keep``.
+Figures, not assertions; the databases are dropped at the end unless ``--keep``. The
+measurements change the databases (ingestion, retention): ``--reuse`` is for kept databases
+that were never measured (e.g. a run whose measuring step failed).
 """
 
 from __future__ import annotations
@@ -279,6 +281,7 @@ def main() -> int:
     }
     rows = [
         ("events table + indexes", lambda f: f"{f['events_table_bytes'] / 2**30:.2f} GiB"),
+        ("idempotency keys table", lambda f: f"{f['keys_table_bytes'] / 2**30:.2f} GiB"),
         (
             "stats 30d p50 / p95",
             lambda f: f"{f['stats_30d_p50_ms']:.1f} / {f['stats_30d_p95_ms']:.1f} ms",
