@@ -195,3 +195,24 @@ def test_usage_events_purge_drops_a_partition_wholly_past_retention(member, inge
     # The dropped event's key outlives its partition.
     replay = ingest(member, {"meter": "tokens.input", "quantity": 1, "idempotency_key": "jan"})
     assert (replay.accepted, replay.duplicates) == (0, 1)
+
+
+@pytest.mark.django_db
+def test_usage_partitions_ensure_skips_a_month_the_default_partition_holds(member, ingest):
+    # A fresh install in a month's first days: a late event of the month before has no
+    # partition yet and lands in the default one.
+    with time_machine.travel(datetime(2032, 5, 2, tzinfo=UTC), tick=False):
+        ingest(
+            member,
+            {
+                "meter": "tokens.input",
+                "quantity": 9,
+                "idempotency_key": "late",
+                "occurred_at": iso(datetime(2032, 4, 29, tzinfo=UTC)),
+            },
+        )
+        assert partition_of_each_event() == {"late": "usage_usageevent_default"}
+        created = usage_partitions_ensure()
+    # April cannot be created while the default holds an April row; the months ahead are.
+    assert created == [f"usage_usageevent_p2032{m:02}" for m in (5, 6, 7, 8)]
+    assert selectors.usage_all_time(user=member) == {"tokens.input": 9}

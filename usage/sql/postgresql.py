@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from usage.models import (
     NO_SLOT,
@@ -275,12 +275,18 @@ def ensure_partitions(now: datetime, months_ahead: int, months_back: int = 0) ->
             end = next_month(start)
             name = partition_name(start)
             if name not in existing:
-                cursor.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {EVENTS} '
-                    "FOR VALUES FROM (%s) TO (%s)",
-                    [start, end],
-                )
-                created.append(name)
+                try:
+                    with transaction.atomic():
+                        cursor.execute(
+                            f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {EVENTS} '
+                            "FOR VALUES FROM (%s) TO (%s)",
+                            [start, end],
+                        )
+                    created.append(name)
+                except DatabaseError as exc:
+                    # The default partition holds rows of that month (see docs/operations.md):
+                    # they stay there, counted; the other months are still created.
+                    logger.warning("usage events partition %s not created: %s", name, exc)
             start = end
     return created
 
