@@ -9,7 +9,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
 
 from config import outages
 from config.api.exceptions import envelope
@@ -100,7 +99,7 @@ def is_token_api_request(request: HttpRequest) -> bool:
     The API authenticates such a request by that credential alone: the JWT and API-key
     classes come before the session's, and a presented credential is accepted or refused,
     never passed over for a session cookie (accounts.authentication). So the browser's
-    layers (session, CSRF, the session's user, messages; web-session tracking and
+    layers (session, the session's user, messages; web-session tracking and
     impersonation then find no session) have nothing to do for it, while a caller using the
     session cookie, or sending no credential, goes through all of them as before.
     """
@@ -126,14 +125,6 @@ class PageOnlyMixin:
 
 class PageOnlySessionMiddleware(PageOnlyMixin, SessionMiddleware):
     pass
-
-
-class PageOnlyCsrfViewMiddleware(PageOnlyMixin, CsrfViewMiddleware):
-    # The session-cookie door of the API keeps its CSRF check (CsrfSessionAuthentication).
-    def process_view(self, request, callback, callback_args, callback_kwargs):
-        if is_token_api_request(request):
-            return None
-        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class PageOnlyAuthenticationMiddleware(PageOnlyMixin, AuthenticationMiddleware):

@@ -84,12 +84,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    # The browser's layers, skipped by /api/ requests that present a bearer token or an
-    # API key (config.middleware.is_token_api_request): the API authenticates those by the
-    # credential alone. Session-cookie callers go through every one, CSRF included.
+    # The browser's layers (PageOnly*), skipped by /api/ requests that present a bearer token
+    # or an API key (config.middleware.is_token_api_request): the API authenticates those by
+    # the credential alone. Session-cookie callers go through every one. CSRF stays as Django
+    # ships it (DRF's views are exempt anyway; its session door checks CSRF itself).
     "config.middleware.PageOnlySessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "config.middleware.PageOnlyCsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "config.middleware.PageOnlyAuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
