@@ -124,7 +124,6 @@ def bench_environment(var_dir: Path) -> dict[str, str]:
         # budgets no run reaches, so the figures are the limit's cost and never its 429s.
         env.update(
             {
-                "RATELIMIT_ENABLE": "true",
                 "API_RATE_LIMITS_ENABLED": "true",
                 **{
                     f"API_RATE_LIMIT_{role}": "100000000/min"
