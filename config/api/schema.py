@@ -104,6 +104,7 @@ AUTH_FAILURE_CODES = [
     "account_inactive",
 ]
 
+
 def declared_errors(view, method: str) -> dict[int, list[str]]:
     """The domain error codes a view declares for one operation, per status.
 
