@@ -143,6 +143,7 @@ class TokenRefreshView(PublicView):
             tokens.SESSION_EXPIRED,
         ]
     }
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Rotate the refresh token",
@@ -408,6 +409,7 @@ class ApiKeyViewSet(
     viewsets.GenericViewSet,
 ):
     """My API keys. Managed with a JWT or the browser session only, never with a key."""
+
     error_codes = {"create": {400: ["invalid_scope", "expires_in_past"], 409: ["api_key_limit"]}}
 
     permission_classes = [permissions.IsAuthenticated, NotApiKey]
