@@ -124,7 +124,14 @@ class PageOnlyMixin:
 
 
 class PageOnlySessionMiddleware(PageOnlyMixin, SessionMiddleware):
-    pass
+    """A token API request gets a fresh session that is never loaded nor saved (no cookie
+    is read or set): flows shared with the pages (allauth's sign-up) may still use
+    ``request.session`` on it, at no cost."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_token_api_request(request):
+            request.session = self.SessionStore()
+        return super().__call__(request)
 
 
 class PageOnlyAuthenticationMiddleware(PageOnlyMixin, AuthenticationMiddleware):

@@ -102,3 +102,19 @@ def test_me_with_api_key_costs_two_queries_and_one_cache_round_trip_plus_the_rat
     with override_settings(API_RATE_LIMITS_ENABLED=True):
         calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=2)
     assert calls == ["get", *_rate_limit_round_trips()]
+
+
+def test_public_auth_endpoints_work_with_a_stray_bearer_header(anon_client, db):
+    """A client that sends its (or any) bearer token to a public endpoint still gets the
+    endpoint's answer: the flows shared with the pages find a session to use."""
+    anon_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    response = anon_client.post(
+        "/api/v1/auth/register",
+        {"email": "stray-bearer@example.com", "password": "a long enough passphrase"},
+        format="json",
+    )
+    assert response.status_code in (201, 202), response.content
+    reset = anon_client.post(
+        "/api/v1/auth/password/reset", {"email": "stray-bearer@example.com"}, format="json"
+    )
+    assert reset.status_code == 202
