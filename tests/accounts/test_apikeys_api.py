@@ -311,3 +311,10 @@ def test_listed_prefix_is_how_the_key_begins(member):
     assert created["key"].startswith(created["prefix"] + "_")
     assert listed["prefix"] == created["prefix"]
     assert listed["prefix"].startswith("rst_")
+
+
+def test_create_name_over_the_limit_before_trimming_is_400(member):
+    """The schema's maxLength counts what is sent: a padded name one over is refused."""
+    response = _create(_jwt(member), name="\u00a0" + "x" * 100)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "max_length"
