@@ -244,7 +244,7 @@ class StatusView(APIView):
 
 class RegisterView(PublicView):
     error_codes = {
-        400: [*PASSWORD_ERROR_CODES, "invalid_username"],
+        400: [*PASSWORD_ERROR_CODES, "invalid_username", "invalid_characters"],
         403: ["signup_closed"],
         409: ["email_taken", "username_taken"],
         429: ["too_many_attempts"],

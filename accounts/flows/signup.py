@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from accounts.flows.limits import consume, consume_or_429
 from accounts.flows.login import email_verification_mandatory
 from accounts.models import User
+from accounts.services.fields import clean_text
 from audit.services import record
 from config.errors import Conflict, Forbidden
 
@@ -117,6 +118,8 @@ def user_register(
     consume_or_429(request, action="signup")
     if not adapter.is_open_for_signup(django_request):
         raise Forbidden("signup_closed", "Sign-up is closed.")
+    # The same cleaning as every other door that sets a display name (no control characters).
+    display_name = clean_text(display_name, field="display_name") if display_name else ""
     email, username = _clean(
         adapter, email=email, password=password, username=username, display_name=display_name
     )

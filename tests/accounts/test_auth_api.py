@@ -609,3 +609,17 @@ def test_no_secret_in_any_event_after_a_full_api_journey(db):
     dump = str(events)
     for value in secrets:
         assert value not in dump
+
+
+def test_register_display_name_with_control_characters_is_400(anon_client):
+    response = anon_client.post(
+        "/api/v1/auth/register",
+        {
+            "email": "ctl@example.com",
+            "password": "a long enough passphrase",
+            "display_name": "a\u0019b",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_characters"
