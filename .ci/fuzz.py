@@ -10,8 +10,8 @@ Documented settings of this run (production settings otherwise, bench/harness.py
   tests (tests/config/test_throttling*.py, tests/accounts/test_auth_*.py).
 - Celery runs eagerly in the web process, so the work queued by requests (audit sealing,
   quota checks) runs against the fuzzed data too, and no task is left in a broker queue.
-- positive_data_acceptance also accepts 400 on the operations listed, with reasons, in
-  .ci/schemathesis.toml. Every other check runs everywhere.
+- positive_data_acceptance also accepts 400, and use_after_free is off, on the operations
+  listed, with reasons, in .ci/schemathesis.toml. Every other check runs everywhere.
 - One schemathesis worker (see below). FUZZ_MAX_TIME bounds each role's run (seconds).
 - The run signs in through POST /api/v1/auth/token (.ci/fuzz_hooks.py) and again on 401,
   because it signs itself out and revokes its own sessions on purpose.
