@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "audit",
     "accounts",
+    "orgs",
     "slots",
     "usage",
     "console",
@@ -508,6 +509,8 @@ ROSTER = {
     "IMPERSONATION_ENABLED": env.bool("IMPERSONATION_ENABLED", default=False),
     "IMPERSONATION_MAX_SECONDS": env.int("IMPERSONATION_MAX_SECONDS", default=3600),
     "ADMIN_DASHBOARD_CACHE_SECONDS": env.int("ADMIN_DASHBOARD_CACHE_SECONDS", default=60),
+    # Organizations a verified user may own (platform admins: no limit).
+    "ORGS_PER_USER": env.int("ORGS_PER_USER", default=5),
 }
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Every process (gunicorn workers, Celery) writes its Prometheus samples here so /metrics
