@@ -4,6 +4,12 @@ Every value comes from the environment (12-factor). The embedded defaults let a 
 checkout run with no services at all: SQLite, a file cache and a filesystem Celery broker
 under ``var/``, and secrets generated once into ``var/`` so that every process (each
 gunicorn worker, the Celery worker and beat) shares them.
+
+Why one module of over 500 lines: a settings module is read top to bottom, each section
+(database, cache, allauth, API, limits, security, ...) sets what the later ones read, and
+Django takes it as one namespace. Split into files it would have to be imported in order
+with ``from ... import *``, which hides where a name comes from; sections are marked with
+``# --- ... ---`` headers instead.
 """
 
 import os
