@@ -18,14 +18,23 @@ Bodies are bounded on the way in:
   length), except for ``multipart/form-data``, whose file parts the limit does not cover;
 - a body that stops coming is answered 408: it has ``REQUEST_BODY_TIMEOUT`` seconds plus
   one second for every ``REQUEST_BODY_MIN_RATE`` bytes that arrived.
+
+The worker (config.gunicorn_worker) asks ``overdue`` how long Django has been on its current
+request; when that is over gunicorn's ``timeout`` it calls ``abandon``: the request and those
+waiting behind it are answered 503 from the loop, and the worker is replaced. The application
+thread is a daemon thread, so a thread stuck for good does not keep the process from exiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import queue
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from concurrent.futures import Executor, Future
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -40,6 +49,40 @@ class _BodyTimedOut(Exception):
     pass
 
 
+class _Abandoned(Exception):
+    """The application thread will not run this call (see ``BufferedWSGI.abandon``)."""
+
+
+class _ApplicationThread(Executor):
+    """Runs the calls submitted to it one after the other on one daemon thread, started on
+    the first call (so in the worker, after the fork)."""
+
+    def __init__(self):
+        self._calls = queue.SimpleQueue()
+        self._thread = None
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        self._calls.put((future, fn, args, kwargs))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="wsgi", daemon=True)
+            self._thread.start()
+        return future
+
+    def _run(self):
+        while True:
+            future, fn, args, kwargs = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # abandoned while it waited
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            del future, fn, args, kwargs
+
+
 class BufferedWSGI:
     """The ASGI application that runs ``wsgi_app`` once the request has fully arrived."""
 
@@ -47,7 +90,14 @@ class BufferedWSGI:
         self.wsgi_app = wsgi_app
         # One thread per process runs Django, the way the sync worker did: its database
         # connections, caches and thread-locals live as long as the process.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsgi")
+        self._executor = _ApplicationThread()
+        # Set by the application thread: since when (time.monotonic) it has been on the
+        # current call, and for which request (method, path); None between calls.
+        self._busy_since = None
+        self._busy_with = None
+        # The loop's futures of the calls submitted and not yet returned.
+        self._waiting = set()
+        self._abandoned = False
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -59,25 +109,68 @@ class BufferedWSGI:
                 await receive()
                 await send({"type": "websocket.close", "code": 1000})
             return
+        if self._abandoned:
+            await _send_unavailable(scope, send)
+            return
         try:
             body, length = await _read_body(scope, receive)
         except _BodyTimedOut:
             await _send_request_timeout(scope, send)
             return
         environ = _environ(scope, body, length)
-        loop = asyncio.get_running_loop()
-        status, headers, chunks, rest = await loop.run_in_executor(
-            self._executor, self._start, environ
-        )
+        try:
+            status, headers, chunks, rest = await self._on_thread(self._start, environ)
+        except _Abandoned:
+            await _send_unavailable(scope, send)
+            return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         while rest is not None:
             await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
-            chunks, rest = await loop.run_in_executor(self._executor, _next_batch, *rest)
+            try:
+                chunks, rest = await self._on_thread(self._next_piece, *rest)
+            except _Abandoned:
+                # Half a response: returning now makes gunicorn close the connection, so
+                # the client cannot take it for a whole one.
+                return
         await send({"type": "http.response.body", "body": b"".join(chunks)})
+
+    async def _on_thread(self, call, *args):
+        """``call(*args)`` on the application thread; ``_Abandoned`` if it never returns."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        self._waiting.add(future)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # abandon() cancelled the future, not the task (a client gone, a shutdown).
+            if self._abandoned and not asyncio.current_task().cancelling():
+                raise _Abandoned() from None
+            raise
+        finally:
+            self._waiting.discard(future)
+
+    def overdue(self, limit: float) -> tuple[str, str] | None:
+        """The request (method, path with its secrets redacted) the application thread has
+        been on for more than ``limit`` seconds, if any. Called on the loop."""
+        since, request = self._busy_since, self._busy_with
+        if since is None or time.monotonic() - since <= limit or request is None:
+            return None
+        from config.logging import redact_path
+
+        method, path = request
+        return method, redact_path(path)
+
+    def abandon(self) -> None:
+        """Give up on the application thread (called on the loop): every request waiting
+        for it, the running one included, and every request after, is answered 503."""
+        self._abandoned = True
+        for future in list(self._waiting):
+            future.cancel()
 
     def _start(self, environ):
         """On the application thread: run the WSGI app and collect the first batch of its
         body (all of it, for anything but a streamed response)."""
+        self._busy_with = (environ["REQUEST_METHOD"], environ["PATH_INFO"])
+        self._busy_since = time.monotonic()
         started = {}
 
         def start_response(status, response_headers, exc_info=None):
@@ -89,9 +182,20 @@ class BufferedWSGI:
                 for name, value in response_headers
             ]
 
-        result = self.wsgi_app(environ, start_response)
-        chunks, rest = _next_batch(result, iter(result))
+        try:
+            result = self.wsgi_app(environ, start_response)
+            chunks, rest = _next_batch(result, iter(result))
+        finally:
+            self._busy_since = None
         return started["status"], started["headers"], chunks, rest
+
+    def _next_piece(self, result, iterator):
+        """On the application thread: the next piece of a streamed response."""
+        self._busy_since = time.monotonic()
+        try:
+            return _next_batch(result, iterator)
+        finally:
+            self._busy_since = None
 
 
 def _next_batch(result, iterator):
@@ -182,31 +286,49 @@ async def _read_body(scope, receive):
 
 
 async def _send_request_timeout(scope, send) -> None:
+    await _send_error(
+        scope,
+        send,
+        408,
+        ("client_error", "request_timeout", "The request body did not arrive in time."),
+    )
+
+
+async def _send_unavailable(scope, send) -> None:
+    await _send_error(
+        scope,
+        send,
+        503,
+        (
+            "server_error",
+            "service_unavailable",
+            "The server could not answer in time. Try again shortly.",
+        ),
+        extra_headers=[(b"retry-after", b"5")],
+    )
+
+
+async def _send_error(scope, send, status: int, error: tuple[str, str, str], extra_headers=()):
+    """The API's error envelope under /api, the detail as plain text elsewhere; the
+    connection closes."""
     path = scope.get("path", "")
     if path == "/api" or path.startswith("/api/"):
-        import json
-
         from config.api.exceptions import envelope
 
-        content = json.dumps(
-            envelope(
-                "client_error",
-                "request_timeout",
-                "The request body did not arrive in time.",
-            )
-        ).encode()
+        content = json.dumps(envelope(*error)).encode()
         content_type = b"application/json"
     else:
-        content = b"The request body did not arrive in time.\n"
+        content = error[2].encode() + b"\n"
         content_type = b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
-            "status": 408,
+            "status": status,
             "headers": [
                 (b"content-type", content_type),
                 (b"content-length", str(len(content)).encode()),
                 (b"connection", b"close"),
+                *extra_headers,
             ],
         }
     )

@@ -1,78 +1,205 @@
-"""gunicorn's asyncio worker with a deadline for a request's headers.
+"""The ``web`` process's worker (Procfile): gunicorn's ``asgi`` worker, plus a deadline for
+the first request's headers and a time limit for each request.
 
-gunicorn's ``asgi`` worker parses requests on an event loop, so a client trickling its
-headers holds no worker; config.buffered_wsgi does the same for bodies. The worker bounds
-the headers of a kept-alive connection's next request by the keep-alive timeout but leaves
-the first request of a connection unbounded: here its request line and headers must arrive
-within ``REQUEST_HEADER_TIMEOUT`` seconds of connecting, or the client reads 408 and the
-connection closes. (It reaches into gunicorn's protocol class: gunicorn is pinned, and
-tests/config/test_slow_clients.py holds it to this.)
+Headers. gunicorn's ``asgi`` worker parses requests on an event loop, so a client trickling
+its headers holds no worker (config.buffered_wsgi does the same for bodies). It bounds the
+headers of a kept-alive connection's next request by ``keepalive``, but nothing bounds the
+first request of a connection, and gunicorn 27 has no setting or hook for it
+(``limit_request_*`` cap sizes, ``timeout`` bounds bodies and silent workers). So the
+deadline is ours, written against asyncio's public API only: the worker's event loop
+(``HeaderDeadlineLoop``) puts a ``_HeaderDeadline`` protocol in front of every connection its
+servers accept; it watches the bytes go by to gunicorn's protocol, and if the request line
+and headers have not ended ``REQUEST_HEADER_TIMEOUT`` seconds after connecting, it answers
+408 and closes the connection. Once they end it hands the transport to gunicorn's protocol
+(``transport.set_protocol``) and costs nothing more.
+
+What this relies on in gunicorn, all documented or public: a custom ``worker_class``;
+``asgi_loop = "asyncio"`` (forced here) builds the worker's loop with
+``asyncio.new_event_loop()``, so through the event loop policy set in ``init_process``; each
+listener is served with ``loop.create_server``, whose protocols are ``asyncio.Protocol``;
+the asgi worker's ``loop``, ``asgi``, ``alive``, ``cfg`` and ``log`` attributes. A worker
+whose loop is not ours refuses to boot (``load_wsgi``), and
+tests/config/test_gunicorn_worker.py fails if a trickled header is not cut. (asyncio's loop
+policies are deprecated from Python 3.14: on that Python, check what replaces them.)
+
+Request time limit. Requests run on one application thread per process
+(config.buffered_wsgi) while the loop keeps heart-beating to the arbiter, so gunicorn's
+``timeout`` no longer ends a stuck request as it does under the sync worker. The worker
+checks instead: once Django has spent longer than ``timeout`` seconds (the same setting,
+30 s by default; 0 disables it) on one request, or on one piece of a streamed response, the
+worker logs it, counts it (``roster_web_requests_timed_out_total``), answers that request and
+every request waiting behind it 503 ``service_unavailable`` with ``Retry-After``, and stops
+as on SIGTERM: no new connections, the arbiter starts a new worker, the other workers serve
+meanwhile. The stuck thread is a daemon thread, so it does not keep the process alive.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 
-from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers.gasgi import ASGIWorker
 
+from config.buffered_wsgi import BufferedWSGI
 
-class HeaderDeadlineProtocol(ASGIProtocol):
-    _header_deadline = None
+_HEADERS_TOO_SLOW_BODY = b"The request headers did not arrive in time.\n"
+_HEADERS_TOO_SLOW = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_HEADERS_TOO_SLOW_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n\r\n" + _HEADERS_TOO_SLOW_BODY
+)
+
+
+class _HeaderDeadline(asyncio.Protocol):
+    """In front of gunicorn's protocol until the connection's first headers have ended."""
+
+    def __init__(self, inner: asyncio.Protocol, loop: HeaderDeadlineLoop):
+        self._inner = inner
+        self._loop = loop
+        self._transport = None
+        self._timer = None
+        self._started = False
+        self._tail = b""
 
     def connection_made(self, transport):
-        super().connection_made(transport)
-        if self._callback_parser is not None and not self._closed:
-            self._header_deadline = self.worker.loop.call_later(
-                self.worker.header_timeout, self._headers_too_slow
-            )
+        self._transport = transport
+        self._timer = self._loop.call_later(self._loop.header_timeout, self._too_slow)
+        self._inner.connection_made(transport)
 
-    def _on_headers_complete(self):
-        self._cancel_header_deadline()
-        return super()._on_headers_complete()
+    def data_received(self, data):
+        if self._timer is not None and self._headers_ended(data):
+            self._timer.cancel()
+            self._timer = None
+            # From now on the transport talks to gunicorn's protocol directly.
+            self._transport.set_protocol(self._inner)
+        self._inner.data_received(data)
+
+    def _headers_ended(self, data: bytes) -> bool:
+        seen = self._tail + data
+        if not self._started:
+            # Empty lines before a request line are allowed (RFC 9112 2.2): they end nothing.
+            seen = seen.lstrip(b"\r\n")
+            if not seen:
+                return False
+            self._started = True
+        # An empty line ends the headers; bare LF endings count too, so that a request
+        # gunicorn accepts is never answered 408 afterwards.
+        if b"\n\r\n" in seen or b"\n\n" in seen:
+            return True
+        self._tail = seen[-2:]
+        return False
+
+    def _too_slow(self):
+        self._timer = None
+        transport = self._transport
+        if transport.is_closing():
+            return  # gunicorn answered (a 400, 414, 431) and is closing it
+        self._loop.log.info(
+            "Request headers not received within %ss, closing", self._loop.header_timeout
+        )
+        transport.write(_HEADERS_TOO_SLOW)
+        transport.close()
+
+    def eof_received(self):
+        return self._inner.eof_received()
 
     def connection_lost(self, exc):
-        self._cancel_header_deadline()
-        super().connection_lost(exc)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._inner.connection_lost(exc)
 
-    def _cancel_header_deadline(self):
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+    def pause_writing(self):
+        self._inner.pause_writing()
 
-    def _headers_too_slow(self):
-        self._header_deadline = None
-        if self._closed or self._current_request is not None:
-            return
-        self.log.info(
-            "Request headers not received within %ss, closing", self.worker.header_timeout
-        )
-        self._send_error_response(408, "The request headers did not arrive in time.\n")
-        self._close_transport()
-        # Wake the connection's task so that it sees the connection closed and ends.
-        if self._request_ready is not None:
-            self._request_ready.set()
+    def resume_writing(self):
+        self._inner.resume_writing()
+
+
+class HeaderDeadlineLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose servers give each connection ``header_timeout`` seconds to send
+    its first request line and headers."""
+
+    header_timeout = 10.0
+    log = None
+
+    async def create_server(self, protocol_factory, *args, **kwargs):
+        def guarded():
+            return _HeaderDeadline(protocol_factory(), self)
+
+        return await super().create_server(guarded, *args, **kwargs)
+
+
+class _HeaderDeadlinePolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self):
+        return HeaderDeadlineLoop()
 
 
 class RosterWorker(ASGIWorker):
     """The ``web`` process's worker (Procfile): see config/buffered_wsgi.py."""
 
-    header_timeout = 10.0
+    def init_process(self):
+        if self.cfg.asgi_loop == "uvloop":
+            self.log.warning("asgi_loop = uvloop ignored: Roster's worker runs on asyncio")
+        self.cfg.set("asgi_loop", "asyncio")
+        asyncio.set_event_loop_policy(_HeaderDeadlinePolicy())
+        super().init_process()
 
     def load_wsgi(self):
         super().load_wsgi()
+        if not isinstance(self.loop, HeaderDeadlineLoop):
+            raise RuntimeError(
+                "gunicorn's asgi worker no longer builds its loop with asyncio.new_event_loop(): "
+                "the request header deadline would be lost"
+            )
         # The application is loaded, so are Roster's settings.
         from django.conf import settings
 
-        self.header_timeout = settings.REQUEST_HEADER_TIMEOUT
+        self.loop.header_timeout = settings.REQUEST_HEADER_TIMEOUT
+        self.loop.log = self.log
         # Everything loaded so far (Django, the apps, their modules) lives as long as the
         # worker: out of the collector's sight, a full collection no longer walks it all
         # (a pause of ~0.1 s every few thousand requests otherwise).
         gc.freeze()
 
-    async def _serve(self):
-        # gunicorn builds each connection's protocol from this module-level name.
-        import gunicorn.workers.gasgi as gasgi
+    def run(self):
+        if self.cfg.timeout and isinstance(self.asgi, BufferedWSGI):
+            self.loop.create_task(self._end_overdue_requests(self.cfg.timeout))
+        super().run()
 
-        gasgi.ASGIProtocol = HeaderDeadlineProtocol
-        await super()._serve()
+    async def _end_overdue_requests(self, limit: float) -> None:
+        app = self.asgi
+        every = min(1.0, limit / 4)
+        while self.alive:
+            await asyncio.sleep(every)
+            overdue = app.overdue(limit)
+            if overdue is None:
+                continue
+            method, path = overdue
+            self.log.critical(
+                "Request over the %ss worker timeout: %s %s; replacing worker (pid:%s)",
+                limit,
+                method,
+                path,
+                self.pid,
+            )
+            _requests_timed_out().inc()
+            # Stop as on SIGTERM (no new connections; the arbiter starts a new worker), and
+            # answer what this worker's application thread will never run.
+            self.alive = False
+            app.abandon()
+            return
+
+
+@functools.cache
+def _requests_timed_out():
+    # Imported in the worker once the settings have set PROMETHEUS_MULTIPROC_DIR, so that
+    # the count outlives the worker it ended and /metrics adds it up from any process.
+    import prometheus_client
+
+    return prometheus_client.Counter(
+        "roster_web_requests_timed_out",
+        "Requests that ran over gunicorn's timeout; each replaced the web worker running it",
+    )
