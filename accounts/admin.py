@@ -4,7 +4,8 @@ Every state change goes through the same services as the API (status, roles, ses
 API keys, MFA, emails); the admin only chooses users and confirms. Status and roles are
 read-only on the form for that reason: they change through the actions, which audit.
 Managers (staff with ``view_*`` permissions only) get the same pages read-only and no
-actions. Users are never hard-deleted here: deactivation is the deletion.
+actions. Users are never hard-deleted here: deactivation is the deletion. The bulk actions
+are in accounts/admin_actions.py, the forms, inlines and filters in accounts/admin_parts.py.
 
 What other apps hold of a user (live slots, usage totals) is added by the console, which
 registers a subclass of this admin (console/admin.py): accounts does not import them.
@@ -12,19 +13,15 @@ registers a subclass of this admin (console/admin.py): accounts does not import 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import impersonation
+from accounts.admin_actions import UserActionsMixin
 from accounts.admin_import import UserExportResource, UserImportResource, user_create_invited
 from accounts.admin_parts import (
     ApiKeyInline,
@@ -32,29 +29,19 @@ from accounts.admin_parts import (
     AuthenticatorInline,
     MfaFilter,
     RoleFilter,
-    RolesForm,
     SettingInline,
     UserAddForm,
     UserChangeForm,
     WebSessionInline,
     with_mfa,
 )
-from accounts.admin_services import (
-    user_mfa_reset,
-    user_send_password_reset,
-    user_send_verification_email,
-)
-from accounts.apikeys import api_keys_revoke_all
 from accounts.models import PROFILE_FIELDS, User
 from accounts.selectors import has_mfa
 from accounts.services.users import (
     user_admin_update,
-    user_deactivate,
     user_set_roles,
-    user_set_status,
     user_update_profile,
 )
-from accounts.sessions import revoke_user_sessions
 from audit.admin_mixins import AdminAuditMixin, record_admin_export
 from audit.personal import attach_revealed
 from audit.selectors import events_of, events_visible_to
@@ -67,7 +54,7 @@ RECENT_AUDIT_EVENTS = 20
 
 
 @admin.register(User)
-class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
+class UserAdmin(UserActionsMixin, AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
     list_display = (
         "email",
         "name",
@@ -335,164 +322,6 @@ class UserAdmin(AdminAuditMixin, ImportExportMixin, admin.ModelAdmin):
             actor=request.user, user=obj
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    # --- actions -------------------------------------------------------------------------------
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def _apply(
-        self,
-        request: HttpRequest,
-        queryset,
-        service: Callable[[User], object],
-        done: str,
-    ) -> None:
-        """Call ``service`` per user; report successes and each refusal by the service."""
-        succeeded = 0
-        for user in queryset:
-            try:
-                service(user)
-            except DomainError as error:
-                self.message_user(request, f"{user.email}: {error.detail}", messages.ERROR)
-            except ValidationError as error:
-                detail = " ".join(error.messages)
-                self.message_user(request, f"{user.email}: {detail}", messages.ERROR)
-            else:
-                succeeded += 1
-        if succeeded:
-            noun = "user" if succeeded == 1 else "users"
-            self.message_user(request, f"{done}: {succeeded} {noun}.", messages.SUCCESS)
-
-    @admin.action(description="Suspend selected users", permissions=["change"])
-    def suspend_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_set_status(
-                user=u, status=User.Status.SUSPENDED, actor=request.user, request=request
-            ),
-            "Suspended",
-        )
-
-    @admin.action(description="Reactivate selected users", permissions=["change"])
-    def reactivate_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_set_status(
-                user=u, status=User.Status.ACTIVE, actor=request.user, request=request
-            ),
-            "Reactivated",
-        )
-
-    @admin.action(description="Deactivate selected users", permissions=["change"])
-    def deactivate_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_deactivate(user=u, actor=request.user, request=request),
-            "Deactivated",
-        )
-
-    @admin.action(description="Sign out everywhere (web and API)", permissions=["change"])
-    def sign_out_everywhere(self, request, queryset):
-        own_session = request.session.session_key
-
-        self._apply(
-            request,
-            queryset,
-            lambda u: revoke_user_sessions(
-                user=u,
-                actor=request.user,
-                request=request,
-                reason="admin_sign_out",
-                # Signing yourself out everywhere keeps the page you are using.
-                keep_web_session_key=own_session if u.pk == request.user.pk else None,
-            ),
-            "Signed out everywhere",
-        )
-
-    @admin.action(description="Reset MFA (remove authenticators)…", permissions=["change"])
-    def reset_mfa(self, request, queryset):
-        if request.POST.get("confirm") != "yes":
-            users = list(queryset)
-            return TemplateResponse(
-                request,
-                "admin/accounts/user/reset_mfa_confirm.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Reset MFA?",
-                    "opts": self.opts,
-                    "users": users,
-                    "action": "reset_mfa",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "select_across": request.POST.get("select_across", "0"),
-                },
-            )
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_mfa_reset(user=u, actor=request.user, request=request),
-            "MFA reset",
-        )
-
-    @admin.action(description="Resend verification email", permissions=["change"])
-    def resend_verification_email(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_send_verification_email(user=u, actor=request.user, request=request),
-            "Verification email sent",
-        )
-
-    @admin.action(description="Send password reset email", permissions=["change"])
-    def send_password_reset(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_send_password_reset(user=u, actor=request.user, request=request),
-            "Password reset email sent",
-        )
-
-    @admin.action(description="Revoke all API keys", permissions=["change"])
-    def revoke_api_keys(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: api_keys_revoke_all(
-                user=u, actor=request.user, request=request, reason="admin_revoked"
-            ),
-            "API keys revoked",
-        )
-
-    @admin.action(description="Change roles…", permissions=["change"])
-    def change_roles(self, request, queryset):
-        form = RolesForm(request.POST if request.POST.get("confirm") == "yes" else None)
-        if not form.is_valid():
-            return TemplateResponse(
-                request,
-                "admin/accounts/user/change_roles.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Change roles",
-                    "opts": self.opts,
-                    "users": list(queryset),
-                    "form": form,
-                    "action": "change_roles",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "select_across": request.POST.get("select_across", "0"),
-                },
-            )
-        roles = form.cleaned_data["roles"] or ["member"]
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_set_roles(user=u, roles=roles, actor=request.user, request=request),
-            f"Roles set to {', '.join(roles)}",
-        )
 
 
 from accounts import (  # noqa: E402,F401  (register their models)
