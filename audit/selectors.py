@@ -284,6 +284,11 @@ class CsvCheckResult:
     matched_database: int | None
     first_broken: dict[str, Any] | None = None
 
+    def fail(self, **where: Any) -> None:
+        """Mark the check failed at ``where`` (row, seq, reason)."""
+        self.ok = False
+        self.first_broken = where
+
     def as_dict(self) -> dict[str, Any]:
         data = {
             "ok": self.ok,
@@ -316,11 +321,37 @@ def csv_verify(lines, *, against_database: bool = True) -> CsvCheckResult:
             False, 0, 0, 0, None, {"row": 0, "reason": f"missing columns: {missing}"}
         )
     copies = all(c in header for c in SEALED_COPY_COLUMNS)
+    result = CsvCheckResult(True, 0, 0, 0, 0 if against_database else None)
+    by_seq = _csv_check_rows(reader, result, copies=copies)
+    if result.ok and against_database and by_seq:
+        _csv_check_against_database(result, by_seq)
+    return result
+
+
+def _csv_row_event(row: dict, stored_in: dict[str, str]) -> tuple[int, dict, dict]:
+    """A row's ``seq``, the event its seal covers, and its readable personal columns;
+    ValueError or TypeError when a cell cannot be read."""
+    seq = int(row["seq"])
+    event = {name: spreadsheet_uncell(row[stored_in[name]]) for name in SEALED_FIELDS}
+    event["uuid"] = str(uuid.UUID(event["uuid"]))
+    event["ip"] = event["ip"] or None
+    event["changes"] = json.loads(row[stored_in["changes"]])
+    event["metadata"] = json.loads(row[stored_in["metadata"]])
+    readable = {
+        "actor_display": spreadsheet_uncell(row["actor_display"]),
+        "changes": json.loads(row["changes"]),
+        "metadata": json.loads(row["metadata"]),
+    }
+    return seq, event, readable
+
+
+def _csv_check_rows(reader, result: CsvCheckResult, *, copies: bool) -> dict[int, str]:
+    """Check every row's seal and its link to the row before; the seal of each ``seq``.
+    Stops at the first broken row (``result.first_broken``)."""
     stored_in = {
         name: f"{name}_sealed" if copies and name in PERSONAL_COLUMNS else name
         for name in SEALED_FIELDS
     }
-    result = CsvCheckResult(True, 0, 0, 0, 0 if against_database else None)
     last_seq, last_seal = None, None
     by_seq: dict[int, str] = {}
     for number, row in enumerate(reader, start=1):
@@ -328,55 +359,44 @@ def csv_verify(lines, *, against_database: bool = True) -> CsvCheckResult:
         if not row["seq"]:
             continue  # exported before it was sealed: nothing to check yet
         try:
-            seq = int(row["seq"])
-            event = {name: spreadsheet_uncell(row[stored_in[name]]) for name in SEALED_FIELDS}
-            event["uuid"] = str(uuid.UUID(event["uuid"]))
-            event["ip"] = event["ip"] or None
-            event["changes"] = json.loads(row[stored_in["changes"]])
-            event["metadata"] = json.loads(row[stored_in["metadata"]])
-            readable = {
-                "actor_display": spreadsheet_uncell(row["actor_display"]),
-                "changes": json.loads(row["changes"]),
-                "metadata": json.loads(row["metadata"]),
-            }
+            seq, event, readable = _csv_row_event(row, stored_in)
         except (ValueError, TypeError) as exc:
-            result.ok = False
-            result.first_broken = {"row": number, "reason": f"unreadable: {exc}"}
-            return result
+            result.fail(row=number, reason=f"unreadable: {exc}")
+            return by_seq
         if copies and not all(_readable_matches(readable[n], event[n]) for n in readable):
-            result.ok = False
-            result.first_broken = {"row": number, "seq": seq, "reason": "readable_mismatch"}
-            return result
+            result.fail(row=number, seq=seq, reason="readable_mismatch")
+            return by_seq
         result.sealed += 1
         if compute_seal(event, seq, row["prev_seal"]) != row["seal"]:
-            result.ok = False
-            result.first_broken = {"row": number, "seq": seq, "reason": "seal_mismatch"}
-            return result
+            result.fail(row=number, seq=seq, reason="seal_mismatch")
+            return by_seq
         if last_seq is not None and seq == last_seq + 1:
             if row["prev_seal"] != last_seal:
-                result.ok = False
-                result.first_broken = {"row": number, "seq": seq, "reason": "link_mismatch"}
-                return result
+                result.fail(row=number, seq=seq, reason="link_mismatch")
+                return by_seq
             result.linked += 1
         last_seq, last_seal = seq, row["seal"]
         by_seq[seq] = row["seal"]
-    if against_database and by_seq:
-        stored: dict[int, str] = {}
-        seqs = sorted(by_seq)
-        for start in range(0, len(seqs), 5000):
-            part = seqs[start : start + 5000]
-            stored.update(AuditEvent.objects.filter(seq__in=part).values_list("seq", "seal"))
-        chain = AuditChain.objects.filter(pk=1).first()
-        pruned_through = chain.pruned_seq if chain else 0
-        for seq in seqs:
-            if seq in stored:
-                if stored[seq] != by_seq[seq]:
-                    result.ok = False
-                    result.first_broken = {"seq": seq, "reason": "differs_from_database"}
-                    return result
-                result.matched_database += 1
-            elif seq > pruned_through:
-                result.ok = False
-                result.first_broken = {"seq": seq, "reason": "missing_from_database"}
-                return result
+    return by_seq
+
+
+def _csv_check_against_database(result: CsvCheckResult, by_seq: dict[int, str]) -> None:
+    """Each seal equal to the database's for its ``seq``; a ``seq`` the database lacks is
+    broken unless the chain was pruned past it."""
+    stored: dict[int, str] = {}
+    seqs = sorted(by_seq)
+    for start in range(0, len(seqs), 5000):
+        part = seqs[start : start + 5000]
+        stored.update(AuditEvent.objects.filter(seq__in=part).values_list("seq", "seal"))
+    chain = AuditChain.objects.filter(pk=1).first()
+    pruned_through = chain.pruned_seq if chain else 0
+    for seq in seqs:
+        if seq in stored:
+            if stored[seq] != by_seq[seq]:
+                result.fail(seq=seq, reason="differs_from_database")
+                return
+            result.matched_database += 1
+        elif seq > pruned_through:
+            result.fail(seq=seq, reason="missing_from_database")
+            return
     return result

@@ -132,7 +132,28 @@ def user_register(
         raise Conflict("email_taken", "An account with this email address exists.", attr="email")
     # Hashed before the transaction: on SQLite (IMMEDIATE transactions) the write lock would
     # otherwise be held through argon2, and concurrent sign-ups would hash one at a time.
-    password_hash = make_password(password)
+    user = _create_user(
+        request,
+        email=email,
+        password_hash=make_password(password),
+        username=username,
+        display_name=display_name,
+    )
+    if user is None:
+        return None
+    if account_settings.EMAIL_VERIFICATION != account_settings.EmailVerificationMethod.NONE:
+        address = EmailAddress.objects.get_primary(user)
+        if address is not None:
+            send_signup_mail(request, email=address.email, address=address)
+    return user
+
+
+def _create_user(
+    request, *, email: str, password_hash: str, username: str | None, display_name: str
+) -> User | None:
+    """The new account, its email address and the ``user.created`` event, in one
+    transaction. When a concurrent sign-up wins the race for the address or the username:
+    409, or ``None`` (its owner mailed) where sign-up hides taken addresses."""
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -142,7 +163,7 @@ def user_register(
                 username=username or None,
                 display_name=display_name,
             )
-            setup_user_email(django_request, user, [])
+            setup_user_email(getattr(request, "_request", request), user, [])
             record(
                 action="user.created",
                 actor=user,
@@ -151,7 +172,6 @@ def user_register(
                 metadata={"door": "api"},
             )
     except IntegrityError:
-        # A concurrent registration won the race for this email or username.
         if username and User.objects.filter(username__iexact=username).exists():
             raise Conflict("username_taken", "This username is taken.", attr="username") from None
         if signup_hides_taken_addresses():
@@ -160,8 +180,4 @@ def user_register(
         raise Conflict(
             "email_taken", "An account with this email address exists.", attr="email"
         ) from None
-    if account_settings.EMAIL_VERIFICATION != account_settings.EmailVerificationMethod.NONE:
-        address = EmailAddress.objects.get_primary(user)
-        if address is not None:
-            send_signup_mail(request, email=address.email, address=address)
     return user

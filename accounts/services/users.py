@@ -295,17 +295,7 @@ def user_admin_update(
 
         changes: dict[str, Any] = {}
         if status is not None:
-            status_changes = apply_status(locked, status, actor=actor, request=request)
-            if status_changes and status == Status.DEACTIVATED:
-                record(
-                    action="user.deactivated",
-                    actor=actor,
-                    target=locked,
-                    request=request,
-                    changes=status_changes,
-                )
-            else:
-                changes.update(status_changes)
+            changes.update(_admin_status_change(locked, status, actor=actor, request=request))
         if slot_limit is not _UNSET and slot_limit != locked.slot_limit:
             changes["slot_limit"] = [locked.slot_limit, slot_limit]
             locked.slot_limit = slot_limit
@@ -325,6 +315,22 @@ def user_admin_update(
             )
     user.refresh_from_db()
     return user
+
+
+def _admin_status_change(locked: User, status: str, *, actor, request) -> dict[str, Any]:
+    """Apply ``status`` to the locked row. A deactivation is recorded on its own
+    (``user.deactivated``); other changes are returned for the ``user.updated`` event."""
+    status_changes = apply_status(locked, status, actor=actor, request=request)
+    if status_changes and status == Status.DEACTIVATED:
+        record(
+            action="user.deactivated",
+            actor=actor,
+            target=locked,
+            request=request,
+            changes=status_changes,
+        )
+        return {}
+    return status_changes
 
 
 def user_set_status(*, user: User, status: str, actor, request=None) -> User:
