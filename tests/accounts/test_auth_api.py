@@ -223,11 +223,11 @@ def test_status_with_session_never_exposes_the_session_key(member, client_for):
 
 
 def test_status_reports_verification_and_mfa(member):
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from tests.mfa import totp_activate
 
     EmailAddress.objects.create(user=member, email=member.email, primary=True, verified=True)
     pair = login(member)
-    TOTP.activate(member, generate_totp_secret())
+    totp_activate(member)
     body = bearer(pair["access"]).get(STATUS_URL).json()
     assert body["email_verified"] is True and body["mfa_enabled"] is True
 
@@ -547,8 +547,8 @@ def test_no_secret_in_any_event_after_a_full_api_journey(db):
     """Register, sign in with MFA, refresh, reuse, create/use/revoke a key, reset, log out:
     not one password, token, key, mfa_token or code reaches the audit log."""
     import pyotp
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from tests.mfa import recovery_codes_activate, totp_activate, totp_secret
 
     password = "journey passphrase 42"
     client = APIClient()
@@ -556,9 +556,9 @@ def test_no_secret_in_any_event_after_a_full_api_journey(db):
         REGISTER_URL, {"email": "journey@example.com", "password": password}, format="json"
     ).json()["id"]
     user = User.objects.get(pk=user_id)
-    secret = generate_totp_secret()
-    TOTP.activate(user, secret)
-    recovery = RecoveryCodes.activate(user).generate_codes()[0]
+    secret = totp_secret()
+    totp_activate(user, secret)
+    recovery = recovery_codes_activate(user)[0]
     secrets = [password, secret, recovery]
 
     client.post(TOKEN_URL, {"email": user.email, "password": "wrong guess 1"}, format="json")

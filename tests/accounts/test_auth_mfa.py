@@ -3,17 +3,15 @@ allauth's own form, so recovery codes and limits behave exactly as on the pages.
 
 import time
 
-import pyotp
 import pytest
 import time_machine
-from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from rest_framework.test import APIClient
 
 from accounts.models import ApiSession
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import TOKEN_URL, error_code
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa import recovery_codes_activate, totp_activate, unused_recovery_codes
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +20,8 @@ MFA_URL = "/api/v1/auth/token/mfa"
 
 @pytest.fixture
 def mfa_user(member):
-    secret = generate_totp_secret()
-    TOTP.activate(member, secret)
-    codes = RecoveryCodes.activate(member).generate_codes()
-    member.totp = pyotp.TOTP(secret)
-    member.recovery_codes = codes
+    member.totp = totp_activate(member)
+    member.recovery_codes = recovery_codes_activate(member)
     return member
 
 
@@ -88,12 +83,7 @@ def test_recovery_code_works_once(mfa_user):
     response = _mfa(_password_step(mfa_user)["mfa_token"], code)
     assert response.status_code == 200
     assert AuditEvent.objects.filter(action="auth.mfa.recovery_code.used").count() == 1
-    assert (
-        code
-        not in RecoveryCodes(
-            mfa_user.authenticator_set.get(type="recovery_codes")
-        ).get_unused_codes()
-    )
+    assert code not in unused_recovery_codes(mfa_user)
     again = _mfa(_password_step(mfa_user)["mfa_token"], code)
     assert again.status_code == 401 and error_code(again) == "invalid_code"
 
@@ -141,7 +131,7 @@ def test_user_suspended_between_the_steps_gets_nothing(mfa_user):
 
 def test_recovery_codes_alone_do_not_require_mfa(member):
     """As on the pages: recovery codes are a backup, not a second factor of their own."""
-    RecoveryCodes.activate(member)
+    recovery_codes_activate(member)
     assert "access" in _password_step(member)
 
 

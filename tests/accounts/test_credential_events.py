@@ -15,8 +15,6 @@ import pytest
 import time_machine
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
-from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
@@ -30,6 +28,7 @@ from accounts.models import ApiKey, User
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import bearer, error_code, login
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa import recovery_codes, recovery_codes_activate, totp_activate
 
 pytestmark = pytest.mark.django_db
 
@@ -403,7 +402,7 @@ def test_totp_activation_on_the_page_ends_other_sessions(
 
 
 def test_totp_deactivation_on_the_page_ends_other_sessions(owner, signed_in):
-    TOTP.activate(owner, generate_totp_secret())
+    totp_activate(owner)
     browser = signed_in[2]
 
     response = browser.post(reverse("mfa_deactivate_totp"))
@@ -416,21 +415,20 @@ def test_totp_deactivation_on_the_page_ends_other_sessions(owner, signed_in):
 def test_recovery_code_regeneration_on_the_page_ends_other_sessions(
     owner, signed_in, django_capture_on_commit_callbacks
 ):
-    TOTP.activate(owner, generate_totp_secret())
-    old_codes = RecoveryCodes.activate(owner).generate_codes()
+    totp_activate(owner)
+    old_codes = recovery_codes_activate(owner)
     browser = signed_in[2]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = browser.post(reverse("mfa_generate_recovery_codes"))
 
     assert response.status_code == 302
-    codes = RecoveryCodes(Authenticator.objects.get(user=owner, type="recovery_codes"))
-    assert codes.generate_codes() != old_codes
+    assert recovery_codes(owner) != old_codes
     _assert_only_the_current_session_survives(owner, signed_in, "mfa_changed")
 
 
 def test_admin_mfa_reset_ends_every_session_of_the_user(owner, signed_in, admin_user):
-    TOTP.activate(owner, generate_totp_secret())
+    totp_activate(owner)
     admin = _signed_in_browser(admin_user.email)
 
     response = admin.post(
