@@ -33,7 +33,7 @@ from accounts.services.settings import settings_update
 from accounts.services.users import user_update_profile
 from audit.selectors import events_of
 from config.api.renderers import ExactDjangoJSONEncoder
-from config.errors import DomainError, Invalid, TooManyRequests
+from config.errors import DomainError, TooManyRequests
 from config.views import too_many_requests
 
 
@@ -294,13 +294,11 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     # Wrong passwords count against the same per-account limit as DELETE /api/v1/users/me.
     form = DeleteAccountForm(request.POST, user=request.user)
     try:
-        with limits.password_check_attempt(request, user=request.user):
-            if form.has_error("password", "invalid_password"):
-                raise Invalid("invalid_password", "The password is not correct.")
-    except Invalid:
-        pass  # counted; the form shows the error
+        limits.password_check_allowed(request, user=request.user)
     except TooManyRequests as exc:
         return too_many_requests(request, wait=exc.wait)
+    if form.has_error("password", "invalid_password"):
+        limits.password_check_failed(request, user=request.user)
     if form.is_valid():
         try:
             user_request_erasure(user=request.user, actor=request.user, request=request)

@@ -259,26 +259,46 @@ def on_password_reset(sender, request, user, **kwargs) -> None:
 PASSWORD_CHECK_RATE = Rate(5, 300, "key")
 
 
-@contextmanager
-def password_check_attempt(request, *, user) -> Iterator[None]:
-    """Count a wrong password (``invalid_password`` raised inside) against ``user``'s limit;
-    429 while it is used up. ``RATELIMIT_ENABLE=false`` turns it off with the pages' limits."""
+def _password_check_key(request, *, user) -> str:
+    return _cache_key(
+        request, action=SESSION_PASSWORD_CHECKS, rate=PASSWORD_CHECK_RATE, key=f"user:{user.pk}"
+    )
+
+
+def password_check_allowed(request, *, user) -> None:
+    """429 (``TooManyRequests`` with its wait) while ``user``'s wrong passwords have used up
+    the limit; called before the password is checked, so a locked check hashes nothing.
+    ``RATELIMIT_ENABLE=false`` turns it off with the pages' limits."""
     if not settings.RATELIMIT_ENABLE:
-        yield
         return
     rate = PASSWORD_CHECK_RATE
-    cache_key = _cache_key(
-        request, action=SESSION_PASSWORD_CHECKS, rate=rate, key=f"user:{user.pk}"
-    )
     now = time.time()
     history = sorted(
-        (ts for ts in cache.get(cache_key, []) if ts > now - rate.duration), reverse=True
+        (
+            ts
+            for ts in cache.get(_password_check_key(request, user=user), [])
+            if ts > now - rate.duration
+        ),
+        reverse=True,
     )
     if len(history) >= rate.amount:
         raise TooManyRequests(wait=history[rate.amount - 1] + rate.duration - now)
+
+
+def password_check_failed(request, *, user) -> None:
+    """Count one wrong password against ``user``'s limit (a form's or a serializer's check)."""
+    if settings.RATELIMIT_ENABLE:
+        _consume_rate(_password_check_key(request, user=user), PASSWORD_CHECK_RATE)
+
+
+@contextmanager
+def password_check_attempt(request, *, user) -> Iterator[None]:
+    """Count a wrong password (``invalid_password`` raised inside) against ``user``'s limit;
+    429 while it is used up (:func:`password_check_allowed`, :func:`password_check_failed`)."""
+    password_check_allowed(request, user=user)
     try:
         yield
     except Invalid as exc:
         if exc.code == "invalid_password":
-            _consume_rate(cache_key, rate)
+            password_check_failed(request, user=user)
         raise
