@@ -37,14 +37,16 @@ class UserActionsMixin:
         self,
         request: HttpRequest,
         queryset,
-        service: Callable[[User], object],
+        service: Callable[..., object],
         done: str,
+        **arguments,
     ) -> None:
-        """Call ``service`` per user; report successes and each refusal by the service."""
+        """Call ``service(user=, actor=, request=, **arguments)`` per selected user; report
+        the successes and each refusal by the service."""
         succeeded = 0
         for user in queryset:
             try:
-                service(user)
+                service(user=user, actor=request.user, request=request, **arguments)
             except DomainError as error:
                 self.message_user(request, f"{user.email}: {error.detail}", messages.ERROR)
             except ValidationError as error:
@@ -56,130 +58,92 @@ class UserActionsMixin:
             noun = "user" if succeeded == 1 else "users"
             self.message_user(request, f"{done}: {succeeded} {noun}.", messages.SUCCESS)
 
+    def _confirmation(
+        self, request, queryset, *, template: str, title: str, action: str, **context
+    ) -> TemplateResponse:
+        """The page that asks to confirm ``action`` for the selected users."""
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.opts,
+                "users": list(queryset),
+                **context,
+                "action": action,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "select_across": request.POST.get("select_across", "0"),
+            },
+        )
+
     @admin.action(description="Suspend selected users", permissions=["change"])
     def suspend_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_set_status(
-                user=u, status=User.Status.SUSPENDED, actor=request.user, request=request
-            ),
-            "Suspended",
-        )
+        self._apply(request, queryset, user_set_status, "Suspended", status=User.Status.SUSPENDED)
 
     @admin.action(description="Reactivate selected users", permissions=["change"])
     def reactivate_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_set_status(
-                user=u, status=User.Status.ACTIVE, actor=request.user, request=request
-            ),
-            "Reactivated",
-        )
+        self._apply(request, queryset, user_set_status, "Reactivated", status=User.Status.ACTIVE)
 
     @admin.action(description="Deactivate selected users", permissions=["change"])
     def deactivate_users(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_deactivate(user=u, actor=request.user, request=request),
-            "Deactivated",
-        )
+        self._apply(request, queryset, user_deactivate, "Deactivated")
 
     @admin.action(description="Sign out everywhere (web and API)", permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
         own_session = request.session.session_key
 
-        self._apply(
-            request,
-            queryset,
-            lambda u: revoke_user_sessions(
-                user=u,
-                actor=request.user,
+        def sign_out(*, user, actor, request):
+            revoke_user_sessions(
+                user=user,
+                actor=actor,
                 request=request,
                 reason="admin_sign_out",
                 # Signing yourself out everywhere keeps the page you are using.
-                keep_web_session_key=own_session if u.pk == request.user.pk else None,
-            ),
-            "Signed out everywhere",
-        )
+                keep_web_session_key=own_session if user.pk == actor.pk else None,
+            )
+
+        self._apply(request, queryset, sign_out, "Signed out everywhere")
 
     @admin.action(description="Reset MFA (remove authenticators)…", permissions=["change"])
     def reset_mfa(self, request, queryset):
         if request.POST.get("confirm") != "yes":
-            users = list(queryset)
-            return TemplateResponse(
+            return self._confirmation(
                 request,
-                "admin/accounts/user/reset_mfa_confirm.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Reset MFA?",
-                    "opts": self.opts,
-                    "users": users,
-                    "action": "reset_mfa",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "select_across": request.POST.get("select_across", "0"),
-                },
+                queryset,
+                template="admin/accounts/user/reset_mfa_confirm.html",
+                title="Reset MFA?",
+                action="reset_mfa",
             )
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_mfa_reset(user=u, actor=request.user, request=request),
-            "MFA reset",
-        )
+        self._apply(request, queryset, user_mfa_reset, "MFA reset")
 
     @admin.action(description="Resend verification email", permissions=["change"])
     def resend_verification_email(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_send_verification_email(user=u, actor=request.user, request=request),
-            "Verification email sent",
-        )
+        self._apply(request, queryset, user_send_verification_email, "Verification email sent")
 
     @admin.action(description="Send password reset email", permissions=["change"])
     def send_password_reset(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            lambda u: user_send_password_reset(user=u, actor=request.user, request=request),
-            "Password reset email sent",
-        )
+        self._apply(request, queryset, user_send_password_reset, "Password reset email sent")
 
     @admin.action(description="Revoke all API keys", permissions=["change"])
     def revoke_api_keys(self, request, queryset):
         self._apply(
-            request,
-            queryset,
-            lambda u: api_keys_revoke_all(
-                user=u, actor=request.user, request=request, reason="admin_revoked"
-            ),
-            "API keys revoked",
+            request, queryset, api_keys_revoke_all, "API keys revoked", reason="admin_revoked"
         )
 
     @admin.action(description="Change roles…", permissions=["change"])
     def change_roles(self, request, queryset):
         form = RolesForm(request.POST if request.POST.get("confirm") == "yes" else None)
         if not form.is_valid():
-            return TemplateResponse(
+            return self._confirmation(
                 request,
-                "admin/accounts/user/change_roles.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Change roles",
-                    "opts": self.opts,
-                    "users": list(queryset),
-                    "form": form,
-                    "action": "change_roles",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "select_across": request.POST.get("select_across", "0"),
-                },
+                queryset,
+                template="admin/accounts/user/change_roles.html",
+                title="Change roles",
+                action="change_roles",
+                form=form,
             )
         roles = form.cleaned_data["roles"] or ["member"]
         self._apply(
-            request,
-            queryset,
-            lambda u: user_set_roles(user=u, roles=roles, actor=request.user, request=request),
-            f"Roles set to {', '.join(roles)}",
+            request, queryset, user_set_roles, f"Roles set to {', '.join(roles)}", roles=roles
         )
