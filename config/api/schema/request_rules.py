@@ -3,6 +3,7 @@ DRF's CharField refuses them), objects refuse unknown keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 NO_NUL_PATTERN = r"^[^\u0000]*$"
@@ -15,43 +16,57 @@ UNCONSTRAINED_STRING_KEYS = {"format", "enum", "pattern", "const"}
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
-def refuse_nul(schema: Any, seen: set[int]) -> None:
-    """Strings in requests refuse NUL: the JSON parser rejects ``\\u0000`` (PostgreSQL
-    cannot store it), and so do the form fields behind query parameters."""
+def _visit(
+    schema: Any,
+    seen: set[int],
+    rule: Callable[[dict], None],
+    *,
+    maps: tuple[str, ...],
+    nested: tuple[str, ...],
+) -> None:
+    """Apply ``rule`` to every schema object reached through the keys ``maps`` (objects of
+    schemas) and ``nested`` (a schema or a list of them), each object once."""
     if isinstance(schema, list):
         for item in schema:
-            refuse_nul(item, seen)
+            _visit(item, seen, rule, maps=maps, nested=nested)
         return
     if not isinstance(schema, dict) or id(schema) in seen:
         return
     seen.add(id(schema))
+    rule(schema)
+    for key, value in schema.items():
+        if key in maps and isinstance(value, dict):
+            for sub in value.values():
+                _visit(sub, seen, rule, maps=maps, nested=nested)
+        elif key in nested:
+            _visit(value, seen, rule, maps=maps, nested=nested)
+
+
+def _nul_refused(schema: dict) -> None:
     if schema.get("type") == "string" and not UNCONSTRAINED_STRING_KEYS & set(schema):
         schema["pattern"] = NO_NUL_PATTERN
-    for key, value in schema.items():
-        if key in ("properties", "patternProperties") and isinstance(value, dict):
-            for sub in value.values():
-                refuse_nul(sub, seen)
-        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
-            refuse_nul(value, seen)
+
+
+def refuse_nul(schema: Any, seen: set[int]) -> None:
+    """Strings in requests refuse NUL: the JSON parser rejects ``\\u0000`` (PostgreSQL
+    cannot store it), and so do the form fields behind query parameters."""
+    _visit(
+        schema,
+        seen,
+        _nul_refused,
+        maps=("properties", "patternProperties"),
+        nested=("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"),
+    )
+
+
+def _closed(schema: dict) -> None:
+    if "properties" in schema and "additionalProperties" not in schema:
+        schema["additionalProperties"] = False
 
 
 def closed_objects(schema: Any, seen: set[int]) -> None:
     """Request objects with declared properties refuse any other key (400 ``unknown_field``)."""
-    if isinstance(schema, list):
-        for item in schema:
-            closed_objects(item, seen)
-        return
-    if not isinstance(schema, dict) or id(schema) in seen:
-        return
-    seen.add(id(schema))
-    if "properties" in schema and "additionalProperties" not in schema:
-        schema["additionalProperties"] = False
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            for sub in value.values():
-                closed_objects(sub, seen)
-        elif key in ("items", "allOf", "anyOf", "oneOf"):
-            closed_objects(value, seen)
+    _visit(schema, seen, _closed, maps=("properties",), nested=("items", "allOf", "anyOf", "oneOf"))
 
 
 def request_schemas(result: dict) -> list[dict]:
