@@ -16,12 +16,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
+from usage.fields import ExactDecimalField
+
 # Rollup rows need a non-null slot to be unique per (user, meter, slot, bucket) on every
 # database; events without a slot are filed under this nil UUID and reported as null.
 NO_SLOT = uuid.UUID(int=0)
 
 # Quantities are exact decimals with six fractional digits (micro-units), bounded so that
-# a bucket can hold ~10^16 maximal events without overflowing NUMERIC(38, 6).
+# a bucket can hold ~10^16 maximal events without overflowing NUMERIC(38, 6). Every decimal
+# column keeps all its digits on SQLite too (``ExactDecimalField``: canonical text there).
 QUANTITY_DECIMAL_PLACES = 6
 QUANTITY_MAX = Decimal(10) ** 15
 QUANTITY_FIELD_KW = {"max_digits": 38, "decimal_places": QUANTITY_DECIMAL_PLACES}
@@ -55,7 +58,7 @@ class Meter(models.Model):
         default=Aggregation.SUM,
         help_text="sum adds quantities, count counts events, max keeps the largest quantity.",
     )
-    limit = models.DecimalField(
+    limit = ExactDecimalField(
         **QUANTITY_FIELD_KW,
         null=True,
         blank=True,
@@ -85,7 +88,7 @@ class MeterLimitOverride(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="meter_limit_overrides"
     )
-    limit = models.DecimalField(
+    limit = ExactDecimalField(
         **QUANTITY_FIELD_KW,
         null=True,
         blank=True,
@@ -115,7 +118,7 @@ class UsageEvent(models.Model):
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="+", db_index=False)
     # Slots are linked by id only: usage outlives slots and the usage app stays decoupled.
     slot_id = models.UUIDField(null=True, blank=True)
-    quantity = models.DecimalField(**QUANTITY_FIELD_KW)
+    quantity = ExactDecimalField(**QUANTITY_FIELD_KW)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -155,7 +158,7 @@ class RollupBase(models.Model):
     slot_id = models.UUIDField(default=NO_SLOT)
     bucket_start = models.DateTimeField()
     # sum meters: sum of quantities; count meters: number of events; max meters: largest.
-    value = models.DecimalField(**QUANTITY_FIELD_KW)
+    value = ExactDecimalField(**QUANTITY_FIELD_KW)
     event_count = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -195,8 +198,8 @@ class QuotaCrossing(models.Model):
     meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
-    limit = models.DecimalField(**QUANTITY_FIELD_KW)
-    used = models.DecimalField(**QUANTITY_FIELD_KW)
+    limit = ExactDecimalField(**QUANTITY_FIELD_KW)
+    used = ExactDecimalField(**QUANTITY_FIELD_KW)
     crossed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -224,7 +227,7 @@ class IdempotencyKey(models.Model):
     )
     idempotency_key = models.CharField(max_length=255)
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="+")
-    quantity = models.DecimalField(**QUANTITY_FIELD_KW)
+    quantity = ExactDecimalField(**QUANTITY_FIELD_KW)
     slot_id = models.UUIDField(null=True, blank=True)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)

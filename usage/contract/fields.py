@@ -33,8 +33,6 @@ from usage.models import (
     Meter,
     MeterLimitOverride,
 )
-from usage.sql import dialect
-from usage.sql.sqlite import SIGNIFICANT_DIGITS as SQLITE_SIGNIFICANT_DIGITS
 
 if TYPE_CHECKING:  # usage.contract.validation imports this module
     from usage.contract.validation import ParsedEvent
@@ -65,7 +63,6 @@ class Batch:
         self.oldest = now - late_arrival_window()
         self.attr_for = attr_for
         self.index = 0
-        self.quantity_exceeds_storage = dialect().quantity_exceeds_storage
         # One query: the meters, and whether the caller has a limit override on each.
         self.meters = {
             m.key: m
@@ -202,14 +199,10 @@ class QuantityField(EventField, serializers.Field):
         "max_decimal_places": (
             f"The quantity may have at most {QUANTITY_DECIMAL_PLACES} fractional digits."
         ),
-        "max_digits": (
-            f"This database keeps {SQLITE_SIGNIFICANT_DIGITS} significant digits of a "
-            "fractional quantity; this one has more."
-        ),
     }
     not_a_number = "The quantity is not a valid number."
     # The column's precision (drf-standardized-errors lists max_digits and
-    # max_decimal_places from these); SQLite keeps fewer digits of a fraction, see check.
+    # max_decimal_places from these); every valid quantity fits it on every database.
     max_digits = QUANTITY_FIELD_KW["max_digits"]
     decimal_places = QUANTITY_DECIMAL_PLACES
     min_value = Decimal(0)
@@ -241,8 +234,6 @@ class QuantityField(EventField, serializers.Field):
         exact = number.quantize(_QUANT, context=_EXACT)
         if exact != number:
             self.refuse("max_decimal_places")
-        if batch.quantity_exceeds_storage(exact):
-            self.refuse("max_digits")
         return exact
 
 

@@ -46,10 +46,9 @@ class UsageEventInSerializer(serializers.Serializer):
         allow_null=True,
         help_text=(
             "A JSON number from 0 to 1e15 with at most 6 fractional digits, read as the exact "
-            "decimal written (never through a float), stored and summed exactly: 21 "
-            "significant digits on PostgreSQL. More fractional digits are 400 "
-            "`max_decimal_places`, never rounded; on the SQLite development database a "
-            "fractional quantity holds at most 15 significant digits (400 `max_digits`). "
+            "decimal written (never through a float), stored and summed exactly (21 "
+            "significant digits; buckets hold 38) on PostgreSQL and SQLite alike. More "
+            "fractional digits are 400 `max_decimal_places`, never rounded. "
             "Strings are refused. Required, except for `count` meters where it defaults to 1 "
             "(a count meter counts events, whatever the quantity)."
         ),

@@ -50,9 +50,9 @@ def as_uuid(value) -> uuid.UUID | None:
 def as_decimal(value) -> Decimal:
     """An aggregate read back as the exact decimal it stands for (6 fractional digits).
 
-    PostgreSQL adds NUMERIC exactly. On SQLite sums come from ``usage.sql.sqlite``'s exact
-    Decimal sum (as text) and MAX as the binary float SQLite keeps, which reads back as the
-    stored decimal (at most 15 significant digits, 6 of them fractional).
+    PostgreSQL adds NUMERIC exactly. On SQLite the decimal columns hold every digit (as
+    canonical text) and ``usage.sql.sqlite``'s exact functions answer sums and maxima as
+    plain decimal text.
     """
     if value is None:
         return ZERO
@@ -108,20 +108,3 @@ class Acc:
     @property
     def result(self) -> Decimal:
         return plain(self.value)
-
-
-def filters(*, table_alias: str, user, meter_id, slot_id, rollup: bool) -> tuple[list[str], list]:
-    """WHERE conditions and their parameters; ``rollup=False`` reads the un-rolled tail."""
-    where, params = [], []
-    if user is not None:
-        where.append(f"{table_alias}.user_id = %s")
-        params.append(p_uuid(user.pk if hasattr(user, "pk") else user))
-    if meter_id is not None:
-        where.append(f"{table_alias}.meter_id = %s")
-        params.append(meter_id)
-    if slot_id is not None:
-        where.append(f"{table_alias}.slot_id = %s")
-        params.append(p_uuid(slot_id))
-    if not rollup:
-        where.append(f"{table_alias}.rolled_at IS NULL")
-    return where, params

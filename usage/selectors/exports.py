@@ -1,5 +1,3 @@
-# ruff: noqa: S608 - SQL text is built from table names, column expressions and %s
-# placeholders defined in usage; every value goes through query parameters.
 """What leaves the system: a person's usage in their export, and the admin's CSV rows."""
 
 from __future__ import annotations
@@ -12,44 +10,23 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from usage.models import NO_SLOT, DailyRollup, HourlyRollup, QuotaCrossing, UsageEvent
-from usage.selectors.common import (
-    Acc,
-    as_dt,
-    as_uuid,
-    filters,
-    meters_by_id,
-    number,
-    p_dt,
-    p_uuid,
-)
+from usage.models import NO_SLOT, QuotaCrossing
+from usage.selectors.common import Acc, as_dt, as_uuid, meters_by_id, number
 from usage.selectors.quota import usage_quota
 from usage.selectors.stats import usage_totals
-from usage.sql import dialect
-
-EVENTS = UsageEvent._meta.db_table
-HOURLY = HourlyRollup._meta.db_table
-DAILY = DailyRollup._meta.db_table
+from usage.selectors.tail import fetch_rollups_and_tail, rollups_and_tail
 
 
 def usage_all_time(*, user) -> dict[str, Decimal]:
     """Totals per meter since the beginning (daily rollups survive raw-event retention)."""
-    total = dialect().SUM
-    uid = p_uuid(user.pk)
-    sql = (
-        f"SELECT r.meter_id, {total}(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
-        f"WHERE r.user_id = %s GROUP BY 1 UNION ALL "
-        f"SELECT e.meter_id, {total}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-        f"WHERE e.user_id = %s AND e.rolled_at IS NULL GROUP BY 1"
-    )
     meters = meters_by_id()
     accs: dict[int, Acc] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [uid, uid])
-        for meter_id, subtotal, biggest, count, raw in cursor.fetchall():
-            accs.setdefault(meter_id, Acc(meters[meter_id].aggregation)).add(
-                subtotal, biggest, count, raw=bool(raw)
-            )
+    for meter_id, subtotal, biggest, count, raw in fetch_rollups_and_tail(
+        keys=("meter",), granularity="day", user=user
+    ):
+        accs.setdefault(meter_id, Acc(meters[meter_id].aggregation)).add(
+            subtotal, biggest, count, raw=bool(raw)
+        )
     return {meters[mid].key: acc.result for mid, acc in sorted(accs.items())}
 
 
@@ -88,34 +65,6 @@ def usage_export_for_user(*, user) -> dict[str, Any]:
     }
 
 
-def _export_rows_sql(*, user, start: datetime, end: datetime, granularity: str):
-    """Rollups and the un-rolled tail per (bucket, user, meter, slot), ordered by that key."""
-    db = dialect()
-    table = HOURLY if granularity == "hour" else DAILY
-    r_where, r_params = filters(
-        table_alias="r", user=user, meter_id=None, slot_id=None, rollup=True
-    )
-    e_where, e_params = filters(
-        table_alias="e", user=user, meter_id=None, slot_id=None, rollup=False
-    )
-    sql = (
-        f"SELECT b, user_id, meter_id, slot_id, s, x, n, raw FROM ("
-        f"SELECT r.bucket_start AS b, r.user_id, r.meter_id, r.slot_id, {db.SUM}(r.value) AS s, "
-        f"MAX(r.value) AS x, SUM(r.event_count) AS n, 0 AS raw FROM {table} r "
-        f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
-        + "".join(f" AND {w}" for w in r_where)
-        + " GROUP BY 1, 2, 3, 4 UNION ALL "
-        f"SELECT {db.trunc(granularity, 'e.occurred_at')} AS b, e.user_id, e.meter_id, "
-        f"COALESCE(e.slot_id, %s) AS slot_id, {db.SUM}(e.quantity), MAX(e.quantity), COUNT(*), 1 "
-        f"FROM {EVENTS} e WHERE e.occurred_at >= %s AND e.occurred_at < %s"
-        + "".join(f" AND {w}" for w in e_where)
-        + " GROUP BY 1, 2, 3, 4) u ORDER BY b, user_id, meter_id, slot_id"
-    )
-    no_slot = p_uuid(NO_SLOT)
-    params = [p_dt(start), p_dt(end), *r_params, no_slot, p_dt(start), p_dt(end), *e_params]
-    return sql, params
-
-
 class _Emails:
     """Email by user id, one query per user, remembering at most ~10,000 of them."""
 
@@ -141,7 +90,14 @@ def usage_export_rows(
     Rollups and the un-rolled tail of one bucket arrive next to each other (ordered by
     key) and are merged before a row is yielded.
     """
-    sql, params = _export_rows_sql(user=user, start=start, end=end, granularity=granularity)
+    sql, params = rollups_and_tail(
+        keys=("bucket", "user", "meter", "slot"),
+        granularity=granularity,
+        start=start,
+        end=end,
+        user=user,
+        ordered=True,
+    )
     meters = meters_by_id()
     emails = _Emails()
 

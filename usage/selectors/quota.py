@@ -1,5 +1,3 @@
-# ruff: noqa: S608 - SQL text is built from table names, column expressions and %s
-# placeholders defined in usage; every value goes through query parameters.
 """Quota state: the limits that apply, exact use in the current window, the crossing flag."""
 
 from __future__ import annotations
@@ -10,15 +8,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
-from usage.models import DailyRollup, Meter, MeterLimitOverride, QuotaCrossing, UsageEvent
-from usage.selectors.common import EXACT, ZERO, Acc, p_dt, p_uuid, plain
-from usage.sql import dialect
-
-EVENTS = UsageEvent._meta.db_table
-DAILY = DailyRollup._meta.db_table
+from usage.models import Meter, MeterLimitOverride, QuotaCrossing
+from usage.selectors.common import EXACT, ZERO, Acc, plain
+from usage.selectors.tail import fetch_rollups_and_tail
 
 
 def quota_window(window: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -57,26 +51,14 @@ def usage_in_range(*, user, meter_ids, start: datetime, end: datetime) -> dict[i
     meter_ids = list(meter_ids)
     if not meter_ids:
         return {}
-    total = dialect().SUM
-    marks = ", ".join(["%s"] * len(meter_ids))
-    uid = p_uuid(user.pk if hasattr(user, "pk") else user)
-    sql = (
-        f"SELECT r.meter_id, {total}(r.value), MAX(r.value), SUM(r.event_count), 0 FROM {DAILY} r "
-        f"WHERE r.user_id = %s AND r.meter_id IN ({marks}) "
-        f"AND r.bucket_start >= %s AND r.bucket_start < %s GROUP BY 1 UNION ALL "
-        f"SELECT e.meter_id, {total}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-        f"WHERE e.user_id = %s AND e.meter_id IN ({marks}) AND e.rolled_at IS NULL "
-        f"AND e.occurred_at >= %s AND e.occurred_at < %s GROUP BY 1"
-    )
-    params = [uid, *meter_ids, p_dt(start), p_dt(end)] * 2
     meters = {m.id: m for m in Meter.objects.filter(id__in=meter_ids)}
     accs: dict[int, Acc] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for meter_id, subtotal, biggest, count, raw in cursor.fetchall():
-            accs.setdefault(meter_id, Acc(meters[meter_id].aggregation)).add(
-                subtotal, biggest, count, raw=bool(raw)
-            )
+    for meter_id, subtotal, biggest, count, raw in fetch_rollups_and_tail(
+        keys=("meter",), granularity="day", start=start, end=end, user=user, meter_ids=meter_ids
+    ):
+        accs.setdefault(meter_id, Acc(meters[meter_id].aggregation)).add(
+            subtotal, biggest, count, raw=bool(raw)
+        )
     return {mid: (accs[mid].value if mid in accs else ZERO) for mid in meter_ids}
 
 

@@ -1,11 +1,7 @@
-# ruff: noqa: S608 - SQL text is built from table names, column expressions and %s
-# placeholders defined in usage; every value goes through query parameters.
 """Exact stats over a period: a user's (or everyone's) totals and series, the admin view.
 
-Exactness: every query that adds rollups to raw events does it in ONE SQL statement
-(``UNION ALL``), so both halves come from the same snapshot. The rollup marks events and
-adds them to buckets in one transaction, so in any snapshot an event is in exactly one
-half: un-rolled (read raw, ``rolled_at IS NULL``) or rolled (inside a bucket).
+Exactness: every read adds rollups to the raw events that are not rolled yet in one
+statement (``usage.selectors.tail``), so an event is counted once, rolled or not.
 
 Windows are whole buckets: a period's ``start`` is rounded down to its granularity and
 ``end`` is the end of the current bucket, so finished buckets are read from rollups only
@@ -22,21 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 
-from usage.models import NO_SLOT, DailyRollup, HourlyRollup, Meter, UsageEvent
-from usage.selectors.common import (
-    ZERO,
-    Acc,
-    as_uuid,
-    filters,
-    meters_by_id,
-    p_dt,
-    p_uuid,
-    plain,
-)
-from usage.sql import dialect
+from usage.models import NO_SLOT, Meter
+from usage.selectors.common import ZERO, Acc, as_uuid, meters_by_id, plain
+from usage.selectors.tail import fetch_rollups_and_tail
 
 PERIODS: dict[str, tuple[timedelta, str]] = {
     "1h": (timedelta(hours=1), "minute"),
@@ -49,9 +35,6 @@ GRANULARITY_STEP = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),
 }
-EVENTS = UsageEvent._meta.db_table
-HOURLY = HourlyRollup._meta.db_table
-DAILY = DailyRollup._meta.db_table
 
 
 def floor_to(value: datetime, granularity: str) -> datetime:
@@ -92,45 +75,15 @@ def _bucketed_rows(
     *, window: Window, user=None, meter_id=None, slot_id=None
 ) -> list[tuple[int, int, Any, Any, Any, bool]]:
     """(bucket start as epoch seconds, meter_id, sum, max, events, is_raw) per non-empty bucket."""
-    db = dialect()
-    start, end = p_dt(window.start), p_dt(window.end)
-    if window.granularity == "minute":
-        # No minute rollups: the last hour is read raw (rolled or not), which is exact.
-        where, params = filters(
-            table_alias="e", user=user, meter_id=meter_id, slot_id=slot_id, rollup=True
-        )
-        sql = (
-            f"SELECT {db.epoch(db.trunc('minute', 'e.occurred_at'))} AS b, e.meter_id, "
-            f"{db.SUM}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-            f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
-            + "".join(f" AND {w}" for w in where)
-            + " GROUP BY 1, 2"
-        )
-        all_params = [start, end, *params]
-    else:
-        table = HOURLY if window.granularity == "hour" else DAILY
-        r_where, r_params = filters(
-            table_alias="r", user=user, meter_id=meter_id, slot_id=slot_id, rollup=True
-        )
-        e_where, e_params = filters(
-            table_alias="e", user=user, meter_id=meter_id, slot_id=slot_id, rollup=False
-        )
-        sql = (
-            f"SELECT {db.epoch('r.bucket_start')} AS b, r.meter_id, {db.SUM}(r.value), "
-            f"MAX(r.value), SUM(r.event_count), 0 FROM {table} r "
-            f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
-            + "".join(f" AND {w}" for w in r_where)
-            + " GROUP BY 1, 2 UNION ALL "
-            f"SELECT {db.epoch(db.trunc(window.granularity, 'e.occurred_at'))} AS b, "
-            f"e.meter_id, {db.SUM}(e.quantity), MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-            f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
-            + "".join(f" AND {w}" for w in e_where)
-            + " GROUP BY 1, 2"
-        )
-        all_params = [start, end, *r_params, start, end, *e_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, all_params)
-        rows = cursor.fetchall()
+    rows = fetch_rollups_and_tail(
+        keys=("epoch", "meter"),
+        granularity=window.granularity,
+        start=window.start,
+        end=window.end,
+        user=user,
+        meter_ids=None if meter_id is None else [meter_id],
+        slot_id=slot_id,
+    )
     return [(int(b), m, s, x, n, bool(raw)) for b, m, s, x, n, raw in rows]
 
 
@@ -190,45 +143,13 @@ def usage_totals(*, user=None, period: str) -> dict[str, Decimal]:
 
 def _grouped_rows(*, window: Window, user=None) -> list[tuple]:
     """(user_id, meter_id, slot_id, sum, max, events, is_raw) over the window."""
-    db = dialect()
-    start, end = p_dt(window.start), p_dt(window.end)
-    no_slot = p_uuid(NO_SLOT)
-    if window.granularity == "minute":
-        where, params = filters(
-            table_alias="e", user=user, meter_id=None, slot_id=None, rollup=True
-        )
-        sql = (
-            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), {db.SUM}(e.quantity), "
-            f"MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-            f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
-            + "".join(f" AND {w}" for w in where)
-            + " GROUP BY 1, 2, 3"
-        )
-        all_params = [no_slot, start, end, *params]
-    else:
-        table = HOURLY if window.granularity == "hour" else DAILY
-        r_where, r_params = filters(
-            table_alias="r", user=user, meter_id=None, slot_id=None, rollup=True
-        )
-        e_where, e_params = filters(
-            table_alias="e", user=user, meter_id=None, slot_id=None, rollup=False
-        )
-        sql = (
-            f"SELECT r.user_id, r.meter_id, r.slot_id, {db.SUM}(r.value), MAX(r.value), "
-            f"SUM(r.event_count), 0 FROM {table} r "
-            f"WHERE r.bucket_start >= %s AND r.bucket_start < %s"
-            + "".join(f" AND {w}" for w in r_where)
-            + " GROUP BY 1, 2, 3 UNION ALL "
-            f"SELECT e.user_id, e.meter_id, COALESCE(e.slot_id, %s), {db.SUM}(e.quantity), "
-            f"MAX(e.quantity), COUNT(*), 1 FROM {EVENTS} e "
-            f"WHERE e.occurred_at >= %s AND e.occurred_at < %s"
-            + "".join(f" AND {w}" for w in e_where)
-            + " GROUP BY 1, 2, 3"
-        )
-        all_params = [start, end, *r_params, no_slot, start, end, *e_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, all_params)
-        return cursor.fetchall()
+    return fetch_rollups_and_tail(
+        keys=("user", "meter", "slot"),
+        granularity=window.granularity,
+        start=window.start,
+        end=window.end,
+        user=user,
+    )
 
 
 def _top_users(

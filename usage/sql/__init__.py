@@ -3,12 +3,11 @@
 Both modules define the same names, and the code of usage asks ``dialect()`` for the module
 of the current connection instead of branching on the vendor itself:
 
-- statement snippets for the reads, whose statements are written once in the selectors:
-  ``SUM`` (the exact decimal sum), ``trunc(unit, column)``, ``epoch(expression)``,
-  ``uuid_param(value)``;
+- statement snippets for the reads, whose statement is written once in
+  ``usage.selectors.tail``: ``sum_of(column)`` and ``max_of(column)`` (exact over decimal
+  columns), ``trunc(unit, column)``, ``epoch(expression)``, ``uuid_param(value)``;
 - one function per write job: ``insert_events``, ``stored_for_keys``, ``rollup_batch``,
-  ``purge_batch``;
-- ``quantity_exceeds_storage(value)``: whether the quantity column would round a value.
+  ``purge_batch``.
 
 PostgreSQL is production: each write job is one statement (CTEs, ``SKIP LOCKED``, JSON
 parameters). SQLite is the development default: the same jobs through the ORM, which is

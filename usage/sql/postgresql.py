@@ -11,7 +11,6 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, OperationalError, connection, transaction
@@ -25,7 +24,7 @@ from usage.models import (
     UsageEvent,
 )
 
-if TYPE_CHECKING:  # usage.contract imports this package (quantity_exceeds_storage)
+if TYPE_CHECKING:  # usage.contract.validation imports usage.services, which import this
     from usage.contract.validation import ParsedEvent
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,15 @@ KEYS = IdempotencyKey._meta.db_table
 
 # --- snippets of the reads ------------------------------------------------------------------
 
-# PostgreSQL adds NUMERIC exactly.
-SUM = "SUM"
+# PostgreSQL adds and compares NUMERIC exactly.
+
+
+def sum_of(column: str) -> str:
+    return f"SUM({column})"
+
+
+def max_of(column: str) -> str:
+    return f"MAX({column})"
 
 
 def trunc(unit: str, column: str) -> str:
@@ -53,11 +59,6 @@ def epoch(expression: str) -> str:
 
 def uuid_param(value: uuid.UUID) -> Any:
     return value
-
-
-def quantity_exceeds_storage(value: Decimal) -> bool:
-    """NUMERIC(38, 6) holds every valid quantity."""
-    return False
 
 
 # --- ingestion ------------------------------------------------------------------------------
@@ -135,6 +136,23 @@ def stored_for_keys(pairs: set[tuple[uuid.UUID, str]]) -> dict:
 
 # --- rollup ---------------------------------------------------------------------------------
 
+
+def _upsert(table: str, buckets: str) -> str:
+    """Add the rows of the CTE ``buckets`` to the rollup ``table``: one statement serves the
+    hourly and the daily buckets. Rows go in key order (no deadlock between workers)."""
+    return f"""INSERT INTO {table} AS r
+        (user_id, meter_id, slot_id, bucket_start, value, event_count, updated_at)
+    SELECT user_id, meter_id, slot_id, bucket_start, value, n, %(now)s FROM {buckets}
+    ORDER BY user_id, bucket_start, meter_id, slot_id
+    ON CONFLICT (user_id, bucket_start, meter_id, slot_id) DO UPDATE SET
+        value = CASE WHEN EXISTS (SELECT 1 FROM {METERS} WHERE id = EXCLUDED.meter_id
+                                  AND aggregation = 'max')
+                     THEN GREATEST(r.value, EXCLUDED.value) ELSE r.value + EXCLUDED.value END,
+        event_count = r.event_count + EXCLUDED.event_count,
+        updated_at = EXCLUDED.updated_at
+    RETURNING 1"""
+
+
 _ROLLUP = f"""
 WITH claimed AS (
     SELECT id, occurred_at FROM {EVENTS} WHERE rolled_at IS NULL
@@ -154,33 +172,13 @@ WITH claimed AS (
     FROM marked mk JOIN {METERS} mt ON mt.id = mk.meter_id
     GROUP BY 1, 2, 3, 4, 5
 ), up_hourly AS (
-    INSERT INTO {HOURLY} AS r
-        (user_id, meter_id, slot_id, bucket_start, value, event_count, updated_at)
-    SELECT user_id, meter_id, slot_id, bucket_start, value, n, %(now)s FROM hourly
-    ORDER BY user_id, bucket_start, meter_id, slot_id
-    ON CONFLICT (user_id, bucket_start, meter_id, slot_id) DO UPDATE SET
-        value = CASE WHEN EXISTS (SELECT 1 FROM {METERS} WHERE id = EXCLUDED.meter_id
-                                  AND aggregation = 'max')
-                     THEN GREATEST(r.value, EXCLUDED.value) ELSE r.value + EXCLUDED.value END,
-        event_count = r.event_count + EXCLUDED.event_count,
-        updated_at = EXCLUDED.updated_at
-    RETURNING 1
+    {_upsert(HOURLY, "hourly")}
 ), daily AS (
     SELECT user_id, meter_id, slot_id, date_trunc('day', bucket_start) AS bucket_start,
            CASE agg WHEN 'max' THEN max(value) ELSE sum(value) END AS value, sum(n) AS n
     FROM hourly GROUP BY 1, 2, 3, 4, agg
 ), up_daily AS (
-    INSERT INTO {DAILY} AS r
-        (user_id, meter_id, slot_id, bucket_start, value, event_count, updated_at)
-    SELECT user_id, meter_id, slot_id, bucket_start, value, n, %(now)s FROM daily
-    ORDER BY user_id, bucket_start, meter_id, slot_id
-    ON CONFLICT (user_id, bucket_start, meter_id, slot_id) DO UPDATE SET
-        value = CASE WHEN EXISTS (SELECT 1 FROM {METERS} WHERE id = EXCLUDED.meter_id
-                                  AND aggregation = 'max')
-                     THEN GREATEST(r.value, EXCLUDED.value) ELSE r.value + EXCLUDED.value END,
-        event_count = r.event_count + EXCLUDED.event_count,
-        updated_at = EXCLUDED.updated_at
-    RETURNING 1
+    {_upsert(DAILY, "daily")}
 )
 SELECT user_id, meter_id, count(*) FROM marked GROUP BY 1, 2
 """

@@ -5,12 +5,12 @@ takes the write lock at ``BEGIN`` (Django opens write transactions ``IMMEDIATE``
 check-then-write steps here are safe without PostgreSQL's ``SKIP LOCKED`` and ``ON
 CONFLICT``: writers take turns.
 
-Exact sums: Django keeps decimals on SQLite as binary floats (exact to 15 significant
-digits, which ingestion enforces for fractional quantities) and SQLite adds them as floats,
-so a sum of many such values loses micro-units. ``register_functions`` (connected to
-``connection_created`` by ``UsageConfig.ready``) adds ``roster_exact_sum``, which reads each
-value back as the decimal it was written as and adds them as Decimals; the reads use it as
-``SUM``.
+Exact decimals: the decimal columns of usage keep every digit here too, as canonical text
+(``usage.fields.ExactDecimalField``), which SQLite's own SUM would add as floats.
+``register_functions`` (connected to ``connection_created`` by ``UsageConfig.ready``) adds
+``roster_exact_sum``, which adds the stored values as Decimals, and ``roster_plain``, which
+writes a stored value (e.g. what MAX picked) as plain decimal text; the reads use them
+through ``sum_of`` and ``max_of``. Both answer plain decimal text.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from usage.fields import stored_decimal
 from usage.models import (
     NO_SLOT,
     DailyRollup,
@@ -32,16 +33,15 @@ from usage.models import (
     UsageEvent,
 )
 
-if TYPE_CHECKING:  # usage.contract imports this package (quantity_exceeds_storage)
+if TYPE_CHECKING:  # usage.contract.validation imports usage.services, which import this
     from usage.contract.validation import ParsedEvent
 
-# --- the exact SUM --------------------------------------------------------------------------
+# --- exact aggregates -----------------------------------------------------------------------
 
 SUM = "roster_exact_sum"
-# Django's own reading of a stored SQLite decimal (DatabaseOperations.get_decimalfield_converter).
-_STORED = Context(prec=15)
+PLAIN = "roster_plain"
+# Room for any sum of NUMERIC(38, 6) values: the default 28 digits would round big sums.
 _EXACT = Context(prec=60)
-SIGNIFICANT_DIGITS = 15
 
 
 class _ExactSum:
@@ -49,21 +49,22 @@ class _ExactSum:
         self.total: Decimal | None = None
 
     def step(self, value) -> None:
-        if value is None:
-            return
-        if isinstance(value, float):
-            number = _STORED.create_decimal_from_float(value)
-        else:
-            number = Decimal(value if isinstance(value, int) else str(value))
-        self.total = number if self.total is None else _EXACT.add(self.total, number)
+        if value is not None:
+            number = stored_decimal(value)
+            self.total = number if self.total is None else _EXACT.add(self.total, number)
 
     def finalize(self) -> str | None:
         return None if self.total is None else format(self.total, "f")
 
 
+def _plain(value) -> str | None:
+    return None if value is None else format(stored_decimal(value), "f")
+
+
 def register_functions(sender, connection, **kwargs) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_aggregate(SUM, 1, _ExactSum)
+        connection.connection.create_function(PLAIN, 1, _plain, deterministic=True)
 
 
 # --- snippets of the reads ------------------------------------------------------------------
@@ -78,6 +79,15 @@ _TRUNC = {
 }
 
 
+def sum_of(column: str) -> str:
+    return f"{SUM}({column})"
+
+
+def max_of(column: str) -> str:
+    # Canonical text sorts like the numbers, so SQLite's MAX picks the largest value.
+    return f"{PLAIN}(MAX({column}))"
+
+
 def trunc(unit: str, column: str) -> str:
     return f"strftime('{_TRUNC[unit]}', {column})"
 
@@ -89,14 +99,6 @@ def epoch(expression: str) -> str:
 
 def uuid_param(value: uuid.UUID) -> Any:
     return value.hex
-
-
-def quantity_exceeds_storage(value: Decimal) -> bool:
-    """Whether the quantity column would round ``value``: decimals are binary floats here,
-    exact to 15 significant digits; integers up to the maximum are stored as integers."""
-    if value == value.to_integral_value():
-        return False
-    return len(value.normalize().as_tuple().digits) > SIGNIFICANT_DIGITS
 
 
 # --- ingestion ------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def stored_for_keys(pairs: set[tuple[uuid.UUID, str]]) -> dict:
 
 
 def _combine(aggregation: str, old: Decimal, new: Decimal) -> Decimal:
-    return max(old, new) if aggregation == Meter.Aggregation.MAX else old + new
+    return max(old, new) if aggregation == Meter.Aggregation.MAX else _EXACT.add(old, new)
 
 
 def _buckets(rows: list[tuple], aggregations: dict[int, str]) -> tuple[dict, dict, dict]:
