@@ -127,7 +127,7 @@ class BufferedWSGI:
         while rest is not None:
             await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
             try:
-                chunks, rest = await self._on_thread(self._next_piece, *rest)
+                chunks, rest = await self._on_thread(self._next_piece, environ, *rest)
             except _Abandoned:
                 # Half a response: returning now makes gunicorn close the connection, so
                 # the client cannot take it for a whole one.
@@ -189,8 +189,9 @@ class BufferedWSGI:
             self._busy_since = None
         return started["status"], started["headers"], chunks, rest
 
-    def _next_piece(self, result, iterator):
+    def _next_piece(self, environ, result, iterator):
         """On the application thread: the next piece of a streamed response."""
+        self._busy_with = (environ["REQUEST_METHOD"], environ["PATH_INFO"])
         self._busy_since = time.monotonic()
         try:
             return _next_batch(result, iterator)
