@@ -13,14 +13,16 @@ and headers have not ended ``REQUEST_HEADER_TIMEOUT`` seconds after connecting, 
 408 and closes the connection. Once they end it hands the transport to gunicorn's protocol
 (``transport.set_protocol``) and costs nothing more.
 
-What this relies on in gunicorn, all documented or public: a custom ``worker_class``;
-``asgi_loop = "asyncio"`` (forced here) builds the worker's loop with
-``asyncio.new_event_loop()``, so through the event loop policy set in ``init_process``; each
-listener is served with ``loop.create_server``, whose protocols are ``asyncio.Protocol``;
-the asgi worker's ``loop``, ``asgi``, ``alive``, ``cfg`` and ``log`` attributes. A worker
-whose loop is not ours refuses to boot (``load_wsgi``), and
-tests/config/test_gunicorn_worker.py fails if a trickled header is not cut. (asyncio's loop
-policies are deprecated from Python 3.14: on that Python, check what replaces them.)
+What this relies on in gunicorn: a custom ``worker_class`` and the ``asgi_loop`` setting
+(documented); that with ``asgi_loop = "asyncio"`` (forced here, so never uvloop) the worker
+builds its loop with ``asyncio.new_event_loop()``, so through the event loop policy set in
+``init_process``, and serves each listener with ``loop.create_server``, whose protocols are
+``asyncio.Protocol``s (what any asyncio server does); and the asgi worker's public-named
+``loop``, ``asgi``, ``alive``, ``cfg``, ``log`` and ``pid`` attributes. If that changes, it
+fails loudly: a worker whose loop is not ours refuses to boot (``load_wsgi``), and
+tests/config/test_gunicorn_worker.py fails if a trickled header is not cut through a real
+gunicorn. (asyncio's loop policies are deprecated from Python 3.14: on that Python, pass
+the loop class some other way.)
 
 Request time limit. Requests run on one application thread per process
 (config.buffered_wsgi) while the loop keeps heart-beating to the arbiter, so gunicorn's
