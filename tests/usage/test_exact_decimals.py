@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from usage.fields import decode, encode
 from usage.models import NO_SLOT, DailyRollup, HourlyRollup, Meter, UsageEvent
-from usage.selectors import usage_export_rows, usage_stats
-from usage.services import usage_rollup
+from usage.selectors import usage_export_rows, usage_quota, usage_stats
+from usage.services import usage_quota_check, usage_rollup
 
 # The largest and smallest non-zero value NUMERIC(38, 6) holds: 32 + 6 digits.
 COLUMN_MAX = Decimal("99999999999999999999999999999999.999999")
@@ -190,3 +190,28 @@ def test_usage_migration_0005_turns_sqlite_floats_into_exact_text_and_back(membe
             assert cursor.fetchone() == (-2.5,)
     finally:
         MigrationExecutor(connection).migrate(after)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rolled", [False, True], ids=["tail", "rolled"])
+def test_usage_quota_compares_17_digit_usage_with_the_limit_to_the_micro_unit(
+    member, ingest, rolled
+):
+    meter = Meter.objects.get(key="compute.seconds")
+    quantity, used = Decimal("12345678901.234567"), Decimal("24691357802.469134")
+    ingest(member, *[{"meter": meter.key, "quantity": quantity}] * 2)
+    if rolled:
+        usage_rollup()
+    meter.limit = used  # reached exactly: not crossed
+    meter.save(update_fields=["limit"])
+    assert usage_quota_check(user=member) == []
+    (quota,) = usage_quota(user=member)
+    assert (quota["limit"], quota["used"], quota["remaining"]) == (used, used, 0)
+
+    meter.limit = EXACT.subtract(used, MICRO)  # one micro-unit under the use
+    meter.save(update_fields=["limit"])
+    (crossing,) = usage_quota_check(user=member)
+    crossing.refresh_from_db()
+    assert (crossing.limit, crossing.used) == (EXACT.subtract(used, MICRO), used)
+    (quota,) = usage_quota(user=member)
+    assert (quota["used"], quota["remaining"], quota["exceeded"]) == (used, 0, True)
