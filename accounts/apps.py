@@ -13,6 +13,11 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="accounts.sync_roles")
 
+        from accounts import identity_cache
+
+        # The identity snapshots of the Redis hot path follow every change of what they hold.
+        identity_cache.connect_receivers()
+
         from accounts.metrics import account_gauges
         from config.metrics import register_source
 

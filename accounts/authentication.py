@@ -6,18 +6,20 @@ can tell how the caller signed in (JWT, API key or browser session) and which sc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
-from accounts import apikeys, selectors, sessions, tokens
+from accounts import apikeys, identity_cache, selectors, sessions, tokens
 from accounts.apikeys import KEY_PREFIX as API_KEY_PREFIX
 from accounts.flows.limits import consume_ip_attempt
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
+from config.api.throttling import user_window
 from config.client_ip import client_ip
 
 WWW_AUTHENTICATE = 'Bearer realm="api"'
@@ -61,9 +63,11 @@ def _bearer(request) -> str | None:
 class JWTAuthentication(BaseAuthentication):
     """``Authorization: Bearer <access token>``: RS256, a known ``kid``, a live session.
 
-    The session check is one cache read (see accounts.sessions); the user row (with its
-    roles, email verification and MFA flags, one statement) is loaded because every view
-    needs it, and refused unless the account is active.
+    On Redis, the session's state, the user with the flags of the user object (roles, email
+    verification, MFA) and the rate-limit count come from one round trip and no SQL
+    (accounts.identity_cache). Elsewhere, or while Redis is unreachable, the session check
+    is one cache read (accounts.sessions) and the user row with its flags one statement.
+    Either way the account is refused unless it is active.
     """
 
     def authenticate(self, request):
@@ -75,15 +79,17 @@ class JWTAuthentication(BaseAuthentication):
                 "The bearer token is empty.", code="token_invalid"
             )
         try:
-            claims = tokens.decode_typed(raw, "access")
+            claims = _access_claims(raw)
         except tokens.TokenRejected as exc:
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
-        sid = claims["sid"]
-        if not sessions.api_session_is_live(sid, touch=True, touch_ip=client_ip(request)):
-            raise exceptions.AuthenticationFailed(
-                "This session has been revoked.", code="token_revoked"
-            )
-        user = _active_user(claims["sub"])
+        sid, user_id = claims["sid"], claims["sub"]
+        user = _cached_caller(request, sid, user_id)
+        if user is None:
+            if not sessions.api_session_is_live(sid, touch=True, touch_ip=client_ip(request)):
+                raise _revoked()
+            user = selectors.user_with_flags(user_id)
+        if user is None or not user_may_sign_in(user):
+            raise _inactive()
         return user, AuthContext(
             method="jwt",
             session_id=sid,
@@ -95,15 +101,60 @@ class JWTAuthentication(BaseAuthentication):
         return WWW_AUTHENTICATE
 
 
-def _active_user(user_id):
-    # The flags of the user object come in the same statement: /users/me reads them
-    # without another query.
-    user = selectors.user_with_flags(user_id)
-    if user is None or not user_may_sign_in(user):
-        raise exceptions.AuthenticationFailed(
-            "This account is not active.", code="account_inactive"
+# Access tokens this process has verified, by their exact text: a client sends the same
+# token on every request for minutes, and its RS256 signature check was the largest cost of
+# authenticating it. Only the signature is remembered; expiry is checked on every request.
+_VERIFIED_MAX = 4096
+_verified: dict[str, tuple[object, dict]] = {}
+
+
+def _leeway_seconds() -> float:
+    leeway = settings.SIMPLE_JWT.get("LEEWAY", 0) or 0
+    return leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+
+
+def _access_claims(raw: str) -> dict:
+    keys = tokens.keyset()  # a new key set (rotation) verifies every token again
+    known = _verified.get(raw)
+    if known is not None and known[0] is keys:
+        claims = known[1]
+        if time.time() < claims["exp"] + _leeway_seconds():
+            return dict(claims)
+        _verified.pop(raw, None)
+    claims = tokens.decode_typed(raw, "access")
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.pop(next(iter(_verified), None), None)  # the oldest
+    _verified[raw] = (keys, dict(claims))
+    return claims
+
+
+def _revoked() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("This session has been revoked.", code="token_revoked")
+
+
+def _inactive() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("This account is not active.", code="account_inactive")
+
+
+def _cached_caller(request, sid: str, user_id: str):
+    """The caller from the one Redis round trip of accounts.identity_cache (the session's
+    state, the user with its flags, the rate-limit count), or None when Redis is not the
+    cache or is unreachable (the SQL path answers). Raises when the session is revoked or
+    the user is gone."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    try:
+        found = identity_cache.session_identity(
+            sid, user_id, touch_ip=client_ip(request), rate=user_window(view, user_id)
         )
-    return user
+    except identity_cache.SessionRevoked:
+        raise _revoked() from None
+    if found is None:
+        return None
+    if found.rate is not None:
+        request._request.rate_counted = found.rate
+    if found.user is None:
+        raise _inactive()
+    return found.user
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -19,6 +19,9 @@ cache is unreachable the database answers instead, and a revocation is durable i
 database alone; a process that failed to reach the cache writes the revoked markers of
 recent revocations again as soon as it reaches it (``resync_recent_revocations``).
 
+On Redis, the markers are read by the one round trip of accounts.identity_cache, with the
+caller's identity snapshot and rate-limit count; the rules above are the same.
+
 Web sessions are identified to clients by an opaque id derived from the session key
 (never the key itself, which is the cookie secret).
 """
@@ -57,11 +60,11 @@ LIVE_MARKER_SECONDS = 300
 LAST_SEEN_WRITE_SECONDS = 60
 
 
-def _revoked_key(session_id: str) -> str:
+def revoked_key(session_id: str) -> str:
     return f"auth:sid-revoked:{session_id}"
 
 
-def _live_key(session_id: str) -> str:
+def live_key(session_id: str) -> str:
     return f"auth:sid-live:{session_id}"
 
 
@@ -87,10 +90,10 @@ def _quietly(write, *args) -> bool:
 
 def _write_revoked_markers(session_ids: list[str]) -> None:
     cache.set_many(
-        {_revoked_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
+        {revoked_key(str(sid)): SESSION_STATE_REVOKED for sid in session_ids},
         timeout=_revoked_marker_seconds(),
     )
-    cache.delete_many([_live_key(str(sid)) for sid in session_ids])
+    cache.delete_many([live_key(str(sid)) for sid in session_ids])
 
 
 def mark_api_sessions_revoked(session_ids: list[str]) -> bool:
@@ -119,19 +122,20 @@ def resync_revocation_cache(*, user_ids) -> None:
     change must not leave anybody signed out."""
     live = ApiSession.objects.filter(user_id__in=list(user_ids), revoked_at__isnull=True)
     ids = [str(pk) for pk in live.values_list("pk", flat=True)]
-    cache.delete_many([_revoked_key(pk) for pk in ids] + [_live_key(pk) for pk in ids])
+    cache.delete_many([revoked_key(pk) for pk in ids] + [live_key(pk) for pk in ids])
 
 
-def _live_marker() -> str:
+def live_marker() -> str:
+    """The value of a live marker written to (and only valid on) the current server."""
     return f"{SESSION_STATE_LIVE}:{redis_connection.server_identity()}"
 
 
 def mark_api_session_live(session_id: str) -> None:
     # Its own key: whatever a racing request writes here, a revoked marker still wins.
-    _quietly(cache.set, _live_key(str(session_id)), _live_marker(), LIVE_MARKER_SECONDS)
+    _quietly(cache.set, live_key(str(session_id)), live_marker(), LIVE_MARKER_SECONDS)
 
 
-def _seen_key(session_id: str) -> str:
+def seen_key(session_id: str) -> str:
     return f"auth:sid-seen:{session_id}"
 
 
@@ -140,30 +144,30 @@ def api_session_is_live(
 ) -> bool:
     """The per-request check of access tokens: one cache round trip in the steady state
     (the session's state and when its activity was last written, read together)."""
-    revoked_key, live_key, seen_key = (
-        _revoked_key(session_id),
-        _live_key(session_id),
-        _seen_key(session_id),
-    )
+    revoked, live, seen = revoked_key(session_id), live_key(session_id), seen_key(session_id)
     try:
         if redis_connection.recovered():
-            resync_recent_revocations()
-        found = cache.get_many([revoked_key, live_key, seen_key])
+            from accounts.identity_cache import resync_after_outage  # imports this module
+
+            resync_after_outage()
+        found = cache.get_many([revoked, live, seen])
     except Exception as exc:
         if not is_outage(exc):
             raise
         # The cache is unreachable: the database answers (and activity is not recorded).
-        return _live_in_database(session_id)
-    if found.get(revoked_key) == SESSION_STATE_REVOKED:
+        return live_in_database(session_id)
+    if found.get(revoked) == SESSION_STATE_REVOKED:
         return False
-    if found.get(live_key) != _live_marker() and not _live_in_database(session_id):
+    if found.get(live) != live_marker() and not live_in_database(session_id):
         return False
     if touch:
-        _quietly(_touch, session_id, touch_ip, found.get(seen_key))
+        touch_quietly(session_id, touch_ip, found.get(seen))
     return True
 
 
-def _live_in_database(session_id: str) -> bool:
+def live_in_database(session_id: str) -> bool:
+    """The session's state from the database (an unreadable or stale cache entry); the
+    cache is told what was found."""
     row = (
         ApiSession.objects.filter(pk=session_id)
         .values_list("revoked_at", "expires_at", "user__is_active")
@@ -179,6 +183,11 @@ def _live_in_database(session_id: str) -> bool:
     return True
 
 
+def touch_quietly(session_id: str, ip: str | None, last_written: float | None) -> None:
+    """Record the session's activity (at most once a minute); skipped during an outage."""
+    _quietly(_touch, session_id, ip, last_written)
+
+
 def _touch(session_id: str, ip: str | None, last_written: float | None) -> None:
     # The timestamp is compared, not only the entry's TTL, so the gate also holds where
     # the cache's clock and ours differ. Two requests crossing the minute together may
@@ -186,7 +195,7 @@ def _touch(session_id: str, ip: str | None, last_written: float | None) -> None:
     now = time.time()
     if last_written is not None and now - last_written < LAST_SEEN_WRITE_SECONDS:
         return
-    cache.set(_seen_key(session_id), now, timeout=LAST_SEEN_WRITE_SECONDS)
+    cache.set(seen_key(session_id), now, timeout=LAST_SEEN_WRITE_SECONDS)
     updates: dict = {"last_seen_at": timezone.now()}
     if ip:
         updates["ip"] = ip

@@ -31,12 +31,39 @@ def _client_ip(request) -> str:
     return client_ip(request) or request.META.get("REMOTE_ADDR", "")
 
 
-def hit(key: str, limit: int, period: int) -> tuple[bool, int, int]:
-    """Count one request in the current window: (allowed, remaining, seconds to reset)."""
+def _window(key: str, period: int) -> tuple[str, int]:
     now = time.time()
     window = int(now // period)
-    reset = int((window + 1) * period - now) + 1
-    cache_key = f"rl:{key}:{period}:{window}"
+    return f"rl:{key}:{period}:{window}", int((window + 1) * period - now) + 1
+
+
+def window_key(key: str, period: int) -> tuple[str, int]:
+    """The Redis key of ``key``'s current window and the seconds until it resets, for a
+    caller that counts a request in a round trip of its own (an INCR, with an expiry of
+    ``period + 5`` seconds when it creates the key, as :func:`hit` does) and hands the count
+    to the throttle as ``request.rate_counted`` (accounts.identity_cache)."""
+    cache_key, reset = _window(key, period)
+    return cache.make_key(cache_key), reset
+
+
+def user_window(view, user_id: str) -> tuple[str, int] | None:
+    """(key, period) of the window :class:`RoleRateThrottle` will count an authenticated
+    request of ``user_id`` in, when it can be known before the user's role is: the view is
+    rate limited and every role's budget has the same period. Else None."""
+    if not settings.API_RATE_LIMITS_ENABLED or view is None:
+        return None
+    if not any(issubclass(c, RoleRateThrottle) for c in getattr(view, "throttle_classes", ())):
+        return None
+    rates = settings.API_RATE_LIMITS
+    periods = {parse_rate(rates[role])[1] for role in ("member", "manager", "admin")}
+    if len(periods) != 1:
+        return None
+    return f"user:{user_id}", periods.pop()
+
+
+def hit(key: str, limit: int, period: int) -> tuple[bool, int, int]:
+    """Count one request in the current window: (allowed, remaining, seconds to reset)."""
+    cache_key, reset = _window(key, period)
     redis = _redis_client()
     if redis is not None:
         # One round trip: the window's counter made with its expiry if new, then counted.
@@ -68,7 +95,14 @@ def _redis_client():
 class _WindowThrottle(BaseThrottle):
     def _record(self, request, key: str, rate: str) -> bool:
         limit, period = parse_rate(rate)
-        allowed, remaining, reset = hit(key, limit, period)
+        counted = getattr(request._request, "rate_counted", None)
+        if counted is not None and counted.key == key and counted.period == period:
+            # Already counted by the authentication's round trip (see window_key).
+            request._request.rate_counted = None
+            allowed, remaining = counted.count <= limit, max(0, limit - counted.count)
+            reset = counted.reset
+        else:
+            allowed, remaining, reset = hit(key, limit, period)
         self._wait = reset
         # The tightest limit in force is the one reported to the client.
         current = getattr(request._request, "ratelimit_info", None)

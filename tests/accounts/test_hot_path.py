@@ -1,7 +1,10 @@
 """The authenticated hot path stays lean: what one warm GET /users/me costs in SQL
 statements and cache round trips, by JWT and by API key, with the rate limit off (the test
 default) and on (the product's default). A change that adds a query or a round trip to
-every API request fails here and has to say why."""
+every API request fails here and has to say why.
+
+On Redis (production) a JWT costs no SQL and one round trip, the rate limit included
+(accounts.identity_cache); on the other caches (the embedded default) the SQL path."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import pytest
 from django.core.cache import caches
 from django.test import override_settings
 from redis.client import Pipeline
+from redis.commands.core import Script
 
 from tests.accounts.users_helpers import api_key_client, jwt_client
 
@@ -63,13 +67,29 @@ def cache_round_trips(monkeypatch):
             depth[0] -= 1
 
     monkeypatch.setattr(Pipeline, "execute", execute)
+    # A Lua script is one round trip too (EVALSHA; EVAL again only after a SCRIPT FLUSH).
+    original_call = Script.__call__
+
+    def call(self, *args, **kwargs):
+        if depth[0] == 0:
+            calls.append("script")
+        depth[0] += 1
+        try:
+            return original_call(self, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(Script, "__call__", call)
     return calls
+
+
+def _on_redis() -> bool:
+    return hasattr(getattr(caches["default"], "client", None), "get_client")
 
 
 def _rate_limit_round_trips() -> list[str]:
     """The rate limit's window: one pipeline on Redis, add and incr on other caches."""
-    is_redis = hasattr(getattr(caches["default"], "client", None), "get_client")
-    return ["pipeline"] if is_redis else ["add", "incr"]
+    return ["pipeline"] if _on_redis() else ["add", "incr"]
 
 
 def _warm_me(client, django_assert_num_queries, cache_round_trips, *, queries: int):
@@ -82,9 +102,27 @@ def _warm_me(client, django_assert_num_queries, cache_round_trips, *, queries: i
     return list(cache_round_trips)
 
 
+def test_me_with_jwt_costs_no_query_and_one_round_trip_on_redis_rate_limit_included(
+    member, django_assert_num_queries, cache_round_trips
+):
+    if not _on_redis():
+        pytest.skip("the identity snapshot is the Redis deployment's")
+    client = jwt_client(member)
+    calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=0)
+    assert calls == ["script"]  # session state, the user with its flags
+    with override_settings(API_RATE_LIMITS_ENABLED=True):
+        calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=0)
+        assert calls == ["script"]  # ... and the rate limit's window, in the same script
+        response = client.get(ME)
+    assert response["X-RateLimit-Limit"] == "100"
+    assert int(response["X-RateLimit-Remaining"]) < 100
+
+
 def test_me_with_jwt_costs_one_query_and_one_cache_round_trip_plus_the_rate_limits(
     member, django_assert_num_queries, cache_round_trips
 ):
+    if _on_redis():
+        pytest.skip("the SQL path of the caches that are not Redis")
     client = jwt_client(member)
     calls = _warm_me(client, django_assert_num_queries, cache_round_trips, queries=1)
     assert calls == ["get_many"]  # the session's revocation state
