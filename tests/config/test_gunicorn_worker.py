@@ -205,7 +205,7 @@ def test_procfile_worker_cuts_trickled_headers_and_replaces_a_worker_whose_reque
             served_meanwhile = []
             while sleeper.is_alive():
                 try:
-                    served_meanwhile.append(httpx.get(f"{base}/health", timeout=0.5).status_code)
+                    served_meanwhile.append(httpx.get(f"{base}/health", timeout=0.25).status_code)
                 except httpx.TimeoutException:
                     pass  # queued behind the stuck request, on its worker
             sleeper.join()
@@ -230,14 +230,15 @@ def test_procfile_worker_cuts_trickled_headers_and_replaces_a_worker_whose_reque
             stop(process)
 
     assert trickled.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), trickled
-    assert trickled_for < 4, trickled_for
+    assert trickled_for < 5, trickled_for
 
     response = stuck["response"]
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json()["errors"][0]["code"] == "service_unavailable"
-    # The limit (2 s), the watchdog's step (0.5 s) and some slack: never a hang.
-    assert 2 <= stuck["seconds"] < 6, stuck["seconds"]
+    # The limit (2 s), the watchdog's step (0.5 s) and slack for a busy machine: never the
+    # minute the request asked for.
+    assert 2 <= stuck["seconds"] < 10, stuck["seconds"]
     assert 200 in served_meanwhile, served_meanwhile
     assert set(served_meanwhile) <= {200, 503}, served_meanwhile
 
