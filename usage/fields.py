@@ -16,7 +16,9 @@ and ``=``, ``<``, ``ORDER BY``, ``MAX`` and CHECK constraints in SQL still work 
 
 A value that needs more digits than the column holds is a ``DataError`` on both databases,
 and more fractional digits are rounded half away from zero, as PostgreSQL's NUMERIC does.
-SQL that adds such columns on SQLite goes through ``usage.sql.sqlite``'s exact aggregate.
+SQL that adds such columns on SQLite goes through ``usage.sql.sqlite``'s exact aggregate;
+SQLite's own arithmetic on them (``SUM``, the ORM's ``Sum`` or ``F() + 1``) works on floats,
+so usage does none of it there.
 """
 
 from __future__ import annotations

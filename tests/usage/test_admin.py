@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -125,3 +126,16 @@ def test_admin_usage_export_needs_usage_view_permission(manager, member):
     meter = Meter.objects.get(key="tokens.input")
     page = manager_client.get(f"/admin/usage/meter/{meter.pk}/change/")
     assert page.status_code == 200 and b'name="limit"' not in page.content
+
+
+def test_admin_usage_pages_show_17_digit_quantities_and_buckets_exactly(
+    admin_client, member, ingest
+):
+    quantity = "12345678901.234567"
+    ingest(member, *[{"meter": "compute.seconds", "quantity": Decimal(quantity)}] * 2)
+    usage_rollup()
+    events = admin_client.get("/admin/usage/usageevent/", {"o": "-4"})  # sorted by quantity
+    assert events.status_code == 200 and events.content.count(quantity.encode()) == 2
+    for page in ("hourlyrollup", "dailyrollup"):
+        listing = admin_client.get(f"/admin/usage/{page}/")
+        assert listing.status_code == 200 and b"24691357802.469134" in listing.content
