@@ -273,3 +273,11 @@ class TenantOnboarding(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# Module-level names for the OpenAPI enum names (ENUM_NAME_OVERRIDES in settings).
+OrganizationStatus = Organization.Status
+MembershipStatus = Membership.Status
+InvitationStatus = Invitation.Status
+TeamRole = TeamMembership.Role
+DomainJoinMode = OrganizationDomain.JoinMode

@@ -1,0 +1,159 @@
+"""Read side of organizations: what a caller may see, loaded in a fixed number of queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from orgs.models import (
+    Invitation,
+    Membership,
+    Organization,
+    Plan,
+    Role,
+    Team,
+    TeamMembership,
+)
+from orgs.permissions import is_platform_admin
+
+
+def organizations_visible_to(user: Any) -> QuerySet[Organization]:
+    """Platform admins: all, archived included. Others: the organizations they belong to
+    (suspended members too: they may still see it and leave), never archived ones."""
+    qs = with_seats(Organization.objects.select_related("plan").prefetch_related("domains"))
+    if is_platform_admin(user):
+        return qs
+    mine = Membership.objects.filter(user_id=user.pk).values("organization_id")
+    return qs.filter(pk__in=mine).exclude(status=Organization.Status.ARCHIVED)
+
+
+def _count(qs: QuerySet) -> Coalesce:
+    counted = qs.order_by().values("organization_id").annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def with_seats(qs: QuerySet[Organization]) -> QuerySet[Organization]:
+    """Annotates ``member_total`` and ``pending_total`` (unexpired pending invitations): the
+    seats used, as ``orgs.services.rules.seats_used`` counts them."""
+    return qs.annotate(
+        member_total=_count(Membership.objects.filter(organization_id=OuterRef("pk"))),
+        pending_total=_count(
+            Invitation.objects.filter(
+                organization_id=OuterRef("pk"),
+                status=Invitation.Status.PENDING,
+                expires_at__gt=timezone.now(),
+            )
+        ),
+    )
+
+
+def organization_as_dict(org: Organization) -> dict[str, Any]:
+    from orgs.api.serializers import OrganizationSerializer
+
+    if not hasattr(org, "member_total"):
+        org = with_seats(Organization.objects.filter(pk=org.pk)).select_related("plan").get()
+    return dict(OrganizationSerializer(org).data)
+
+
+def members_of(organization: Organization) -> QuerySet[Membership]:
+    """Members with their user, roles and teams in this organization: four queries for any
+    number of rows (the page, roles, team memberships with their teams)."""
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .prefetch_related(
+            "roles",
+            Prefetch(
+                "user__team_memberships",
+                queryset=TeamMembership.objects.filter(team__organization=organization)
+                .select_related("team")
+                .order_by("team__name"),
+                to_attr="org_team_rows",
+            ),
+        )
+        .order_by("joined_at", "id")
+    )
+
+
+def roles_of(organization: Organization) -> QuerySet[Role]:
+    """Built-in roles first, then the organization's custom roles."""
+    return Role.objects.filter(
+        Q(organization__isnull=True) | Q(organization=organization)
+    ).order_by("-builtin", "key")
+
+
+def teams_of(organization: Organization) -> QuerySet[Team]:
+    return (
+        Team.objects.filter(organization=organization)
+        .annotate(member_count=Count("team_memberships", distinct=True))
+        .prefetch_related(
+            Prefetch(
+                "team_memberships",
+                queryset=TeamMembership.objects.filter(role=TeamMembership.Role.LEAD)
+                .select_related("user")
+                .order_by("joined_at"),
+                to_attr="lead_rows",
+            )
+        )
+    )
+
+
+def team_members(team: Team) -> QuerySet[TeamMembership]:
+    return TeamMembership.objects.filter(team=team).select_related("user").order_by("joined_at")
+
+
+def invitations_of(organization: Organization) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(organization=organization)
+        .select_related("organization", "invited_by")
+        .prefetch_related("roles", "teams")
+    )
+
+
+def pending_invitations_for(user: Any) -> QuerySet[Invitation]:
+    """Pending, unexpired invitations to one of the user's verified emails."""
+    from allauth.account.models import EmailAddress
+
+    emails = [
+        e.lower()
+        for e in EmailAddress.objects.filter(user=user, verified=True).values_list(
+            "email", flat=True
+        )
+    ]
+    if not emails:
+        return Invitation.objects.none()
+    q = Q()
+    for email in emails:
+        q |= Q(email__iexact=email)
+    return (
+        Invitation.objects.filter(q, status="pending", expires_at__gt=timezone.now())
+        .exclude(organization__status=Organization.Status.ARCHIVED)
+        .select_related("organization", "invited_by")
+        .prefetch_related("roles", "teams")
+    )
+
+
+def plans() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_active=True)
+
+
+def memberships_export_for_user(*, user: Any) -> list[dict[str, Any]]:
+    """The person's organizations for the account export."""
+    rows = (
+        Membership.objects.filter(user=user)
+        .select_related("organization")
+        .prefetch_related("roles")
+    )
+    return [
+        {
+            "organization": {"id": str(m.organization_id), "slug": m.organization.slug},
+            "roles": sorted(r.key for r in m.roles.all()),
+            "permissions": sorted(m.permissions or []),
+            "status": m.status,
+            "joined_at": m.joined_at.isoformat().replace("+00:00", "Z"),
+        }
+        for m in rows
+    ]
