@@ -415,6 +415,11 @@ SPECTACULAR_SETTINGS = {
         "SlotStatusEnum": "slots.lifecycle.SlotStatus.choices",
         "SlotCredentialKindEnum": "slots.models.CredentialKind.choices",
         "UserStatusEnum": "accounts.models.UserStatus",
+        "OrganizationStatusEnum": "orgs.models.OrganizationStatus",
+        "MembershipStatusEnum": "orgs.models.MembershipStatus",
+        "InvitationStatusEnum": "orgs.models.InvitationStatus",
+        "TeamRoleEnum": "orgs.models.TeamRole",
+        "DomainJoinModeEnum": "orgs.models.DomainJoinMode",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
