@@ -19,6 +19,9 @@ SCOPE_LABELS = {
     "slots:write": "Create and change your slots",
     "usage:read": "Read your usage",
     "usage:write": "Report usage events",
+    "orgs:read": "Read your organizations",
+    "orgs:write": "Manage your organizations (as far as your roles allow)",
+    "tenants:write": "Onboard tenants (platform admins)",
 }
 
 

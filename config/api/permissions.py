@@ -16,6 +16,9 @@ API_KEY_SCOPES = (
     "slots:write",
     "usage:read",
     "usage:write",
+    "orgs:read",
+    "orgs:write",
+    "tenants:write",
 )
 
 

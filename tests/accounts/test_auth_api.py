@@ -199,6 +199,9 @@ def test_status_with_jwt(member):
         "slots:write",
         "usage:read",
         "usage:write",
+        "orgs:read",
+        "orgs:write",
+        "tenants:write",
     ]
     assert body["expires_at"].endswith("Z")
     assert body["mfa_enabled"] is False and body["email_verified"] is False
