@@ -21,12 +21,12 @@ DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9
 _UNSET: Any = object()
 
 
-def clean_domain(value: Any) -> str:
+def clean_domain(value: Any, *, attr: str = "domain") -> str:
     if not isinstance(value, str):
-        raise Invalid("invalid", "Expected a string.", attr="domain")
+        raise Invalid("invalid", "Expected a string.", attr=attr)
     domain = value.strip().lower().rstrip(".")
     if not DOMAIN_RE.fullmatch(domain) or domain.split(".")[-1].isdigit():
-        raise Invalid("invalid_domain", "Enter a domain name such as example.com.", "domain")
+        raise Invalid("invalid_domain", "Enter a domain name such as example.com.", attr)
     return domain
 
 

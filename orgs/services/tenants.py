@@ -60,7 +60,7 @@ def _clean(data: dict) -> tuple[dict, Plan]:
         "company_name": clean_text(
             data.get("company_name"), attr="company_name", max_length=100, required=True
         ),
-        "company_domain": clean_domain(data.get("company_domain")),
+        "company_domain": clean_domain(data.get("company_domain"), attr="company_domain"),
         "admin_email": clean_email(data.get("admin_email"), attr="admin_email"),
         "subscription_plan": plan.key,
         "initial_user_count": count,
