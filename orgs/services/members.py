@@ -273,3 +273,26 @@ def ensure_member(organization: Organization, user: Any) -> Membership:
     if membership is None:
         raise Forbidden("not_a_member", "Only organization members can do this.")
     return membership
+
+
+def memberships_end_for_erasure(*, user: Any) -> int:
+    """An erased person leaves every organization and team (registered with
+    ``accounts.hooks``). Unlike leaving, this never refuses: an organization whose last
+    owner is erased keeps its other members and is left for a platform admin to hand over."""
+    rows = list(
+        Membership.objects.filter(user=user)
+        .select_related("organization")
+        .prefetch_related("roles")
+    )
+    TeamMembership.objects.filter(user=user).delete()
+    for membership in rows:
+        held = sorted(r.key for r in membership.roles.all())
+        membership.delete()
+        record(
+            action="org.member.removed",
+            actor=None,
+            target=user,
+            changes={"roles": [held, None]},
+            metadata={"organization": str(membership.organization_id), "reason": "erasure"},
+        )
+    return len(rows)
