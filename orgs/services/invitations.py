@@ -198,32 +198,13 @@ def invitations_bulk_create(
     """Up to 500 invitations, all or nothing. Bad items: 400 by ``invitations.<i>.<field>``;
     items in conflict (member, pending, twice in the list): 409 the same way; not enough seats
     for them all: 409 ``seat_limit_reached``, nothing sent."""
-    from django.core.exceptions import ValidationError
-
-    from config.errors import DomainError
-
     require(actor, "members:invite", organization)
     days = _clean_days(expires_in_days)
     if not isinstance(items, list) or not items:
         raise Invalid("invalid", "Give 1 to 500 invitations.", attr="invitations")
     if len(items) > BULK_MAX:
         raise Invalid("max_length", f"At most {BULK_MAX} invitations.", attr="invitations")
-    cleaned, errors = [], {}
-    for i, item in enumerate(items):
-        prefix = f"invitations.{i}."
-        if not isinstance(item, dict):
-            errors[f"invitations.{i}"] = [ValidationError("Expected an object.", code="invalid")]
-            continue
-        try:
-            cleaned.append(_clean_item(organization, item, actor=actor, prefix=prefix))
-        except Invalid as exc:
-            errors.setdefault(exc.attr or f"invitations.{i}", []).append(
-                ValidationError(exc.detail, code=exc.code)
-            )
-        except DomainError:
-            raise
-    if errors:
-        raise ValidationError(errors)
+    cleaned = _clean_bulk(organization, items, actor=actor)
     with transaction.atomic():
         locked = lock_organization(organization)
         ensure_writable(locked)
@@ -253,6 +234,26 @@ def invitations_bulk_create(
             for email, roles, teams in cleaned
         ]
     return created
+
+
+def _clean_bulk(organization: Organization, items: list, *, actor: Any) -> list[tuple]:
+    """Every item checked; all errors at once, by ``invitations.<i>.<field>``."""
+    from django.core.exceptions import ValidationError
+
+    cleaned, errors = [], {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors[f"invitations.{i}"] = [ValidationError("Expected an object.", code="invalid")]
+            continue
+        try:
+            cleaned.append(_clean_item(organization, item, actor=actor, prefix=f"invitations.{i}."))
+        except Invalid as exc:
+            errors.setdefault(exc.attr or f"invitations.{i}", []).append(
+                ValidationError(exc.detail, code=exc.code)
+            )
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
 
 
 def _lock_invitation(organization: Organization, invitation_id: Any) -> Invitation:

@@ -123,24 +123,9 @@ def member_update(
         ensure_writable(locked)
         membership = _lock_membership(locked, user_id)
         before_roles = sorted(r.key for r in membership.roles.all())
-        changes: dict[str, list] = {}
-        if new_roles is not _UNSET:
-            after = sorted(r.key for r in new_roles)
-            if after != before_roles:
-                added = [r for r in new_roles if r.key not in before_roles]
-                removed = set(before_roles) - set(after)
-                ensure_may_grant(actor, locked, roles=added)
-                if OWNER_ROLE in removed:
-                    _ensure_may_change_owners(actor, locked)
-                changes["roles"] = [before_roles, after]
-        if status is not _UNSET and status != membership.status:
-            if status == Membership.Status.SUSPENDED and membership.user_id == getattr(
-                actor, "pk", None
-            ):
-                raise Conflict("cannot_suspend_self", "You cannot suspend yourself.")
-            if any(r == OWNER_ROLE for r in before_roles):
-                _ensure_may_change_owners(actor, locked)
-            changes["status"] = [membership.status, status]
+        changes = _member_changes(
+            locked, membership, before_roles, new_roles=new_roles, status=status, actor=actor
+        )
         if not changes:
             return membership
         after_keys = changes["roles"][1] if "roles" in changes else before_roles
@@ -171,6 +156,36 @@ def member_update(
                 metadata={"organization": str(locked.pk)},
             )
     return membership
+
+
+def _member_changes(
+    locked: Organization,
+    membership: Membership,
+    before_roles: list[str],
+    *,
+    new_roles: Any,
+    status: Any,
+    actor: Any,
+) -> dict[str, list]:
+    """What a PATCH changes, once the actor may make each change."""
+    changes: dict[str, list] = {}
+    if new_roles is not _UNSET:
+        after = sorted(r.key for r in new_roles)
+        if after != before_roles:
+            added = [r for r in new_roles if r.key not in before_roles]
+            ensure_may_grant(actor, locked, roles=added)
+            if OWNER_ROLE in set(before_roles) - set(after):
+                _ensure_may_change_owners(actor, locked)
+            changes["roles"] = [before_roles, after]
+    if status is not _UNSET and status != membership.status:
+        if status == Membership.Status.SUSPENDED and membership.user_id == getattr(
+            actor, "pk", None
+        ):
+            raise Conflict("cannot_suspend_self", "You cannot suspend yourself.")
+        if OWNER_ROLE in before_roles:
+            _ensure_may_change_owners(actor, locked)
+        changes["status"] = [membership.status, status]
+    return changes
 
 
 def _ensure_may_change_owners(actor: Any, organization: Organization) -> None:

@@ -72,18 +72,11 @@ def org_create(
     A verified user may own at most ``ROSTER["ORGS_PER_USER"]`` organizations; platform
     admins and Roster itself (``actor=None``) have no limit.
     """
-    from accounts.selectors import email_verified_of
-
     name = clean_text(name, attr="name", max_length=NAME_MAX, required=True)
     description = clean_text(description or "", attr="description", max_length=DESCRIPTION_MAX)
     slug = clean_slug(slug) if slug is not None else slug_from_name(name)
     owner = actor if owner is _UNSET else owner
-    if actor is not None and not is_platform_admin(actor):
-        if not email_verified_of(actor):
-            raise Forbidden("email_unverified", "Verify your email address first.")
-        limit = int(settings.ROSTER.get("ORGS_PER_USER", 5))
-        if owned_count(actor) >= limit:
-            raise Conflict("org_limit_reached", f"You already own {limit} organizations.")
+    _ensure_may_create(actor)
     owner_role = Role.objects.get(organization=None, key=OWNER_ROLE)
     with transaction.atomic():
         if Organization.objects.filter(slug=slug).exists():
@@ -125,6 +118,18 @@ def org_create(
                 metadata={"organization": str(org.pk)},
             )
     return org
+
+
+def _ensure_may_create(actor: Any) -> None:
+    from accounts.selectors import email_verified_of
+
+    if actor is None or is_platform_admin(actor):
+        return
+    if not email_verified_of(actor):
+        raise Forbidden("email_unverified", "Verify your email address first.")
+    limit = int(settings.ROSTER.get("ORGS_PER_USER", 5))
+    if owned_count(actor) >= limit:
+        raise Conflict("org_limit_reached", f"You already own {limit} organizations.")
 
 
 def _plan_seats(plan: Plan | None) -> int | None:

@@ -108,15 +108,7 @@ def team_create(
                 )
         except IntegrityError as exc:
             raise _name_taken() from exc
-        rows = []
-        if actor is not None:
-            rows.append(TeamMembership(team=team, user=actor, role=TeamMembership.Role.LEAD))
-        rows += [
-            TeamMembership(team=team, user=u, role=TeamMembership.Role.MEMBER)
-            for u in members
-            if actor is None or u.pk != actor.pk
-        ]
-        TeamMembership.objects.bulk_create(rows)
+        rows = _seed_members(team, lead=actor, members=members)
         record(
             action="org.team.created",
             actor=actor,
@@ -129,6 +121,19 @@ def team_create(
             },
         )
     return team
+
+
+def _seed_members(team: Team, *, lead: Any, members: list[Any]) -> list[TeamMembership]:
+    """The creator leads; the initial members join as members."""
+    rows = []
+    if lead is not None:
+        rows.append(TeamMembership(team=team, user=lead, role=TeamMembership.Role.LEAD))
+    rows += [
+        TeamMembership(team=team, user=u, role=TeamMembership.Role.MEMBER)
+        for u in members
+        if lead is None or u.pk != lead.pk
+    ]
+    return TeamMembership.objects.bulk_create(rows)
 
 
 def team_update(

@@ -108,52 +108,7 @@ def tenant_onboard(
             return replay, False
     try:
         with transaction.atomic():
-            if OrganizationDomain.objects.filter(domain=clean["company_domain"]).exists():
-                raise Conflict(
-                    "domain_taken", "The domain belongs to an organization.", "company_domain"
-                )
-            org = org_create(
-                name=clean["company_name"],
-                slug=_free_slug(clean["company_name"]),
-                actor=actor,
-                owner=None,
-                plan=plan,
-                seat_limit=clean["initial_user_count"],
-                features=clean["features"],
-                request=request,
-            )
-            domain_add(
-                organization=org,
-                actor=actor,
-                domain=clean["company_domain"],
-                verified=True,
-                request=request,
-            )
-            owner = {"user": None, "invitation": None}
-            existing = (
-                get_user_model()
-                .objects.filter(email__iexact=clean["admin_email"], status="active")
-                .first()
-            )
-            if existing is not None:
-                member_add(
-                    organization=org,
-                    actor=actor,
-                    user=existing,
-                    roles=[OWNER_ROLE],
-                    request=request,
-                )
-                owner["user"] = str(existing.pk)
-            else:
-                invitation, _raw = invitation_create(
-                    organization=org,
-                    actor=actor,
-                    email=clean["admin_email"],
-                    roles=[OWNER_ROLE],
-                    request=request,
-                )
-                owner["invitation"] = str(invitation.pk)
-            org.refresh_from_db()
+            org, owner = _create_tenant(clean, plan, actor=actor, request=request)
             response = {
                 "organization": organization_as_dict(org),
                 "owner": owner,
@@ -192,6 +147,52 @@ def tenant_onboard(
             raise
         return replay, False
     return response, True
+
+
+def _create_tenant(
+    clean: dict, plan: Plan, *, actor: Any, request
+) -> tuple[Organization, dict[str, str | None]]:
+    """The organization, its verified domain and its first owner (joined or invited), inside
+    the caller's transaction."""
+    if OrganizationDomain.objects.filter(domain=clean["company_domain"]).exists():
+        raise Conflict("domain_taken", "The domain belongs to an organization.", "company_domain")
+    org = org_create(
+        name=clean["company_name"],
+        slug=_free_slug(clean["company_name"]),
+        actor=actor,
+        owner=None,
+        plan=plan,
+        seat_limit=clean["initial_user_count"],
+        features=clean["features"],
+        request=request,
+    )
+    domain_add(
+        organization=org,
+        actor=actor,
+        domain=clean["company_domain"],
+        verified=True,
+        request=request,
+    )
+    owner: dict[str, str | None] = {"user": None, "invitation": None}
+    existing = (
+        get_user_model().objects.filter(email__iexact=clean["admin_email"], status="active").first()
+    )
+    if existing is not None:
+        member_add(
+            organization=org, actor=actor, user=existing, roles=[OWNER_ROLE], request=request
+        )
+        owner["user"] = str(existing.pk)
+    else:
+        invitation, _raw = invitation_create(
+            organization=org,
+            actor=actor,
+            email=clean["admin_email"],
+            roles=[OWNER_ROLE],
+            request=request,
+        )
+        owner["invitation"] = str(invitation.pk)
+    org.refresh_from_db()
+    return org, owner
 
 
 def _replay(key: str, fingerprint: str) -> dict | None:
