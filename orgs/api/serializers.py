@@ -7,7 +7,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import StrictCharField, StrictFieldsMixin, StrictIntegerField
+from config.api.serializers import (
+    QueryParamsSerializer,
+    StrictCharField,
+    StrictFieldsMixin,
+    StrictIntegerField,
+)
 from orgs.catalogue import LEAD_SCOPED
 from orgs.models import (
     Invitation,
@@ -433,3 +438,18 @@ class TenantCreateSerializer(StrictSerializer):
 
 class PermissionsQuerySerializer(serializers.Serializer):
     org = StrictCharField(help_text="The organization's id or slug.")
+
+
+class OrganizationQuerySerializer(QueryParamsSerializer):
+    q = serializers.CharField(max_length=100, required=False, help_text="Part of the name or slug.")
+    status = serializers.ChoiceField(choices=Organization.Status.choices, required=False)
+
+
+class MemberQuerySerializer(QueryParamsSerializer):
+    role = serializers.CharField(max_length=40, required=False, help_text="A role key.")
+    team = serializers.UUIDField(required=False, help_text="A team id.")
+    q = serializers.CharField(max_length=100, required=False, help_text="Email or name.")
+
+
+class InvitationQuerySerializer(QueryParamsSerializer):
+    status = serializers.ChoiceField(choices=Invitation.Status.choices, required=False)

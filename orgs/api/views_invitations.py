@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.exceptions import APIException, ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +16,7 @@ from orgs.api.serializers import (
     InvitationBulkSerializer,
     InvitationCreateSerializer,
     InvitationDecisionSerializer,
+    InvitationQuerySerializer,
     InvitationSerializer,
     MemberSerializer,
 )
@@ -45,7 +46,7 @@ class ItemsConflictError(APIException):
     list=extend_schema(
         summary="An organization's invitations",
         description="Needs `members:invite`. Filter `status`.",
-        parameters=[OpenApiParameter("status", str, enum=Invitation.Status.values)],
+        parameters=[InvitationQuerySerializer],
         responses={200: InvitationSerializer(many=True)},
     ),
     create=extend_schema(
@@ -100,12 +101,10 @@ class OrgInvitationViewSet(OrgViewSet):
         org = self.organization()
         self.require("members:invite", org)
         qs = selectors.invitations_of(org)
-        wanted = request.query_params.get("status")
+        query = InvitationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wanted = query.validated_data.get("status")
         if wanted is not None:
-            if wanted not in Invitation.Status.values:
-                raise exceptions.ValidationError(
-                    {"status": [ErrorDetail("Not a status.", code="invalid_choice")]}
-                )
             from django.utils import timezone
 
             now = timezone.now()

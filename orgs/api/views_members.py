@@ -15,6 +15,7 @@ from orgs import selectors
 from orgs.api.base import ORG_PARAM, ORG_SCOPES, USER_PARAM, OrgViewSet, visible_organization
 from orgs.api.serializers import (
     MemberAddSerializer,
+    MemberQuerySerializer,
     MemberSerializer,
     MemberUpdateSerializer,
     PermissionExplanationSerializer,
@@ -37,26 +38,13 @@ def _member(org: Organization, user_id) -> Membership:
     return row
 
 
-def _uuid_or_400(value: str, attr: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise exceptions.ValidationError(
-            {attr: [exceptions.ErrorDetail("Must be a valid UUID.", code="invalid")]}
-        ) from None
-
-
 @extend_schema(parameters=[ORG_PARAM])
 @extend_schema_view(
     list=extend_schema(
         summary="List members",
         description="Needs `members:read`. Filters `role` (a role key), `team` (a team id), "
         "`q` (email or name). A page of members is a fixed number of queries.",
-        parameters=[
-            OpenApiParameter("role", str),
-            OpenApiParameter("team", OpenApiTypes.UUID),
-            OpenApiParameter("q", str),
-        ],
+        parameters=[MemberQuerySerializer],
         responses={200: MemberSerializer(many=True)},
     ),
     create=extend_schema(
@@ -115,15 +103,16 @@ class MemberViewSet(OrgViewSet):
     def list(self, request, org_id=None):
         org = self.organization()
         self.require("members:read", org)
+        query = MemberQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         qs = selectors.members_of(org)
-        params = request.query_params
         if params.get("role"):
             qs = qs.filter(roles__key=params["role"]).filter(
                 Q(roles__organization__isnull=True) | Q(roles__organization=org)
             )
         if params.get("team"):
-            team_id = _uuid_or_400(params["team"], "team")
-            qs = qs.filter(user__team_memberships__team_id=team_id)
+            qs = qs.filter(user__team_memberships__team_id=params["team"])
         if params.get("q"):
             q = params["q"]
             qs = qs.filter(

@@ -19,6 +19,7 @@ from orgs.api.serializers import (
     DomainSerializer,
     DomainUpdateSerializer,
     OrganizationCreateSerializer,
+    OrganizationQuerySerializer,
     OrganizationSerializer,
     OrganizationUpdateSerializer,
     PlanSerializer,
@@ -42,10 +43,7 @@ def _org_response(org: Organization, code: int = status.HTTP_200_OK) -> Response
         summary="List organizations",
         description="The organizations the caller belongs to (archived ones left out); "
         "platform admins see all. Filters `q` (name or slug) and `status`.",
-        parameters=[
-            OpenApiParameter("q", str, description="Part of the name or slug."),
-            OpenApiParameter("status", str, enum=Organization.Status.values),
-        ],
+        parameters=[OrganizationQuerySerializer],
     ),
     create=extend_schema(
         summary="Create an organization",
@@ -104,17 +102,14 @@ class OrganizationViewSet(
         return visible_organization(self.request.user, self.kwargs["pk"])
 
     def list(self, request, *args, **kwargs):
+        query = OrganizationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         qs = self.get_queryset()
-        q = request.query_params.get("q")
-        if q:
+        if query.validated_data.get("q"):
+            q = query.validated_data["q"]
             qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q.lower()))
-        wanted = request.query_params.get("status")
-        if wanted is not None:
-            if wanted not in Organization.Status.values:
-                raise exceptions.ValidationError(
-                    {"status": [exceptions.ErrorDetail("Not a status.", code="invalid_choice")]}
-                )
-            qs = qs.filter(status=wanted)
+        if "status" in query.validated_data:
+            qs = qs.filter(status=query.validated_data["status"])
         page = self.paginate_queryset(qs.order_by("name", "id"))
         return self.get_paginated_response(OrganizationSerializer(page, many=True).data)
 

@@ -409,3 +409,36 @@ def test_members_list_is_a_constant_number_of_queries(world, django_assert_max_n
     assert response.json()["count"] == 206
     with_team = [m for m in response.json()["results"] if m["teams"]]
     assert len(with_team) >= 67
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code", "attr"),
+    [
+        ("/api/v1/orgs", {"q": "a\x00b"}, "null_characters_not_allowed", "q"),
+        ("/api/v1/orgs", {"status": "gone"}, "invalid_choice", "status"),
+        ("members", {"team": "not-a-uuid"}, "invalid", "team"),
+        ("members", {"role": "r\x00"}, "null_characters_not_allowed", "role"),
+        ("members", {"q": ""}, "blank", "q"),
+        ("invitations", {"status": "lost"}, "invalid_choice", "status"),
+    ],
+)
+def test_list_query_parameters_are_validated(world, path, params, code, attr):
+    if not path.startswith("/"):
+        path = f"{_org(world)}/{path}"
+    assert_error(jwt_client(world.owner).get(path, params), 400, code, attr)
+
+
+def test_members_list_filters(world):
+    client = jwt_client(world.owner)
+    path = f"{_org(world)}/members"
+
+    def emails(params) -> list[str]:
+        return sorted(m["user"]["email"] for m in client.get(path, params).json()["results"])
+
+    assert emails({"role": "manager"}) == ["manager@example.com"]
+    assert emails({"team": str(world.core.pk)}) == [
+        "manager@example.com",
+        "member@example.com",
+        "spare@example.com",
+    ]
+    assert emails({"q": "spare2"}) == ["spare2@example.com"]
