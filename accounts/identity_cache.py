@@ -49,6 +49,10 @@ Why a snapshot is never staler than the database (the argument the tests check):
 Without Redis (the embedded SQLite + file cache default) nothing here runs: the SQL path of
 accounts.authentication is the product, and the receivers do nothing.
 
+API keys still take the SQL path (accounts.authentication): their revocation and last-use
+writes are plain UPDATEs that send no signal, so a cached key would need those writes to
+retire it explicitly first.
+
 The keys of one call (session markers, the user's snapshot and generation, the epoch, the
 rate window) are read by one script: on a Redis Cluster they would need a common hash tag.
 """

@@ -64,6 +64,31 @@ def test_a_suspension_through_the_api_refuses_the_next_request(member, admin_use
     assert refused.json()["errors"][0]["code"] in ("token_revoked", "account_inactive")
 
 
+def test_a_suspension_through_the_admin_action_refuses_the_next_request(member, admin_user):
+    from tests.admin.test_user_admin import run_action
+
+    client = jwt_client(member)
+    _me(client)
+    _me(client)
+    assert run_action(_browser(admin_user), "suspend_users", [member]).status_code == 200
+
+    assert client.get(ME).status_code == 401
+
+
+def test_a_status_saved_on_the_model_alone_refuses_the_next_request(member):
+    """No session revoked here: the user's own row going inactive is enough (the snapshot
+    of an active user is never served after it)."""
+    client = jwt_client(member)
+    _me(client)
+    _me(client)
+    member.status, member.is_active = "suspended", False
+    member.save(update_fields=["status", "is_active"])
+
+    refused = client.get(ME)
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["code"] == "account_inactive"
+
+
 def test_a_profile_edit_through_the_pages_shows_on_the_next_request(member):
     client = jwt_client(member)
     _me(client)
