@@ -442,3 +442,32 @@ def test_members_list_filters(world):
         "spare@example.com",
     ]
     assert emails({"q": "spare2"}) == ["spare2@example.com"]
+
+
+def test_registered_sources_add_grants_in_scope(world, monkeypatch):
+    """The seam the access app plugs its grants into: a registered provider's permissions
+    count, with their source, and only catalogue keys do."""
+    from orgs import permissions
+
+    def grants(*, user, organization, team):
+        if user.pk == world.member.pk:
+            yield "reports:read", {"type": "grant", "id": "g-1", "name": "Quarterly reports"}
+            yield "not:a-permission", {"type": "grant", "id": "g-2", "name": "Ignored"}
+
+    monkeypatch.setattr(permissions, "_providers", [])
+    assert not can(world.member, "reports:read", world.org)
+    permissions.register_source(grants)
+    assert can(world.member, "reports:read", world.org)
+    assert permission_sources(world.member, world.org)["reports:read"] == [
+        {"type": "grant", "id": "g-1", "name": "Quarterly reports"}
+    ]
+    assert "not:a-permission" not in permission_sources(world.member, world.org)
+    assert not can(world.spare, "reports:read", world.org)
+
+
+def test_removed_member_loses_access_at_once(world):
+    client = jwt_client(world.spare)
+    assert client.get(_org(world)).status_code == 200
+    members.member_remove(organization=world.org, user_id=world.spare.pk, actor=world.owner)
+    assert client.get(_org(world)).status_code == 404
+    assert client.get(f"/api/v1/teams/{world.core.pk}").status_code == 404
