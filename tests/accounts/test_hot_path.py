@@ -156,3 +156,25 @@ def test_public_auth_endpoints_work_with_a_stray_bearer_header(anon_client, db):
         "/api/v1/auth/password/reset", {"email": "stray-bearer@example.com"}, format="json"
     )
     assert reset.status_code == 202
+
+
+def test_a_warm_jwt_request_asks_the_database_nothing_not_even_a_health_check(member, monkeypatch):
+    """CONN_HEALTH_CHECKS stays on: Django checks a persistent connection (SELECT 1) when a
+    request first uses it, and a warm JWT request on Redis never does."""
+    if not _on_redis():
+        pytest.skip("the identity snapshot is the Redis deployment's")
+    from django.db import connections
+
+    client = jwt_client(member)
+    assert client.get(ME).status_code == 200
+    database = connections["default"]
+    checks: list[bool] = []
+    monkeypatch.setattr(database, "is_usable", lambda: checks.append(True) or True)
+    monkeypatch.setattr(database, "health_check_enabled", True)
+    # What Django's request_started receiver does at the start of every request.
+    monkeypatch.setattr(database, "health_check_done", False)
+    assert client.get(ME).status_code == 200
+    assert checks == []
+    with database.cursor():  # what any request that uses the database does first
+        pass
+    assert checks == [True]
