@@ -10,7 +10,7 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 # Values for required parameters, so that only the emptied one is wrong.
-REQUIRED_VALUES = {"period": "24h"}
+REQUIRED_VALUES = {"period": "24h", "org": "acme"}
 
 
 def _may_be_empty(schema: dict) -> bool:
