@@ -34,7 +34,7 @@ ADMIN_ROLE = "admin"
 MANAGER_ROLE = "manager"
 MEMBER_ROLE = "member"
 
-# Built-in roles: fixed permission sets (API.md "Members and roles").
+# Built-in roles: fixed permission sets (docs/api.md, "Organizations").
 BUILTIN_ROLES: dict[str, dict] = {
     OWNER_ROLE: {
         "name": "Owner",

@@ -16,7 +16,7 @@ permissions are the union of:
 A suspended membership holds nothing; an archived organization gives its members nothing at
 once; a suspended organization keeps only ``*:read`` permissions. Platform admins (the
 ``admin`` platform role) hold every permission in every organization, archived ones included:
-they run the platform and answer for its tenants (API.md, "Organizations").
+they run the platform and answer for its tenants (docs/api.md, "Organizations").
 """
 
 from __future__ import annotations

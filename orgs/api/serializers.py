@@ -1,5 +1,5 @@
 """Organization API bodies: strict request serializers (unknown keys are 400
-``unknown_field``) and the response objects of API.md, read from rows loaded by
+``unknown_field``) and the response objects of docs/api.md, read from rows loaded by
 ``orgs.selectors`` (no query per row)."""
 
 from __future__ import annotations

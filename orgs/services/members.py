@@ -235,7 +235,7 @@ def member_permissions_update(
     roles_to_remove: list[str] = (),
     request=None,
 ) -> Membership:
-    """The permission update of API.md (``roles:manage``): direct permissions and roles,
+    """The permission update of docs/api.md (``roles:manage``): direct permissions and roles,
     added and removed at once. Nobody grants what they do not hold (403 ``cannot_grant``)."""
     require(actor, "roles:manage", organization)
     add = clean_permission_keys(list(permissions_to_add), attr="permissions_to_add")
