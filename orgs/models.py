@@ -233,6 +233,8 @@ class Invitation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    # How long a link lives: a resend restarts the expiry with the same span.
+    valid_days = models.PositiveSmallIntegerField(default=7)
     decided_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

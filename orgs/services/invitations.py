@@ -124,6 +124,7 @@ def _insert(
             invited_by=actor,
             created_at=now,
             expires_at=now + timedelta(days=days),
+            valid_days=days,
         )
     invitation.roles.set(roles)
     invitation.teams.set(teams)
@@ -318,12 +319,11 @@ def invitation_resend(
             if conflict:
                 raise Conflict(*conflict)
             ensure_seats(locked, 1)
-        days = max(1, (invitation.expires_at - invitation.created_at).days)
         raw, digest = _new_token()
         now = timezone.now()
         invitation.token_digest = digest
         invitation.status = Invitation.Status.PENDING
-        invitation.expires_at = now + timedelta(days=min(days, MAX_DAYS))
+        invitation.expires_at = now + timedelta(days=invitation.valid_days)
         invitation.save(update_fields=["token_digest", "status", "expires_at"])
         record(
             action="org.invitation.resent",

@@ -100,6 +100,10 @@ def test_resend_kills_the_old_link_and_restarts_expiry(world, django_capture_on_
         new_token = _token_of(mail.outbox[-1])
         assert new_token != old_token
         assert resent.json()["expires_at"] > body["expires_at"]
+        # The same span as first given, from the resend.
+        invitation = Invitation.objects.get(pk=body["id"])
+        assert invitation.expires_at - timezone.now() > timedelta(days=3) - timedelta(minutes=1)
+        assert invitation.expires_at - timezone.now() <= timedelta(days=3)
         invitee = verified(UserFactory(email="new@example.com"))
         client = jwt_client(invitee)
         path = f"/api/v1/invitations/{body['id']}/accept"
