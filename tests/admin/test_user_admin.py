@@ -92,8 +92,13 @@ def test_user_list_query_count_does_not_grow_with_rows(
     ],
 )
 def test_user_list_filters_and_search(admin_web, user_factory, manager, query, expected):
-    user_factory(email="sus@example.com", status="suspended", is_active=False)
-    add_totp(user_factory(email="mfa@example.com"))
+    # Fixed names: a random one ("Adam …") would match the search for "Ada".
+    user_factory(
+        email="sus@example.com", display_name="Sue Pended", status="suspended", is_active=False
+    )
+    add_totp(user_factory(email="mfa@example.com", display_name="Tote Pee"))
+    manager.display_name = "Manny Ger"
+    manager.save(update_fields=["display_name"])
     user_factory(email="ada@example.com", first_name="Ada", last_name="Lovelace")
 
     response = admin_web.get(f"{CHANGELIST}?{query}")

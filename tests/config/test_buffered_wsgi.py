@@ -9,6 +9,7 @@ import json
 import threading
 
 from config.buffered_wsgi import BufferedWSGI
+from tests.loops import on_own_thread
 
 
 def _scope(path: str) -> dict:
@@ -73,7 +74,7 @@ def test_requests_run_on_the_thread_and_nothing_is_overdue_between_them():
     async def main():
         return await _call(app, "/health")
 
-    status, _, body = _status_and_body(asyncio.run(main()))
+    status, _, body = _status_and_body(on_own_thread(asyncio.run, main()))
     assert (status, body) == (200, b"ok")
     assert app.overdue(0) is None
 
@@ -94,7 +95,7 @@ def test_abandon_answers_the_held_request_those_queued_behind_it_and_those_after
         return overdue, answers, later
 
     try:
-        overdue, (held, queued), later = asyncio.run(main())
+        overdue, (held, queued), later = on_own_thread(asyncio.run, main())
     finally:
         release.set()
 
@@ -122,7 +123,7 @@ def test_abandon_mid_stream_ends_the_call_without_completing_the_response():
         return overdue, await asyncio.wait_for(call, 5)
 
     try:
-        overdue, sent = asyncio.run(main())
+        overdue, sent = on_own_thread(asyncio.run, main())
     finally:
         release.set()
 

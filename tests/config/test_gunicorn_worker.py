@@ -25,6 +25,7 @@ import pytest
 
 from config.gunicorn_worker import HeaderDeadlineLoop
 from tests.config.sleepy_asgi import SLEEP_PATH
+from tests.loops import on_own_thread
 from tests.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def _on_deadline_loop(scenario):
             server.close()
 
     try:
-        return loop.run_until_complete(main())
+        return on_own_thread(loop.run_until_complete, main())
     finally:
         loop.close()
 
