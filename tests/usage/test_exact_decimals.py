@@ -142,7 +142,7 @@ def test_usage_buckets_at_the_column_limit_are_added_and_read_exactly(member, in
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL: the migration runs no SQL")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_usage_migration_0005_turns_sqlite_floats_into_exact_text_and_back(member):
     """What the float columns held is kept as Django read it (15 significant digits; an
     integer exactly); backwards, the values are floats again."""
