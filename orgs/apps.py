@@ -9,6 +9,7 @@ class OrgsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: these modules import models, which are not loaded at import time.
         from allauth.account import signals as account_signals
+        from django.db.models.signals import post_migrate
 
         from accounts import hooks
         from orgs.selectors import memberships_export_for_user
@@ -19,6 +20,24 @@ class OrgsConfig(AppConfig):
         hooks.register_erasure_step(memberships_end_for_erasure)
         account_signals.email_confirmed.connect(
             _join_by_domain, dispatch_uid="orgs.join_by_verified_domain"
+        )
+        post_migrate.connect(
+            ensure_builtin_roles, sender=self, dispatch_uid="orgs.ensure_builtin_roles"
+        )
+
+
+def ensure_builtin_roles(sender=None, using="default", **kwargs) -> None:
+    """The built-in roles come from a data migration; recreate any that a flush (or a hand)
+    removed, so that every migrated database has them (as accounts does for its groups).
+    Their permissions are not stored: they are read from ``orgs.catalogue``."""
+    from orgs.catalogue import BUILTIN_ROLES
+    from orgs.models import Role
+
+    for key, spec in BUILTIN_ROLES.items():
+        Role.objects.using(using).get_or_create(
+            organization=None,
+            key=key,
+            defaults={"name": spec["name"], "description": spec["description"], "builtin": True},
         )
 
 

@@ -48,3 +48,22 @@ def test_one_pending_invitation_per_address(member):
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Invitation.objects.create(organization=acme, email="A@EXAMPLE.com", expires_at=soon)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_builtin_roles_come_back_after_a_flush(member):
+    """A flush (as transactional tests do) or a hand may remove the seeded rows; every migrate
+    puts the built-in roles back, so creating an organization still finds its owner role."""
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from orgs.services.organizations import org_create
+    from tests.orgs.conftest import verified
+
+    verified(member)
+    Role.objects.filter(organization=None).delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    builtin = Role.objects.filter(organization=None, builtin=True)
+    assert set(builtin.values_list("key", flat=True)) == set(BUILTIN_ROLES)
+    org = org_create(name="Acme", actor=member)
+    assert Membership.objects.get(organization=org, user=member).roles.get().key == "owner"
