@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("slots.urls")),
     path("", include("usage.urls")),
+    path("", include("orgs.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

@@ -12,17 +12,17 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from orgs.models import Invitation
-
-INVITATION_PATH = "/invitations/{id}/"
 
 
 def invitation_link(invitation: Invitation, token: str) -> str:
     """Where the invitee lands: sign in or sign up (and verify), then accept or decline.
     The token proves the link is the live one; resending makes a new one."""
     base = settings.SITE_URL.rstrip("/")
-    return f"{base}{INVITATION_PATH.format(id=invitation.pk)}?{urlencode({'token': token})}"
+    path = reverse("org-invitation", kwargs={"invitation_id": invitation.pk})
+    return f"{base}{path}?{urlencode({'token': token})}"
 
 
 def send_invitation(*, invitation_id: Any, token: str) -> None:
