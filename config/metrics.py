@@ -19,6 +19,7 @@ import prometheus_client
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django_prometheus.middleware import PrometheusAfterMiddleware
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
@@ -35,6 +36,31 @@ USAGE_EVENTS_INGESTED = prometheus_client.Counter(
     "Usage events received by the ingestion API: stored, or duplicates of a key already counted",
     ["result"],
 )
+
+
+class CachedLabelsPrometheusAfterMiddleware(PrometheusAfterMiddleware):
+    """django-prometheus's per-view middleware, with each labelled series looked up once.
+
+    ``label_metric`` is the library's documented override point. The library calls
+    ``metric.labels(...)`` about six times per request, each validating the label names and
+    taking the metric's lock to find a child that exists after the first request; the same
+    child is kept here per metric and label values, so the recorded samples are the same.
+    The label values (method, status, view name, charset, template) are bounded by the
+    project's routes and responses, as prometheus_client's own store of children is.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._children: dict[tuple, object] = {}
+
+    def label_metric(self, metric, request, response=None, **labels):
+        if not labels:
+            return metric
+        key = (id(metric), *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child
 
 
 def count_usage_ingested(*, accepted: int, duplicates: int) -> None:

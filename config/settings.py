@@ -88,7 +88,8 @@ MIDDLEWARE = [
     # see the final body, so it sits outside everything that may change it; streamed
     # responses (CSV exports) are left alone by Django.
     "django.middleware.http.ConditionalGetMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp, with the settings' policy built once per process (config/csp.py).
+    "config.csp.CachedPolicyCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # The browser's layers (PageOnly*), skipped by /api/ requests that present a bearer token
@@ -107,7 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ApiErrorMiddleware",
     "config.api.throttling.RateLimitHeadersMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, each labelled series looked up once (config/metrics.py).
+    "config.metrics.CachedLabelsPrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
