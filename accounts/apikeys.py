@@ -3,6 +3,11 @@
 A key reads ``rst_<prefix>_<secret>``: ``rst_`` tells it from a JWT, the 12-character
 public prefix finds the row (unique index), and only the SHA-256 digest of the whole key is
 stored, compared in constant time. The secret is returned once, at creation.
+
+Every write to a key row retires the Redis snapshots of its owner's keys
+(accounts.apikey_cache): the plain UPDATEs here bump the owner's generation themselves
+(``identity_cache.invalidate_users``), saves and deletes through the model send the signals
+identity_cache follows.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import identity_cache
 from accounts.models import API_KEY_SCHEME, ApiKey, User
 from audit.services import record
 from config.api.permissions import API_KEY_SCOPES
@@ -34,6 +40,11 @@ LAST_USED_WRITE_SECONDS = 60
 
 def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def digest_of(raw_key: str) -> str:
+    """The SHA-256 digest a key is stored (and looked up in Redis) by."""
+    return _digest(raw_key)
 
 
 def _new_raw_key() -> tuple[str, str]:
@@ -135,6 +146,7 @@ def api_key_revoke(*, key: ApiKey, actor, request=None, reason: str = "revoked")
         )
         if not updated:
             return False
+        identity_cache.invalidate_users([key.user_id])
         key.refresh_from_db(fields=["revoked_at"])
         record(
             action="apikey.revoked",
@@ -165,6 +177,7 @@ def api_keys_revoke_all(
         if not keys:
             return 0
         ApiKey.objects.filter(pk__in=[k.pk for k in keys]).update(revoked_at=now)
+        identity_cache.invalidate_users([user.pk])
         for key in keys:
             key.revoked_at = now
             record(
@@ -203,19 +216,38 @@ def api_key_verify(raw_key: str) -> ApiKey:
     expected = key.digest if key is not None else "0" * 64
     if not hmac.compare_digest(presented, expected) or key is None:
         raise ApiKeyRejected("invalid_api_key", "The API key is not valid.")
+    api_key_ensure_live(key)
+    return key
+
+
+def api_key_ensure_live(key: ApiKey) -> None:
+    """ApiKeyRejected unless ``key`` (verified or from its snapshot) is live right now."""
     if key.revoked_at is not None:
         raise ApiKeyRejected("api_key_revoked", "The API key has been revoked.")
     if key.expires_at is not None and key.expires_at <= timezone.now():
         raise ApiKeyRejected("api_key_expired", "The API key has expired.")
-    return key
 
 
-def api_key_mark_used(key: ApiKey, *, ip: str | None, request=None) -> None:
+def last_used_gate(key_id: str) -> str:
+    """The cache key holding when ``last_used_at`` of key ``key_id`` was last written."""
+    return f"auth:apikey-used:{key_id}"
+
+
+_UNREAD = object()
+
+
+def api_key_mark_used(
+    key: ApiKey, *, ip: str | None, request=None, last_written: float | None | object = _UNREAD
+) -> None:
     """Remember when and from where a key was used, without a write per request.
 
     ``last_used_*`` is written at most once a minute per key; a request from an address
     other than the recorded one is written (and audited as ``apikey.used_from_new_ip``)
-    at once, at most once a minute per address.
+    at once, at most once a minute per address. ``last_written``: the gate's value when the
+    caller has read it already (accounts.apikey_cache reads it in its round trip).
+
+    The new address bumps the owner's generation (the key snapshots hold the address); the
+    timestamp alone does not, as nothing decides on it from a snapshot.
     """
     now = timezone.now()
     new_ip = bool(ip) and ip != key.last_used_ip
@@ -223,9 +255,10 @@ def api_key_mark_used(key: ApiKey, *, ip: str | None, request=None) -> None:
         if not cache.add(f"auth:apikey-ip:{key.pk}:{ip}", 1, timeout=LAST_USED_WRITE_SECONDS):
             return
         previous_ip = key.last_used_ip
-        cache.set(f"auth:apikey-used:{key.pk}", time.time(), timeout=LAST_USED_WRITE_SECONDS)
+        cache.set(last_used_gate(key.pk), time.time(), timeout=LAST_USED_WRITE_SECONDS)
         with transaction.atomic():
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
+            identity_cache.invalidate_users([key.user_id])
             record(
                 action="apikey.used_from_new_ip",
                 actor=key,
@@ -239,8 +272,9 @@ def api_key_mark_used(key: ApiKey, *, ip: str | None, request=None) -> None:
             )
         key.last_used_at, key.last_used_ip = now, ip
         return
-    gate = f"auth:apikey-used:{key.pk}"
-    last_written = cache.get(gate)
+    gate = last_used_gate(key.pk)
+    if last_written is _UNREAD:
+        last_written = cache.get(gate)
     # The timestamp is compared, not only the entry's TTL (see sessions._touch).
     if last_written is not None and time.time() - last_written < LAST_USED_WRITE_SECONDS:
         return

@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
-from accounts import apikeys, identity_cache, selectors, sessions, tokens
+from accounts import apikey_cache, apikeys, identity_cache, selectors, sessions, tokens
 from accounts.apikeys import KEY_PREFIX as API_KEY_PREFIX
 from accounts.flows.limits import consume_ip_attempt
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
@@ -162,6 +162,11 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     A wrong (unknown or malformed) key counts as a failed sign-in against the caller's IP
     (the login policy's per-IP limit), so spraying keys locks the IP out of every door.
+
+    On Redis, a key in use is answered from its snapshot: the key, its owner with the flags
+    of the user object, the rate-limit count and the last-use gate in one round trip and no
+    SQL (accounts.apikey_cache). Otherwise, or on a miss, the key row and its owner's flags
+    are read from the database (two statements).
     """
 
     def authenticate(self, request):
@@ -171,23 +176,39 @@ class ApiKeyAuthentication(BaseAuthentication):
             if raw is None:
                 return None
             raw = raw.strip()
+        found = _cached_key(request, raw)
+        cached = found.key if found is not None else None
         try:
-            key = apikeys.api_key_verify(raw)
+            if cached is not None:
+                apikeys.api_key_ensure_live(cached)  # expiry: against the clock, every time
+                key = cached
+            else:
+                key = apikeys.api_key_verify(raw)
         except apikeys.ApiKeyRejected as exc:
             if exc.code == "invalid_api_key":
                 # Guessing counts against the IP; a job still holding a key that was revoked
                 # or expired is not guessing and must not lock its address out of sign-in.
                 consume_ip_attempt(request)
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
-        # The flags of the user object (roles, email verified, MFA) in one statement: the
-        # verification check, the rate limit's role and /users/me read them from here.
-        user = selectors.with_flags([key.user])[0]
+        if cached is not None:
+            user = key.user  # with its flags, from the snapshot
+            if found.rate is not None:
+                request._request.rate_counted = found.rate
+        else:
+            # The flags of the user object (roles, email verified, MFA) in one statement:
+            # the verification check, the rate limit's role and /users/me read them here.
+            user = selectors.with_flags([key.user])[0]
         if not user_may_sign_in(user):
-            raise exceptions.AuthenticationFailed(
-                "This account is not active.", code="account_inactive"
-            )
+            raise _inactive()
         ensure_email_verified(user)
-        apikeys.api_key_mark_used(key, ip=client_ip(request), request=request)
+        if cached is not None:
+            apikeys.api_key_mark_used(
+                key, ip=client_ip(request), request=request, last_written=found.last_used_written
+            )
+        else:
+            apikeys.api_key_mark_used(key, ip=client_ip(request), request=request)
+            if found is not None:  # Redis answered: keep the key for the next request
+                apikey_cache.store(found, key, user)
         return user, AuthContext(
             method="api_key",
             scopes=frozenset(key.scopes),
@@ -197,6 +218,19 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return WWW_AUTHENTICATE
+
+
+def _cached_key(request, raw: str) -> apikey_cache.KeyLookup | None:
+    """What Redis holds for the key ``raw`` (by its digest), or None when Redis is not the
+    cache or is unreachable, or the key is malformed (the SQL path answers)."""
+    if apikeys.parse_public_prefix(raw) is None:
+        return None
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    return apikey_cache.lookup(
+        apikeys.digest_of(raw),
+        gate_key=apikeys.last_used_gate(apikey_cache.ID),
+        rate=user_window(view, apikey_cache.ID),
+    )
 
 
 # --- OpenAPI: how each credential is sent -------------------------------------------------

@@ -49,9 +49,9 @@ Why a snapshot is never staler than the database (the argument the tests check):
 Without Redis (the embedded SQLite + file cache default) nothing here runs: the SQL path of
 accounts.authentication is the product, and the receivers do nothing.
 
-API keys still take the SQL path (accounts.authentication): their revocation and last-use
-writes are plain UPDATEs that send no signal, so a cached key would need those writes to
-retire it explicitly first.
+API keys take the same path (accounts.apikey_cache): a key's snapshot carries its owner's
+generation, so everything above retires it too, and the plain UPDATEs of accounts.apikeys
+(revocation, a new address) bump the owner's generation themselves.
 
 The keys of one call (session markers, the user's snapshot and generation, the epoch, the
 rate window) are read by one script: on a Redis Cluster they would need a common hash tag.
@@ -224,6 +224,47 @@ def _window(key: str, period: int) -> tuple[str, int]:
     return window_key(key, period)
 
 
+def rate_window(key: str, period: int) -> tuple[str, int]:
+    """The cache key of ``key``'s current rate window and the seconds until it resets."""
+    return _window(key, period)
+
+
+def generation_key(user_id: str) -> str:
+    return _generation_key(user_id)
+
+
+def epoch_key() -> str:
+    return _epoch_key()
+
+
+# What a user snapshot holds; a snapshot that embeds one names it in its own layout.
+SNAPSHOT_LAYOUT = _LAYOUT
+
+
+def encode_user(user: User) -> tuple[tuple, tuple]:
+    """The columns and flags of a user loaded by ``selectors.user_with_flags``."""
+    values = tuple(getattr(user, name) for name in _ATTNAMES)
+    flags = tuple(bool(getattr(user, name)) for name in _FLAG_NAMES)
+    return values, flags
+
+
+def decode_user(values, flags) -> User:
+    user = User.from_db(DEFAULT_DB_ALIAS, list(_ATTNAMES), list(values))
+    for name, value in zip(_FLAG_NAMES, flags, strict=True):
+        setattr(user, name, value)
+    return user
+
+
+def compare_and_set(client, key: str, user_id: str, generation: bytes, epoch: bytes, value):
+    """Store ``value`` at ``key`` for ``SNAPSHOT_SECONDS`` only if the user's generation and
+    the epoch are still ``generation`` and ``epoch`` (read before the database was)."""
+    _scripts_of(client)[1](
+        keys=[key, _generation_key(user_id), _epoch_key()],
+        args=[generation, epoch, value, SNAPSHOT_SECONDS, GENERATION_SECONDS],
+        client=client,
+    )
+
+
 def _current_snapshot(raw: bytes | None, generation: bytes, epoch: bytes) -> User | None:
     if raw is None:
         return None
@@ -238,16 +279,12 @@ def _current_snapshot(raw: bytes | None, generation: bytes, epoch: bytes) -> Use
         or ep != epoch
     ):
         return None
-    user = User.from_db(DEFAULT_DB_ALIAS, list(_ATTNAMES), list(values))
-    for name, value in zip(_FLAG_NAMES, flags, strict=True):
-        setattr(user, name, value)
-    return user
+    return decode_user(values, flags)
 
 
 def encode_snapshot(user: User, generation: bytes, epoch: bytes) -> bytes:
     """A user loaded by ``selectors.user_with_flags``, as stored (see the module docstring)."""
-    values = tuple(getattr(user, name) for name in _ATTNAMES)
-    flags = tuple(bool(getattr(user, name)) for name in _FLAG_NAMES)
+    values, flags = encode_user(user)
     server = redis_connection.server_identity()
     return pickle.dumps((_LAYOUT, server, generation, epoch, values, flags), protocol=5)
 
@@ -331,7 +368,8 @@ def _on_user_saved_or_deleted(sender, instance, **kwargs) -> None:
 
 def _on_owned_row_changed(sender, instance, **kwargs) -> None:
     # An email address or an MFA authenticator: the user object's email_verified /
-    # mfa_enabled; a role membership row written directly.
+    # mfa_enabled; a role membership row written directly; an API key saved or deleted
+    # (its snapshot carries its owner's generation: accounts.apikey_cache).
     invalidate_users([instance.user_id])
 
 
@@ -369,13 +407,13 @@ def connect_receivers() -> None:
     from django.contrib.auth.models import Group
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
-    from accounts.models import ApiSession
+    from accounts.models import ApiKey, ApiSession
 
     memberships = User.groups.through
     for signal in (post_save, post_delete):
         uid = "saved" if signal is post_save else "deleted"
         signal.connect(_on_user_saved_or_deleted, sender=User, dispatch_uid=f"identity.user.{uid}")
-        for model in (EmailAddress, Authenticator, memberships):
+        for model in (EmailAddress, Authenticator, memberships, ApiKey):
             signal.connect(
                 _on_owned_row_changed,
                 sender=model,
