@@ -349,7 +349,10 @@ class InvitationCreateSerializer(InvitationItemSerializer):
 
 
 class InvitationBulkSerializer(StrictSerializer):
-    invitations = InvitationItemSerializer(many=True, min_length=1, max_length=500)
+    # A ListField (not many=True) so that the schema states minItems/maxItems too.
+    invitations = serializers.ListField(
+        child=InvitationItemSerializer(), min_length=1, max_length=500
+    )
     expires_in_days = StrictIntegerField(min_value=1, max_value=30, required=False)
 
 
@@ -375,7 +378,7 @@ class DomainCreateSerializer(StrictSerializer):
 
 
 class DomainUpdateSerializer(StrictSerializer):
-    join_mode = serializers.ChoiceField(choices=OrganizationDomain.JoinMode.choices)
+    join_mode = serializers.ChoiceField(choices=OrganizationDomain.JoinMode.choices, required=False)
 
 
 class TeamCreateSerializer(StrictSerializer):

@@ -50,7 +50,9 @@ urlpatterns = [
     ),
     route(
         f"{ORG}/members/{USER}/permissions",
-        MemberViewSet.as_view({"get": "permissions", "post": "update_permissions"}),
+        MemberViewSet.as_view(
+            {"get": "permissions", "post": "update_permissions"}, pagination_class=None
+        ),
         "org-member-permissions",
     ),
     route(f"{ORG}/roles", RoleViewSet.as_view({"get": "list", "post": "create"}), "org-roles"),

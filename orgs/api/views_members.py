@@ -209,6 +209,7 @@ class MemberViewSet(OrgViewSet):
 )
 class MyPermissions(APIView):
     required_scopes = ORG_SCOPES
+    error_codes = {404: ["not_found"]}
 
     def get(self, request):
         query = PermissionsQuerySerializer(data=request.query_params)

@@ -102,15 +102,23 @@ def _domain_row(organization: Organization, domain: str) -> OrganizationDomain:
 
 
 def domain_update(
-    *, organization: Organization, domain: str, actor: Any, join_mode: str, request=None
+    *,
+    organization: Organization,
+    domain: str,
+    actor: Any,
+    join_mode: str | None = None,
+    request=None,
 ) -> OrganizationDomain:
+    """Change what a verified address at the domain does; a change that names nothing
+    (``join_mode`` left out) changes nothing and answers the domain as it is."""
     require(actor, "org:update", organization)
-    join_mode = clean_join_mode(join_mode)
+    if join_mode is not None:
+        join_mode = clean_join_mode(join_mode)
     with transaction.atomic():
         locked = lock_organization(organization)
         ensure_writable(locked)
         row = _domain_row(locked, domain)
-        if row.join_mode != join_mode:
+        if join_mode is not None and row.join_mode != join_mode:
             before, row.join_mode = row.join_mode, join_mode
             row.save(update_fields=["join_mode"])
             record(
