@@ -14,7 +14,13 @@ from config.errors import Conflict, Forbidden, Invalid
 from orgs.catalogue import OWNER_ROLE
 from orgs.models import SLUG_RE, Membership, Organization, Plan, Role
 from orgs.permissions import is_platform_admin
-from orgs.services.rules import clean_text, ensure_writable, lock_organization, require
+from orgs.services.rules import (
+    clean_text,
+    ensure_writable,
+    lock_organization,
+    require,
+    save_changes,
+)
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -167,14 +173,7 @@ def org_update(
         if "slug" in changes and Organization.objects.filter(slug=clean["slug"]).exists():
             raise _slug_taken()
         if changes:
-            for field, (_before, after) in changes.items():
-                setattr(locked, field, after)
-            locked.updated_at = timezone.now()
-            try:
-                with transaction.atomic():
-                    locked.save(update_fields=[*changes, "updated_at"])
-            except IntegrityError as exc:
-                raise _slug_taken() from exc
+            save_changes(locked, changes, taken=_slug_taken)
             record(
                 action="org.updated", actor=actor, target=locked, request=request, changes=changes
             )

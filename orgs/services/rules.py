@@ -6,11 +6,13 @@ Services call these inside their transaction; none of them writes.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts.managers import normalize_email
@@ -45,6 +47,19 @@ def clean_email(value: Any, *, attr: str = "email") -> str:
 
 
 # --- acting -------------------------------------------------------------------------------
+
+
+def save_changes(row: Model, changes: dict, *, taken: Callable[[], Conflict]) -> None:
+    """Apply ``changes`` (``{field: [before, after]}``) to a locked row and save them with
+    ``updated_at``; a unique constraint lost to a concurrent writer is ``taken()`` (409)."""
+    for field, (_before, after) in changes.items():
+        setattr(row, field, after)
+    row.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            row.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError as exc:
+        raise taken() from exc
 
 
 def require(actor: Any, permission: str, obj: Organization | Team, detail: str = "") -> None:

@@ -21,6 +21,7 @@ from orgs.services.rules import (
     ensure_writable,
     lock_organization,
     require,
+    save_changes,
 )
 
 _UNSET: Any = object()
@@ -166,14 +167,7 @@ def team_update(
             if clash.exclude(pk=locked.pk).exists():
                 raise _name_taken()
         if changes:
-            for field, (_before, after) in changes.items():
-                setattr(locked, field, after)
-            locked.updated_at = timezone.now()
-            try:
-                with transaction.atomic():
-                    locked.save(update_fields=[*changes, "updated_at"])
-            except IntegrityError as exc:
-                raise _name_taken() from exc
+            save_changes(locked, changes, taken=_name_taken)
             record(
                 action="org.team.updated",
                 actor=actor,
