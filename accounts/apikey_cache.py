@@ -44,7 +44,6 @@ import hashlib
 import hmac
 import pickle
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS
@@ -90,15 +89,6 @@ end
 return {1, uid, kid, gen, epoch, string.sub(snap, #header + 1),
         redis.call('GET', named(ARGV[3], kid)), count}
 """
-
-_scripts: dict[int, Any] = {}
-
-
-def _read_script(client):
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_READ)
-    return script
 
 
 def _owner_key(digest: str) -> str:
@@ -146,7 +136,7 @@ def lookup(digest: str, *, gate_key: str, rate: tuple[str, int] | None) -> KeyLo
     try:
         if redis_connection.recovered():
             identity_cache.resync_after_outage()
-        reply = _read_script(client)(keys=keys, args=args, client=client)
+        reply = identity_cache.script(client, _READ)(keys=keys, args=args, client=client)
     except Exception as exc:
         if not is_outage(exc):
             raise

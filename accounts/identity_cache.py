@@ -106,7 +106,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]
 return 1
 """
 
-_scripts: dict[int, tuple[Any, Any]] = {}
+_scripts: dict[tuple[int, str], Any] = {}
 _pending_users: set[str] = set()
 _pending_epoch = False
 
@@ -118,12 +118,17 @@ def redis_client():
     return get_client(write=True) if get_client is not None else None
 
 
+def script(client, source: str):
+    """``source`` registered once per Redis client (redis-py's ``register_script``, which
+    runs it by its SHA and loads it again if the server forgot it)."""
+    found = _scripts.get((id(client), source))
+    if found is None:
+        found = _scripts[(id(client), source)] = client.register_script(source)
+    return found
+
+
 def _scripts_of(client) -> tuple[Any, Any]:
-    scripts = _scripts.get(id(client))
-    if scripts is None:
-        scripts = (client.register_script(_READ), client.register_script(_WRITE))
-        _scripts[id(client)] = scripts
-    return scripts
+    return script(client, _READ), script(client, _WRITE)
 
 
 def _snapshot_key(user_id: str) -> str:
