@@ -54,6 +54,10 @@ _HEADERS_TOO_SLOW = (
 )
 
 
+# How long a connection answered 408 may go on sending before it is closed.
+LINGER_SECONDS = 2.0
+
+
 class _HeaderDeadline(asyncio.Protocol):
     """In front of gunicorn's protocol until the connection's first headers have ended."""
 
@@ -64,6 +68,7 @@ class _HeaderDeadline(asyncio.Protocol):
         self._timer = None
         self._started = False
         self._tail = b""
+        self._lingering = False
 
     def connection_made(self, transport):
         self._transport = transport
@@ -71,6 +76,8 @@ class _HeaderDeadline(asyncio.Protocol):
         self._inner.connection_made(transport)
 
     def data_received(self, data):
+        if self._lingering:
+            return  # what a client sends after its 408 is read and dropped
         if self._timer is not None and self._headers_ended(data):
             self._timer.cancel()
             self._timer = None
@@ -102,9 +109,18 @@ class _HeaderDeadline(asyncio.Protocol):
             "Request headers not received within %ss, closing", self._loop.header_timeout
         )
         transport.write(_HEADERS_TOO_SLOW)
-        transport.close()
+        # A lingering close, as web servers do: closing a socket whose peer is still sending
+        # makes the kernel answer with a reset, which can discard the 408 before the client
+        # reads it. So only the sending side ends now (FIN after the answer); what arrives
+        # meanwhile is dropped, and the socket closes when the client ends too or after
+        # LINGER_SECONDS.
+        self._lingering = True
+        transport.write_eof()
+        self._loop.call_later(LINGER_SECONDS, transport.close)
 
     def eof_received(self):
+        if self._lingering:
+            return False  # the transport closes itself
         return self._inner.eof_received()
 
     def connection_lost(self, exc):

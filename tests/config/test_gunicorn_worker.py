@@ -86,8 +86,11 @@ def test_header_deadline_answers_408_to_headers_that_trickle():
             await asyncio.sleep(0.05)
             writer.write(part)
         answer = await _read_all(reader, 2)
+        seconds = time.monotonic() - started
         writer.close()
-        return answer, time.monotonic() - started, protocols
+        await writer.wait_closed()
+        await asyncio.sleep(0.05)  # the server sees the client's end and closes its side
+        return answer, seconds, protocols
 
     answer, seconds, protocols = _on_deadline_loop(scenario)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
@@ -96,6 +99,32 @@ def test_header_deadline_answers_408_to_headers_that_trickle():
     # gunicorn's protocol saw every byte and the end of the connection.
     assert protocols[0].received == b"\r\nGET /health HTTP/1.1\r\nHost: x\r\nX-Slow: a"
     assert protocols[0].lost
+
+
+def test_a_client_that_keeps_sending_still_reads_its_408_whole():
+    """The answer is followed by the end of sending only (a lingering close): closing the
+    socket while the client still sends would reset the connection and could discard the
+    408 before the client read it."""
+
+    async def scenario(port, protocols):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        answer = b""
+        while True:
+            try:
+                data = await asyncio.wait_for(reader.read(4096), 0.05)
+            except TimeoutError:
+                writer.write(b"a" * 1024)  # unread bytes on the server's side
+                continue
+            if not data:
+                break
+            answer += data
+        writer.close()
+        return answer
+
+    answer = _on_deadline_loop(scenario)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b"The request headers did not arrive in time.\n")
 
 
 @pytest.mark.parametrize(
@@ -188,6 +217,11 @@ def test_procfile_worker_cuts_trickled_headers_and_replaces_a_worker_whose_reque
         )
         try:
             wait_until_up(base, process, errors)
+            # Both workers serve before one is held (one answering /health is not both).
+            deadline = time.monotonic() + 60
+            while log.read_text().count("ASGI server listening") < 2:
+                assert time.monotonic() < deadline, "the second worker did not boot"
+                time.sleep(0.2)
             trickled, trickled_for = _trickle_headers(port)
 
             stuck: dict = {}
