@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "orgs",
+    "access",
     "slots",
     "usage",
     "console",
