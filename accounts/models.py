@@ -152,11 +152,16 @@ class ApiSession(models.Model):
     refresh_jti = models.CharField(max_length=64, blank=True, default="")
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.CharField(max_length=64, blank=True, default="")
+    # The organization its access tokens name (``org`` claim), chosen at token login and
+    # switched at refresh. A plain id: accounts sits below orgs and never references it.
+    active_org_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "revoked_at"], name="apisession_user_live"),
+            # The live sessions naming an organization, revoked when it drops a member.
+            models.Index(fields=["active_org_id", "revoked_at"], name="apisession_active_org"),
             # Recent revocations, written to the cache again after an outage.
             models.Index(fields=["revoked_at"], name="apisession_revoked_at"),
         ]
