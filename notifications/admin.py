@@ -1,0 +1,28 @@
+from django.contrib import admin
+
+from notifications.models import Notification
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Read-only: notifications are written by ``notifications.services`` only."""
+
+    list_display = ("created_at", "user", "kind", "priority", "title", "read_at")
+    list_filter = ("kind", "priority", ("read_at", admin.EmptyFieldListFilter))
+    search_fields = ("title", "user__email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "from_user")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
