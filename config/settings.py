@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "audit",
+    "notifications",
     "accounts",
     "orgs",
     "access",
