@@ -22,6 +22,8 @@ SCOPE_LABELS = {
     "orgs:read": "Read your organizations",
     "orgs:write": "Manage your organizations (as far as your roles allow)",
     "tenants:write": "Onboard tenants (platform admins)",
+    "notifications:read": "Read your notifications",
+    "notifications:write": "Mark your notifications read and send notifications",
 }
 
 

@@ -19,6 +19,8 @@ API_KEY_SCOPES = (
     "orgs:read",
     "orgs:write",
     "tenants:write",
+    "notifications:read",
+    "notifications:write",
 )
 
 

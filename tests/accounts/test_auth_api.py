@@ -202,6 +202,8 @@ def test_status_with_jwt(member):
         "orgs:read",
         "orgs:write",
         "tenants:write",
+        "notifications:read",
+        "notifications:write",
     ]
     assert body["expires_at"].endswith("Z")
     assert body["mfa_enabled"] is False and body["email_verified"] is False
