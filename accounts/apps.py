@@ -13,6 +13,17 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="accounts.sync_roles")
 
+        from accounts import notification_settings
+        from notifications import delivery
+
+        # Which kinds go by email is a typed setting per kind (accounts.notification_settings).
+        post_migrate.connect(
+            notification_settings.ensure_definitions,
+            sender=self,
+            dispatch_uid="accounts.notification_email_settings",
+        )
+        delivery.register_email_preference(notification_settings.wants_email)
+
         from accounts import identity_cache
 
         # The identity snapshots of the Redis hot path follow every change of what they hold.
