@@ -107,6 +107,8 @@ MIDDLEWARE = [
     # After usersessions: impersonation must not re-assign the admin's web session row.
     "accounts.impersonation.ImpersonationMiddleware",
     "config.middleware.PageOnlyMessageMiddleware",
+    # The user's display preferences (theme, time zone, formats), read lazily by templates.
+    "accounts.preferences.PreferencesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ApiErrorMiddleware",
     "config.api.throttling.RateLimitHeadersMiddleware",
@@ -512,6 +514,13 @@ API_SESSION_MAX_LIFETIME = timedelta(
 
 CREDENTIAL_ENCRYPTION_KEYS = keys.fernet_keys(env, VAR_DIR)
 CREDENTIAL_KEYS_ARE_GENERATED = not env.list("CREDENTIAL_ENCRYPTION_KEYS", default=[])
+
+# --- Backups (console.backups; docs/operations.md) ------------------------------------------
+
+# Fernet keys, newest first: the first encrypts, all of them decrypt (rotation). Never
+# generated: an encrypted backup must be readable on another machine, so the key is yours.
+BACKUP_ENCRYPTION_KEYS = env.list("BACKUP_ENCRYPTION_KEYS", default=[])
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
 
 # --- Roster policy knobs ----------------------------------------------------------------
 
