@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from accounts import views
+from accounts import preferences, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,4 +28,9 @@ urlpatterns = [
     path("account/data/", views.data, name="account-data"),
     path("account/data/export/", views.data_export, name="account-data-export"),
     path("account/data/delete/", views.account_delete, name="account-delete"),
+    re_path(
+        r"^theme/accent-(?P<hex_digits>[0-9a-f]{6})\.css$",
+        preferences.accent_stylesheet,
+        name="accent-stylesheet",
+    ),
 ]
