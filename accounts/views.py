@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import apikeys, selectors, sessions
+from accounts import apikeys, preferences, selectors, sessions
 from accounts.flows import limits
 from accounts.forms import (
     ApiKeyCreateForm,
@@ -242,19 +242,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 # --- Security log -------------------------------------------------------------------------
 
-SECURITY_LOG_PAGE_SIZE = 25
-
 
 @login_required
 def security_log(request: HttpRequest) -> HttpResponse:
     # Admins may see every event elsewhere; this page is always one's own log.
+    page_size = preferences.current().page_size  # the user's "page_size" preference
     events = events_of(request.user)
     before = request.GET.get("before", "")
     if before.isdigit() and len(before) < 19:
         events = events.filter(id__lt=int(before))
-    rows = list(events.order_by("-id")[: SECURITY_LOG_PAGE_SIZE + 1])
-    more = len(rows) > SECURITY_LOG_PAGE_SIZE
-    rows = rows[:SECURITY_LOG_PAGE_SIZE]
+    rows = list(events.order_by("-id")[: page_size + 1])
+    more = len(rows) > page_size
+    rows = rows[:page_size]
     return render(
         request,
         "roster/security_log.html",
