@@ -1,5 +1,5 @@
-"""The display preferences of the person a page or email is for: theme, accent, time zone and
-the date and time formats.
+"""The display preferences of the person a page or email is for: theme, accent, time zone,
+the date and time formats, rows per page and the overview's widgets.
 
 They come from the settings registry's category ``preferences`` (accounts.selectors
 ``user_preferences``) and the profile's ``timezone``, read at most once per request:
@@ -28,6 +28,8 @@ from django.utils import timezone
 from accounts import selectors
 
 THEMES = ("light", "dark", "auto")
+WIDGETS = ("slots", "usage", "security", "api_keys", "sessions")
+PAGE_SIZE_BOUNDS = (10, 200)
 ACCENT_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
 
 # date_format -> strftime pattern of the date; time_format -> pattern of the clock.
@@ -43,6 +45,8 @@ class DisplayPreferences:
     zone: tzinfo = UTC
     date_format: str = "iso"
     time_format: str = "24h"
+    page_size: int = 50  # rows per page of the account pages' paged lists (security log)
+    widgets: tuple[str, ...] = ("slots", "usage")  # the overview's cards, in order
 
     @property
     def zone_name(self) -> str:
@@ -98,7 +102,26 @@ def preferences_of(user) -> DisplayPreferences:
         zone=UTC if shows_utc else _zone(user.timezone or ""),
         date_format=_choice(prefs.get("date_format"), DATE_PATTERNS, DEFAULTS.date_format),
         time_format=_choice(prefs.get("time_format"), TIME_PATTERNS, DEFAULTS.time_format),
+        page_size=_page_size(prefs.get("page_size")),
+        widgets=_widgets(prefs.get("dashboard.widgets")),
     )
+
+
+def _page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return DEFAULTS.page_size
+    low, high = PAGE_SIZE_BOUNDS
+    return min(max(value, low), high)
+
+
+def _widgets(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return DEFAULTS.widgets
+    shown: list[str] = []
+    for name in value:
+        if isinstance(name, str) and name in WIDGETS and name not in shown:
+            shown.append(name)
+    return tuple(shown)
 
 
 # The current request's reader: called on first use, then its answer is kept.
