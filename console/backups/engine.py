@@ -1,0 +1,265 @@
+"""Reading every table in one snapshot, and writing a chain of backups back.
+
+Rows go through Django's serializers (the ``python`` serializer, one JSON line per row), so a
+backup taken on SQLite restores into PostgreSQL and back. Auto-created many-to-many tables
+are tables of their own here, so the other models are serialized without their m2m fields.
+
+Per table, a backup section has a mode:
+
+- ``whole``: every row; restoring it replaces the table's rows.
+- ``changed`` (incremental, tables with ``updated_at``): rows updated since the base's
+  snapshot (minus ``CHANGE_SLACK``, for transactions that committed after it started), and
+  the primary keys of every row, so rows deleted since the base are deleted on restore.
+- ``appended`` (incremental, append-only tables): rows past the base's highest id, plus the
+  few older rows that append-only tables still touch (an audit event being sealed, a usage
+  event being rolled up); rows below the table's lowest id are deleted on restore
+  (retention removed them).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from typing import Any
+
+import pgtrigger
+from django.apps import apps as django_apps
+from django.core import serializers
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
+
+CHANGE_SLACK = datetime.timedelta(hours=1)
+BATCH = 1000
+EXCLUDED = {"console.backup"}  # the record of backups is not restored over by a backup
+
+
+def _audit_touched(entry: dict[str, Any], since: datetime.datetime) -> models.Q:
+    return models.Q(seq__isnull=True) | models.Q(seq__gt=entry.get("max_seq") or 0)
+
+
+def _usage_touched(entry: dict[str, Any], since: datetime.datetime) -> models.Q:
+    return models.Q(rolled_at__isnull=True) | models.Q(rolled_at__gte=since)
+
+
+# Append-only tables: label -> (older rows that may still change, an extra watermark field).
+APPEND_ONLY: dict[str, tuple[Callable[..., models.Q], str | None]] = {
+    "audit.auditevent": (_audit_touched, "seq"),
+    "usage.usageevent": (_usage_touched, None),
+}
+# Triggers that keep the audit log append-only (PostgreSQL): a restore writes history back.
+AUDIT_TRIGGERS = (
+    "audit.AuditEvent:audit_no_update",
+    "audit.AuditEvent:audit_no_delete",
+    "audit.AuditEvent:audit_insert_unsealed",
+)
+
+
+class RestoreError(Exception):
+    code = "restore_failed"
+
+
+def backup_models(app_labels: Iterable[str] | None = None) -> list[type[models.Model]]:
+    """Every table Roster's models own (m2m tables included), in dependency-free order."""
+    wanted = set(app_labels) if app_labels else None
+    found = []
+    for model in django_apps.get_models(include_auto_created=True):
+        meta = model._meta
+        if not meta.managed or meta.proxy or meta.swapped or meta.label_lower in EXCLUDED:
+            continue
+        if wanted is not None and meta.app_label not in wanted:
+            continue
+        found.append(model)
+    return sorted(found, key=lambda m: m._meta.label_lower)
+
+
+def app_labels() -> set[str]:
+    return {model._meta.app_label for model in backup_models()}
+
+
+def _field_names(model: type[models.Model]) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _mode(model: type[models.Model], base_manifest: dict[str, Any] | None) -> str:
+    label = model._meta.label_lower
+    if base_manifest is None or label not in base_manifest:
+        return "whole"
+    if label in APPEND_ONLY and isinstance(model._meta.pk, models.AutoField):
+        return "appended"
+    if any(f.name == "updated_at" for f in model._meta.concrete_fields):
+        return "changed"
+    return "whole"
+
+
+class Snapshot:
+    """Opens the one read transaction every table is read in."""
+
+    def __enter__(self) -> Snapshot:
+        if connection.in_atomic_block:
+            raise RuntimeError("A backup reads in a transaction of its own; call it outside one.")
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # First statement of the transaction: every later read sees this one snapshot.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # SQLite: the transaction (BEGIN IMMEDIATE, settings) already holds a snapshot
+            # of the WAL; writers wait for it (busy timeout) until the backup ends.
+            cursor.execute("SELECT 1")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        transaction.set_rollback(True)
+        self._atomic.__exit__(*exc)
+
+
+def dump(
+    write: Callable[[dict[str, Any]], None],
+    *,
+    models_to_dump: list[type[models.Model]],
+    base_manifest: dict[str, Any] | None = None,
+    since: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """Write every section (inside an open ``Snapshot``); return the manifest."""
+    manifest: dict[str, Any] = {}
+    for model in models_to_dump:
+        label = model._meta.label_lower
+        mode = _mode(model, base_manifest)
+        queryset = model._base_manager.order_by("pk")
+        entry: dict[str, Any] = {"mode": mode, "count": queryset.count()}
+        section: dict[str, Any] = {"section": label, "mode": mode}
+        rows = queryset
+        if mode == "changed":
+            section["present"] = [
+                _jsonable_pk(pk) for pk in queryset.values_list("pk", flat=True).iterator()
+            ]
+            rows = queryset.filter(updated_at__gte=since - CHANGE_SLACK)
+        if model._meta.label_lower in APPEND_ONLY and isinstance(model._meta.pk, models.AutoField):
+            touched, watermark = APPEND_ONLY[label]
+            bounds = queryset.aggregate(low=models.Min("pk"), high=models.Max("pk"))
+            entry["min_pk"], entry["max_pk"] = bounds["low"], bounds["high"]
+            if watermark:
+                entry[f"max_{watermark}"] = queryset.aggregate(m=models.Max(watermark))["m"]
+            if mode == "appended":
+                section["min_pk"] = bounds["low"]
+                previous = base_manifest[label]
+                rows = queryset.filter(
+                    models.Q(pk__gt=previous.get("max_pk") or 0) | touched(previous, since)
+                )
+        write(section)
+        written = 0
+        for batch in _batches(rows.iterator(chunk_size=BATCH)):
+            for record in serializers.serialize("python", batch, fields=_field_names(model)):
+                write(record)
+                written += 1
+        entry["rows"] = written
+        manifest[label] = entry
+    return manifest
+
+
+def _jsonable_pk(pk: Any) -> Any:
+    return pk if isinstance(pk, int | str) else str(pk)
+
+
+def _batches(rows: Iterator[models.Model]) -> Iterator[list[models.Model]]:
+    batch: list[models.Model] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- Restore ---------------------------------------------------------------------------------
+
+
+def _delete(model: type[models.Model], where: str = "", params: Iterable[Any] = ()) -> None:
+    quote = connection.ops.quote_name
+    sql = f"DELETE FROM {quote(model._meta.db_table)}"  # noqa: S608 - names from the models
+    if where:
+        sql += f" WHERE {where.format(pk=quote(model._meta.pk.column))}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+
+
+def _delete_pks(model: type[models.Model], pks: list[Any]) -> None:
+    for start in range(0, len(pks), 500):
+        chunk = pks[start : start + 500]
+        placeholders = ", ".join(["%s"] * len(chunk))
+        values = [model._meta.pk.get_db_prep_value(pk, connection) for pk in chunk]
+        _delete(model, f"{{pk}} IN ({placeholders})", values)
+
+
+class _Section:
+    def __init__(self, record: dict[str, Any]):
+        self.model = django_apps.get_model(record["section"])
+        self.mode = record["mode"]
+        self.record = record
+        self.pending: list[dict[str, Any]] = []
+
+    def begin(self) -> None:
+        model = self.model
+        if self.mode == "whole":
+            _delete(model)
+        elif self.mode == "changed":
+            present = {model._meta.pk.to_python(pk) for pk in self.record["present"]}
+            stored = model._base_manager.values_list("pk", flat=True)
+            _delete_pks(model, [pk for pk in stored if pk not in present])
+        elif self.mode == "appended" and self.record.get("min_pk") is not None:
+            _delete(model, "{pk} < %s", [self.record["min_pk"]])
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.pending.append(record)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        objects = [
+            item.object
+            for item in serializers.deserialize("python", self.pending, ignorenonexistent=True)
+        ]
+        self.pending = []
+        if self.mode != "whole":
+            _delete_pks(self.model, [obj.pk for obj in objects])
+        self.model._base_manager.bulk_create(objects, batch_size=BATCH)
+
+
+def load(chains: list[Iterator[dict[str, Any]]]) -> set[type[models.Model]]:
+    """Write each backup's records in order (base first) into the default database, inside
+    the caller's transaction; return the models written."""
+    touched: set[type[models.Model]] = set()
+    triggers = pgtrigger.ignore(*AUDIT_TRIGGERS) if connection.vendor == "postgresql" else None
+    with triggers or nullcontext():
+        for records in chains:
+            section: _Section | None = None
+            for record in records:
+                if "section" in record:
+                    if section is not None:
+                        section.flush()
+                    section = _Section(record)
+                    section.begin()
+                    touched.add(section.model)
+                elif section is not None:
+                    section.add(record)
+            if section is not None:
+                section.flush()
+    statements = connection.ops.sequence_reset_sql(no_style(), list(touched))
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+    return touched
+
+
+def check_constraints(models_written: Iterable[type[models.Model]]) -> None:
+    """Every foreign key of the restored tables points at a row (deferred checks, now)."""
+    connection.check_constraints(table_names=[m._meta.db_table for m in models_written])
+
+
+def counts(labels: Iterable[str]) -> dict[str, int]:
+    return {label: django_apps.get_model(label)._base_manager.count() for label in sorted(labels)}
