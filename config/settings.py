@@ -232,6 +232,32 @@ else:
     for sub in ("queue", "processed", "control"):
         (VAR_DIR / "broker" / sub).mkdir(parents=True, exist_ok=True)
 
+# The web process's WebSocket side (config/asgi.py imports it by this path). With Redis,
+# notifications and channel events cross processes through the Redis channel layer; without
+# it there is no channel layer and each web process polls the notification table
+# (notifications.ws).
+WEBSOCKET_APPLICATION = "notifications.ws.application"
+CHANNEL_LAYERS = (
+    {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    _redis_db(
+                        REDIS_URL,
+                        env.int("REDIS_TEST_DB", default=9)
+                        if TESTING
+                        else env.int("REDIS_CHANNELS_DB", default=4),
+                    )
+                ],
+                "prefix": env.str("CACHE_KEY_PREFIX", default="roster") + ":ws",
+            },
+        }
+    }
+    if REDIS_URL
+    else {}
+)
+
 # The test suite runs tasks in-process (and sees their errors) unless told otherwise.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_TASK_EAGER_PROPAGATES = TESTING
