@@ -183,12 +183,13 @@ class RosterWorker(ASGIWorker):
         gc.freeze()
 
     def run(self):
-        if self.cfg.timeout and isinstance(self.asgi, BufferedWSGI):
-            self.loop.create_task(self._end_overdue_requests(self.cfg.timeout))
+        # config.asgi routes HTTP to its ``http_application``, WebSocket elsewhere.
+        app = getattr(self.asgi, "http_application", self.asgi)
+        if self.cfg.timeout and isinstance(app, BufferedWSGI):
+            self.loop.create_task(self._end_overdue_requests(app, self.cfg.timeout))
         super().run()
 
-    async def _end_overdue_requests(self, limit: float) -> None:
-        app = self.asgi
+    async def _end_overdue_requests(self, app: BufferedWSGI, limit: float) -> None:
         every = min(1.0, limit / 4)
         while self.alive:
             await asyncio.sleep(every)
