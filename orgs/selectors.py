@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -138,6 +139,50 @@ def pending_invitations_for(user: Any) -> QuerySet[Invitation]:
 
 def plans() -> QuerySet[Plan]:
     return Plan.objects.filter(is_active=True)
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """The most generous per-member limits among the plans of a user's organizations:
+    ``slots`` live slots per slot type key, ``usage`` per meter key per window. A key that no
+    plan names is absent (the plans add nothing to the user's own limit there)."""
+
+    slots: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+def _merge_most_generous(into: dict[str, int], limits: Any) -> None:
+    # Plans are admin data (a JSON field): anything but a non-negative whole number is ignored
+    # rather than trusted, so a typo in the admin can neither raise nor grant without bound.
+    if not isinstance(limits, dict):
+        return
+    for key, value in limits.items():
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            into[str(key)] = max(value, into.get(str(key), value))
+
+
+def plan_limits_for(user: Any) -> PlanLimits:
+    """The one source of the limits a user's organizations give them, read by the slot quota
+    (``slots.services``) and the usage quota (``usage.selectors``), each of which takes the
+    most generous of this and the user's own limit. Only active memberships of active
+    organizations count: a suspended member, or a suspended or archived organization, gives
+    nothing. One query."""
+    result = PlanLimits()
+    if getattr(user, "pk", None) is None:
+        return result
+    rows = (
+        Plan.objects.filter(
+            organizations__status=Organization.Status.ACTIVE,
+            organizations__memberships__user_id=user.pk,
+            organizations__memberships__status=Membership.Status.ACTIVE,
+        )
+        .order_by()
+        .values_list("slot_limits", "usage_limits")
+    )
+    for slot_limits, usage_limits in rows:
+        _merge_most_generous(result.slots, slot_limits)
+        _merge_most_generous(result.usage, usage_limits)
+    return result
 
 
 def memberships_export_for_user(*, user: Any) -> list[dict[str, Any]]:

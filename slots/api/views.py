@@ -105,8 +105,10 @@ def _slot_action_schema(verb: str, who: str):
         summary="Create a slot",
         description="Validated against the type's JSON Schema (errors name the config path, "
         "e.g. `config.cpu`). The slot starts `active`, or `provisioning` when its type "
-        "requires provisioning. The live-slot quota is the owner's `slot_limit` across all "
-        "types when set, else the type's `default_limit` for slots of that type; it holds "
+        "requires provisioning. The live-slot quota is the most generous of the owner's own "
+        "limit (their `slot_limit` across all types when set, else the type's "
+        "`default_limit` for slots of that type) and the `slot_limits` of the plans of the "
+        "active organizations they are an active member of (slots of that type); it holds "
         "under concurrent requests (409 `slot_quota_exceeded`). Names are unique, "
         "case-insensitively, among the owner's live slots (409 `name_taken`). "
         "Admins may pass `owner`.",

@@ -6,10 +6,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, Forbidden
+from orgs.selectors import plan_limits_for
 from slots.lifecycle import LIVE_STATUSES, SlotStatus
 from slots.models import Slot, SlotType
 from slots.services.rules import (
@@ -61,8 +63,10 @@ def slot_create(
 
 def _lock_owner_within_quota(*, owner_id, slot_type: SlotType, name: str) -> None:
     """Lock the owner row, then check that a new slot named ``name`` fits: an active owner, a
-    name not held by a live slot, a live slot count under the owner's limit (or else the
-    type's default limit, counted within the type)."""
+    name not held by a live slot, and room under the most generous of the owner's own limit
+    (their ``slot_limit`` across all types, or else the type's default limit counted within
+    the type) and their organizations' plans (``orgs.selectors.plan_limits_for``: live slots
+    of this type)."""
     # The owner row is the quota's lock: concurrent creates for one user queue here, so the
     # count below cannot go stale before the insert commits.
     locked_owner = (
@@ -75,15 +79,23 @@ def _lock_owner_within_quota(*, owner_id, slot_type: SlotType, name: str) -> Non
         raise Conflict("owner_inactive", "Slots can only be created for active accounts.")
     if name_taken(owner_id=owner_id, name=name):
         raise name_taken_error()
-    live = Slot.objects.filter(owner_id=owner_id, status__in=LIVE_STATUSES)
-    if locked_owner.slot_limit is not None:
-        limit, held = locked_owner.slot_limit, live.count()
-    else:
-        limit, held = slot_type.default_limit, live.filter(type=slot_type).count()
-    if held >= limit:
+    held = Slot.objects.filter(owner_id=owner_id, status__in=LIVE_STATUSES).aggregate(
+        total=Count("id"), of_type=Count("id", filter=Q(type=slot_type))
+    )
+    # Each rule as (limit, held under it); the owner may create if any rule has room.
+    rules = [
+        (locked_owner.slot_limit, held["total"])
+        if locked_owner.slot_limit is not None
+        else (slot_type.default_limit, held["of_type"])
+    ]
+    plan_limit = plan_limits_for(locked_owner).slots.get(slot_type.key)
+    if plan_limit is not None:
+        rules.append((plan_limit, held["of_type"]))
+    limit, count = max(rules, key=lambda rule: (rule[0] - rule[1], rule[0]))
+    if count >= limit:
         raise Conflict(
             "slot_quota_exceeded",
-            f"The owner already holds {held} live slot(s); the limit is {limit}.",
+            f"The owner already holds {count} live slot(s); the limit is {limit}.",
         )
 
 

@@ -168,9 +168,11 @@ class UsageQuotaView(APIView):
 
     @extend_schema(
         summary="Your quotas",
-        description="One entry per meter that limits you (its default limit or your "
-        "override), for the current UTC calendar window (day or month). Usage over the "
-        "limit is still recorded; `exceeded` tells the limit was crossed in this window.",
+        description="One entry per meter that limits you, with the most generous of your own "
+        "limit (the meter's default or your override) and the `usage_limits` of the plans of "
+        "the active organizations you are an active member of; for the current UTC calendar "
+        "window (day or month). Usage over the limit is still recorded; `exceeded` tells the "
+        "limit was crossed in this window.",
         responses={200: QuotaSerializer(many=True)},
     )
     def get(self, request):

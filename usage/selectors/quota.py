@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from orgs.selectors import plan_limits_for
 from usage.models import Meter, MeterLimitOverride, QuotaCrossing
 from usage.selectors.common import EXACT, ZERO, Acc, plain
 from usage.selectors.tail import fetch_rollups_and_tail
@@ -27,7 +28,10 @@ def quota_window(window: str, *, now: datetime | None = None) -> tuple[datetime,
 
 
 def effective_limits(*, user, meter_ids=None) -> dict[int, tuple[Meter, Decimal]]:
-    """Meters that limit this user, with the limit that applies (override first)."""
+    """Meters that limit this user, with the limit that applies: the most generous of the
+    user's own (their override, else the meter's default; empty is unlimited) and their
+    organizations' plans (``orgs.selectors.plan_limits_for``). A plan only raises a limit:
+    a meter the user is not limited on stays unlimited."""
     meters = Meter.objects.filter(is_active=True)
     if meter_ids is not None:
         meters = meters.filter(id__in=list(meter_ids))
@@ -38,12 +42,15 @@ def effective_limits(*, user, meter_ids=None) -> dict[int, tuple[Meter, Decimal]
             "meter_id", "limit"
         )
     }
-    out = {}
-    for m in meters:
-        limit = overrides[m.id] if m.id in overrides else m.limit
-        if limit is not None:
-            out[m.id] = (m, limit)
-    return out
+    own = {m: overrides[m.id] if m.id in overrides else m.limit for m in meters}
+    limited = [(m, limit) for m, limit in own.items() if limit is not None]
+    if not limited:
+        return {}
+    from_plans = plan_limits_for(user).usage
+    return {
+        m.id: (m, max(limit, Decimal(from_plans[m.key])) if m.key in from_plans else limit)
+        for m, limit in limited
+    }
 
 
 def usage_in_range(*, user, meter_ids, start: datetime, end: datetime) -> dict[int, Decimal]:
