@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 NO_NUL_PATTERN = r"^[^\u0000]*$"
-# Python's str.strip() whitespace, spelled out so every regex dialect reads it alike.
-_WHITESPACE = (
+# Python's str.strip() whitespace, spelled out so every regex dialect reads it alike (a
+# character class body: the request rules of other apps build on it too).
+STRIP_WHITESPACE = (
     r"\t\n\u000b\f\r \u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-NON_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
+NON_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{STRIP_WHITESPACE}][^\u0000]*$"
 UNCONSTRAINED_STRING_KEYS = {"format", "enum", "pattern", "const"}
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
