@@ -24,6 +24,7 @@ SCOPE_LABELS = {
     "tenants:write": "Onboard tenants (platform admins)",
     "notifications:read": "Read your notifications",
     "notifications:write": "Mark your notifications read and send notifications",
+    "access:check": "Ask whether a member holds access (organization access managers)",
 }
 
 

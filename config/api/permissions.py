@@ -21,6 +21,7 @@ API_KEY_SCOPES = (
     "tenants:write",
     "notifications:read",
     "notifications:write",
+    "access:check",
 )
 
 

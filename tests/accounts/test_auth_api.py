@@ -204,6 +204,7 @@ def test_status_with_jwt(member):
         "tenants:write",
         "notifications:read",
         "notifications:write",
+        "access:check",
     ]
     assert body["expires_at"].endswith("Z")
     assert body["mfa_enabled"] is False and body["email_verified"] is False
