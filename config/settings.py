@@ -243,12 +243,17 @@ CHANNEL_LAYERS = (
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    _redis_db(
-                        REDIS_URL,
-                        env.int("REDIS_TEST_DB", default=9)
-                        if TESTING
-                        else env.int("REDIS_CHANNELS_DB", default=4),
-                    )
+                    {
+                        "address": _redis_db(
+                            REDIS_URL,
+                            env.int("REDIS_TEST_DB", default=9)
+                            if TESTING
+                            else env.int("REDIS_CHANNELS_DB", default=4),
+                        ),
+                        # Above the layer's 5 s blocking pop (redis-py's default is 5 s too,
+                        # which cut the pop and closed every socket with 1011).
+                        "socket_timeout": 10,
+                    }
                 ],
                 "prefix": env.str("CACHE_KEY_PREFIX", default="roster") + ":ws",
             },
