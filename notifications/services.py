@@ -8,7 +8,6 @@ deliverers registered in ``notifications.delivery`` (the WebSocket) see it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Invalid
-from notifications import delivery
+from notifications import audience, delivery
 from notifications.emails import send_notification_email
 from notifications.kinds import Kind
 from notifications.models import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH, Notification
@@ -71,19 +70,32 @@ def _deliver(notification: Notification) -> None:
 
 def notifications_send(
     *,
-    recipients: Iterable,
+    actor,
     title: str,
     message: str,
+    target_user_id: Any = None,
+    team_id: Any = None,
     priority: str = Notification.Priority.MEDIUM,
     data: dict[str, Any] | None = None,
-    actor,
     request=None,
-    target: Any = None,
 ) -> list[Notification]:
-    """A person's message to several users (the caller checked who may reach whom).
-    Audit: one ``notification.sent`` naming the recipients' count and the target."""
-    recipients = list(recipients)
+    """A person's message to one user or to a team, a ``message`` notification each.
+
+    Exactly one of ``target_user_id`` and ``team_id``. Who may reach whom is the
+    organizations' rule (``notifications.audience``); the sender is not notified of their
+    own team message. All or nothing; audit: one ``notification.sent`` naming the target
+    and how many were reached.
+    """
+    if (target_user_id is None) == (team_id is None):
+        raise Invalid("target_required", "Give exactly one of target_user and team.")
+    # Checked before the audience, so that a bad text is refused even when nobody is reached.
+    title = check_text(title, attr="title", max_length=TITLE_MAX_LENGTH, required=True)
+    message = check_text(message, attr="message", max_length=MESSAGE_MAX_LENGTH, required=True)
+    data = check_data(data)
+    if priority not in Notification.Priority.values:
+        raise Invalid("invalid_choice", f"Unknown priority {priority!r}.", attr="priority")
     with transaction.atomic():
+        reached = audience.resolve(actor=actor, target_user_id=target_user_id, team_id=team_id)
         sent = [
             notify(
                 user,
@@ -94,14 +106,14 @@ def notifications_send(
                 data=data,
                 from_user=actor,
             )
-            for user in recipients
+            for user in reached.recipients
         ]
         record(
             action="notification.sent",
             actor=actor,
-            target=target,
+            target=reached.target,
             request=request,
-            metadata={"delivered_to": len(sent), "priority": priority, "title": title},
+            metadata={"delivered_to": len(sent), "priority": priority},
         )
     return sent
 
