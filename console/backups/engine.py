@@ -199,6 +199,10 @@ class _Section:
         self.mode = record["mode"]
         self.record = record
         self.pending: list[dict[str, Any]] = []
+        self.stamps_itself = any(
+            getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+            for f in self.model._meta.concrete_fields
+        )
 
     def begin(self) -> None:
         model = self.model
@@ -219,14 +223,17 @@ class _Section:
     def flush(self) -> None:
         if not self.pending:
             return
-        objects = [
-            item.object
-            for item in serializers.deserialize("python", self.pending, ignorenonexistent=True)
-        ]
+        items = list(serializers.deserialize("python", self.pending, ignorenonexistent=True))
         self.pending = []
         if self.mode != "whole":
-            _delete_pks(self.model, [obj.pk for obj in objects])
-        self.model._base_manager.bulk_create(objects, batch_size=BATCH)
+            _delete_pks(self.model, [item.object.pk for item in items])
+        if self.stamps_itself:
+            # bulk_create would stamp auto_now/auto_now_add fields with the time of the
+            # restore; a raw save (what loaddata does) writes the values as they were.
+            for item in items:
+                item.save(force_insert=True)
+        else:
+            self.model._base_manager.bulk_create([i.object for i in items], batch_size=BATCH)
 
 
 def load(chains: list[Iterator[dict[str, Any]]]) -> set[type[models.Model]]:

@@ -1,0 +1,229 @@
+"""Backups: a chain restores every row; encryption, keys and checksums; retention."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core import serializers
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.selectors import chain_verify
+from audit.services import events_seal, record
+from console.backups import engine, fileformat, services
+from console.models import Backup
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _backup_dir(settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.BACKUP_ENCRYPTION_KEYS = []
+
+
+def take(backup_type: str = "full", **kwargs) -> Backup:
+    backup = services.backup_create(backup_type=backup_type, run=False, **kwargs)
+    return services.backup_run(backup_id=backup.id)
+
+
+def every_row() -> dict[str, list[dict]]:
+    return {
+        model._meta.label_lower: serializers.serialize(
+            "python", model._base_manager.order_by("pk"), fields=engine._field_names(model)
+        )
+        for model in engine.backup_models()
+    }
+
+
+def wipe() -> None:
+    call_command("flush", interactive=False, verbosity=0)
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_full_then_incremental_restores_every_row():
+    keep, edit, drop = UserFactory.create_batch(3)
+    for i in range(5):
+        record(action="test.backup", actor=keep, metadata={"i": i})
+    events_seal()
+    full = take("full")
+    assert full.status == Backup.Status.READY and full.base is None
+
+    UserFactory(email="new@example.com")
+    edit.first_name = "Edited"
+    edit.save()
+    drop.delete()
+    record(action="test.after_full", actor=keep)
+    events_seal()
+    record(action="test.unsealed", actor=keep)  # in the chain only after the restore's seal
+    incremental = take("incremental")
+    assert incremental.base == full
+    assert incremental.manifest["audit.auditevent"]["mode"] == "appended"
+    audit_entry = incremental.manifest["audit.auditevent"]
+    assert 2 <= audit_entry["rows"] < audit_entry["count"]  # the new and the unsealed only
+    expected = every_row()
+    # The run's own "completed" event comes after its snapshot.
+    expected["audit.auditevent"] = [
+        row for row in expected["audit.auditevent"] if row["pk"] <= audit_entry["max_pk"]
+    ]
+
+    wipe()
+    result = services.restore(services.backup_path(incremental))
+
+    assert result["files"] == [f"{full.id}.rbk", f"{incremental.id}.rbk"]
+    restored = every_row()
+    for label, rows in expected.items():
+        if label != "console.backup":
+            assert restored[label] == rows, label
+    assert chain_verify().ok
+    assert AuditEvent.objects.filter(action="test.unsealed", seq__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_is_proven_in_a_scratch_database():
+    UserFactory.create_batch(2)
+    record(action="test.backup")
+    events_seal()
+    full = take("full")
+    UserFactory()
+    incremental = take("incremental")
+
+    proven = services.backup_verify(backup_id=incremental.id)
+
+    assert proven.verified_ok is True, proven.verified_detail
+    assert proven.verified_detail["count_mismatches"] == {}
+    assert proven.verified_detail["audit_chain"]["ok"] is True
+    assert proven.verified_detail["files"] == [f"{full.id}.rbk", f"{incremental.id}.rbk"]
+    assert AuditEvent.objects.filter(action="console.backup.verified").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_selective_holds_only_its_apps_and_restores_them():
+    user = UserFactory()
+    record(action="test.selective", actor=user)
+    events_seal()
+    backup = take("selective", apps=["audit"])
+    assert set(backup.manifest) == {"audit.auditchain", "audit.auditevent", "audit.subjectkey"}
+    last = backup.manifest["audit.auditevent"]["max_pk"]  # its "completed" event comes after
+    expected = [row for row in every_row()["audit.auditevent"] if row["pk"] <= last]
+    record(action="test.after")
+    events_seal()
+
+    services.restore(services.backup_path(backup))
+
+    assert every_row()["audit.auditevent"] == expected
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_encrypted_round_trip_and_key_rotation(settings):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.BACKUP_ENCRYPTION_KEYS = [old_key]
+    UserFactory(email="secret-person@example.com")
+    backup = take("full", encrypted=True)
+    path = services.backup_path(backup)
+    header, _ = fileformat.read_header(path)
+    assert header["encrypted"] is True and header["key_id"] == fileformat.key_id(old_key)
+    assert backup.key_id == header["key_id"]
+    assert b"secret-person" not in path.read_bytes()
+    expected = every_row()
+
+    settings.BACKUP_ENCRYPTION_KEYS = [new_key, old_key]  # rotated: the old key still reads
+    wipe()
+    services.restore(path)
+
+    assert every_row()["accounts.user"] == expected["accounts.user"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_wrong_key_is_a_clear_error(settings):
+    settings.BACKUP_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    backup = take("full", encrypted=True)
+    settings.BACKUP_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    with pytest.raises(fileformat.BackupFileError) as caught:
+        services.restore(services.backup_path(backup))
+
+    assert caught.value.code == "unknown_key"
+    assert backup.key_id in str(caught.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_tampered_file_is_refused_before_any_write():
+    UserFactory(email="kept@example.com")
+    backup = take("full")
+    path = services.backup_path(backup)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(fileformat.BackupFileError) as caught:
+        services.restore(path)
+
+    assert caught.value.code == "checksum_mismatch"
+    proven = services.backup_verify(backup_id=backup.id)
+    assert proven.verified_ok is False
+    assert proven.verified_detail["error"] == "checksum_mismatch"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_not_a_backup_file_is_refused(tmp_path):
+    path = tmp_path / "x.rbk"
+    path.write_bytes(b"PGDMP something else")
+    with pytest.raises(fileformat.BackupFileError) as caught:
+        services.restore(path)
+    assert caught.value.code == "invalid_backup"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_command_and_restore_command_round_trip(capsys):
+    UserFactory(email="shell@example.com")
+    call_command("backup", "--no-verify")
+    backup = Backup.objects.get()
+    expected = every_row()["accounts.user"]
+    wipe()
+
+    call_command("restore", str(services.backup_path(backup)))
+
+    assert every_row()["accounts.user"] == expected
+
+
+@pytest.mark.django_db
+def test_backup_incremental_without_base_is_a_conflict():
+    from config.errors import Conflict
+
+    with pytest.raises(Conflict) as caught:
+        services.backup_create(backup_type="incremental", run=False)
+    assert caught.value.code == "no_base"
+
+
+@pytest.mark.django_db
+def test_backup_retention_deletes_expired_increments_before_their_base(tmp_path):
+    now = timezone.now()
+    full = Backup.objects.create(
+        backup_type="full", retention_days=1, status="ready", expires_at=now, file_name="a.rbk"
+    )
+    increment = Backup.objects.create(
+        backup_type="incremental",
+        base=full,
+        retention_days=1,
+        status="ready",
+        expires_at=now,
+        file_name="b.rbk",
+    )
+    kept = Backup.objects.create(
+        backup_type="full",
+        retention_days=5,
+        status="ready",
+        expires_at=now + datetime.timedelta(days=4),
+        file_name="c.rbk",
+    )
+
+    assert services.backups_expire(now=now + datetime.timedelta(seconds=1)) == 2
+
+    assert list(Backup.objects.all()) == [kept]
+    expired = AuditEvent.objects.filter(action="console.backup.expired")
+    assert sorted(e.target_id for e in expired) == sorted([str(full.id), str(increment.id)])
