@@ -457,6 +457,9 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "orgs.models.InvitationStatus",
         "TeamRoleEnum": "orgs.models.TeamRole",
         "DomainJoinModeEnum": "orgs.models.DomainJoinMode",
+        "AccessRequestStatusEnum": "access.models.AccessRequestStatus",
+        "GrantStatusEnum": "access.models.GrantStatus",
+        "ReviewActionEnum": "access.models.ReviewAction",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
