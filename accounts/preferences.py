@@ -21,11 +21,13 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from django.contrib.admin import site as admin_site
+from django.db.models import Exists, JSONField, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts import selectors
+from accounts import settings_registry
+from accounts.models import SettingDefinition, UserSetting
 
 THEMES = ("light", "dark", "auto")
 WIDGETS = ("slots", "usage", "security", "api_keys", "sessions")
@@ -84,14 +86,30 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
+def _preference_definitions(user) -> list[SettingDefinition]:
+    """The ``preferences`` definitions, each with the user's stored value: one query (the
+    page's read; accounts.selectors.user_settings gives the same values in two)."""
+    stored = UserSetting.objects.filter(user=user, definition=OuterRef("pk"))
+    return list(
+        SettingDefinition.objects.filter(category="preferences").annotate(
+            has_stored=Exists(stored),
+            stored_value=Subquery(stored.values("value")[:1], output_field=JSONField()),
+        )
+    )
+
+
 def preferences_of(user) -> DisplayPreferences:
-    """The display preferences of ``user`` (two queries: the definitions, the stored values)."""
+    """The display preferences of ``user`` (one query)."""
     if user is None or not user.is_authenticated:
         return DEFAULTS
-    rows = {s["key"]: s for s in selectors.user_settings(user=user, category="preferences")}
-    prefs = {key: row["value"] for key, row in rows.items()}
+    definitions = _preference_definitions(user)
+    prefs = {
+        d.key: settings_registry.effective_value(d, d.stored_value, has_stored=d.has_stored)
+        for d in definitions
+    }
+    defaults = {d.key: d.default for d in definitions}
     accent = prefs.get("accent_color")
-    if accent == rows.get("accent_color", {}).get("default"):
+    if accent == defaults.get("accent_color"):
         accent = None  # the default accent is the theme's own (tuned for light and dark)
     shows_utc = prefs.get("timezone_display") == "utc"
     return DisplayPreferences(

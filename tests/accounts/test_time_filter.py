@@ -15,7 +15,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from accounts import apikeys, preferences, selectors
+from accounts import apikeys, preferences
 from accounts.preferences import DisplayPreferences, accent_foreground, preferences_of
 from accounts.services.settings import settings_update
 from audit.services import record
@@ -134,7 +134,9 @@ def test_pages_show_times_in_the_users_zone_and_format_reading_preferences_once(
             user=member, name=name, scopes=["profile:read"], expires_at=None, actor=member
         )
     browser = _browser(member)
-    with mock.patch.object(selectors, "user_settings", wraps=selectors.user_settings) as reads:
+    with mock.patch.object(
+        preferences, "_preference_definitions", wraps=preferences._preference_definitions
+    ) as reads:
         page = browser.get("/account/api-keys/").content.decode()
     assert reads.call_count == 1  # three keys, one base template, one read
     shown = re.findall(r"\d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M E[SD]T", page)

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User, UserSetting
+from accounts.services.settings import settings_update
 from audit.models import AuditEvent
 from audit.personal import reveal
 
@@ -113,6 +114,7 @@ def test_settings_bad_value_is_shown_by_the_field(signed_in, member, name, value
 def test_security_log_shows_own_events_paginated(signed_in, member, other_member):
     from audit.services import record
 
+    settings_update(user=member, values={"page_size": 25}, actor=member)  # rows per page
     for n in range(30):
         record(action="user.updated", actor=member, target=member, changes={"n": [n, n + 1]})
     record(action="user.updated", actor=other_member, target=other_member)
