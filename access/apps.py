@@ -5,3 +5,11 @@ class AccessConfig(AppConfig):
     name = "access"
     verbose_name = "Access requests"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Imported here: these modules import models, which are not loaded at import time.
+        from access.selectors import grant_permission_sources
+        from orgs.permissions import register_source
+
+        # Active org-role grants add the role's permissions while they last.
+        register_source(grant_permission_sources)

@@ -1,0 +1,568 @@
+"""The access request state machine, and the grants it starts, in one place.
+
+    pending ──approve × min_approvals──▶ approved (a grant starts)
+       │ ├──deny (one is enough)──────▶ denied
+       │ ├──cancel (the requester)────▶ canceled
+       │ └──past decide_by (the task)─▶ lapsed
+       └──delegate: the delegate becomes an approver, the delegator stops being one
+
+A grant is ``active`` until ``expires_at`` (then the task marks it ``expired``) or until it
+is revoked. Readers never trust ``status`` alone: they compare ``expires_at`` with the time
+they read (``access.selectors``).
+
+Every decision locks the request row (``select_for_update``), so concurrent reviews decide
+once. The approvers are resolved when the request is made, stored and returned; the requester
+is never one of them. Every step is audited in its transaction and notifies the people it
+concerns (``notifications.services.notify``, delivered after commit).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from access.models import ORG_ROLE_PREFIX, AccessRequest, Grant, Review
+from access.services.resources import Resource, resource_get
+from audit.services import record
+from config.errors import Conflict, Forbidden, Invalid, NotFound
+from notifications.kinds import Kind
+from notifications.services import notify
+from orgs.models import Membership, Organization, TeamMembership
+from orgs.permissions import active_membership, can, membership_sources
+from orgs.services.rules import clean_text, ensure_may_grant, ensure_writable
+
+JUSTIFICATION_MAX = 2000
+COMMENT_MAX = 2000
+EXPIRING_NOTICE = timedelta(hours=24)
+
+SUBMIT_ERROR_CODES = {
+    400: ["duration_too_long", "unknown_level", "invalid", "invalid_characters", "blank"],
+    404: ["unknown_resource"],
+    409: ["request_pending", "already_granted", "no_approvers", "organization_inactive"],
+}
+REVIEW_ERROR_CODES = {
+    400: ["conditions_wider", "invalid_delegate", "invalid_characters", "invalid"],
+    403: ["not_an_approver", "cannot_grant"],
+    409: ["already_decided", "already_reviewed"],
+}
+CANCEL_ERROR_CODES = {409: ["already_decided"]}
+REVOKE_ERROR_CODES = {409: ["grant_ended"]}
+
+
+def _target(access_request: AccessRequest) -> dict[str, Any]:
+    return {
+        "organization": str(access_request.organization_id),
+        "resource": access_request.resource_key,
+        "access_level": access_request.access_level,
+    }
+
+
+# --- approvers ----------------------------------------------------------------------------
+
+
+def resolve_approvers(resource: Resource, organization: Organization, requester: Any) -> list:
+    """The active members the resource names (roles, teams, users), without the requester.
+    For a role resource only those who hold the role's permissions themselves (nobody grants
+    what they do not hold)."""
+    spec = resource.approvers
+    active = Membership.objects.filter(
+        organization=organization, status=Membership.Status.ACTIVE
+    ).exclude(user_id=requester.pk)
+    by_role = active.filter(roles__key__in=spec.get("roles", [])).filter(
+        roles__organization__isnull=True
+    ) | active.filter(roles__key__in=spec.get("roles", []), roles__organization=organization)
+    team_users = TeamMembership.objects.filter(
+        team_id__in=spec.get("teams", []), team__organization=organization
+    ).values("user_id")
+    memberships = (
+        (
+            by_role
+            | active.filter(user_id__in=team_users)
+            | active.filter(user_id__in=spec.get("users", []))
+        )
+        .distinct()
+        .select_related("user")
+        .prefetch_related("roles")
+        .order_by("joined_at", "id")
+    )
+    if resource.role is None:
+        return [m.user for m in memberships]
+    from orgs.catalogue import role_permissions
+
+    needed = role_permissions(resource.role.key, resource.role.permissions)
+    return [m.user for m in memberships if needed <= set(membership_sources(m))]
+
+
+# --- submission ---------------------------------------------------------------------------
+
+
+def request_submit(
+    *,
+    organization: Organization,
+    requester: Any,
+    resource: str,
+    access_level: str,
+    justification: str,
+    duration_days: int,
+    request: Any = None,
+) -> AccessRequest:
+    """A member with ``access:request`` asks for ``resource`` at ``access_level``."""
+    if not can(requester, "access:request", organization):
+        raise Forbidden(detail="This needs the permission access:request.")
+    ensure_writable(organization)
+    found = resource_get(organization, resource)
+    if access_level not in found.levels:
+        raise Invalid("unknown_level", "The resource does not offer this level.", "access_level")
+    if isinstance(duration_days, bool) or not isinstance(duration_days, int) or duration_days < 1:
+        raise Invalid("invalid", "A positive number of days.", attr="duration_days")
+    if duration_days > found.max_duration_days:
+        raise Invalid(
+            "duration_too_long",
+            f"At most {found.max_duration_days} days for this resource.",
+            attr="duration_days",
+        )
+    justification = clean_text(
+        justification, attr="justification", max_length=JUSTIFICATION_MAX, required=True
+    )
+    now = timezone.now()
+    if Grant.objects.filter(
+        user_id=requester.pk,
+        organization=organization,
+        resource_key=found.key,
+        access_level=access_level,
+        status=Grant.Status.ACTIVE,
+        expires_at__gt=now,
+    ).exists() or (found.role is not None and _holds_role(requester, organization, found)):
+        raise Conflict("already_granted", "You already have this access.")
+    auto = access_level in found.auto_approve_levels
+    approvers = resolve_approvers(found, organization, requester)
+    if not auto and len(approvers) < found.min_approvals:
+        raise Conflict(
+            "no_approvers",
+            f"The resource needs {found.min_approvals} approver(s) besides you; "
+            f"{len(approvers)} can decide it.",
+        )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                access_request = AccessRequest.objects.create(
+                    organization=organization,
+                    requester=requester,
+                    resource_key=found.key,
+                    access_level=access_level,
+                    justification=justification,
+                    duration_days=duration_days,
+                    levels=list(found.levels),
+                    min_approvals=found.min_approvals,
+                    created_at=now,
+                    decide_by=now + timedelta(days=found.pending_days),
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                "request_pending", "You have a pending request for this resource and level."
+            ) from exc
+        access_request.approvers.set(approvers)
+        record(
+            action="access.request.created",
+            actor=requester,
+            target=access_request,
+            request=request,
+            metadata={
+                **_target(access_request),
+                "duration_days": duration_days,
+                "approvers": [str(u.pk) for u in approvers],
+                "auto_approve": auto,
+            },
+        )
+        if auto:
+            _approve(access_request, actor=None, request=request, conditions=[], now=now)
+        else:
+            for approver in approvers:
+                _notify_to_review(approver, access_request)
+    return access_request
+
+
+def _holds_role(user: Any, organization: Organization, resource: Resource) -> bool:
+    membership = active_membership(user, organization)
+    return membership is not None and any(r.pk == resource.role.pk for r in membership.roles.all())
+
+
+# --- reviews ------------------------------------------------------------------------------
+
+
+def _lock(access_request: AccessRequest) -> AccessRequest:
+    locked = (
+        AccessRequest.objects.select_for_update()
+        .select_related("organization", "requester")
+        .filter(pk=access_request.pk)
+        .first()
+    )
+    if locked is None:
+        raise NotFound()
+    return locked
+
+
+def _ensure_pending(locked: AccessRequest, now) -> None:
+    if locked.status != AccessRequest.Status.PENDING:
+        raise Conflict("already_decided", f"The request is {locked.status}.")
+    if locked.decide_by <= now:
+        raise Conflict("already_decided", "The request waited past its decision date: lapsed.")
+
+
+def _clean_conditions(locked: AccessRequest, conditions: Any) -> dict[str, Any]:
+    """Conditions may only narrow the request: fewer days, a level listed before it."""
+    if conditions in (None, {}):
+        return {}
+    if not isinstance(conditions, dict) or set(conditions) - {"duration_days", "access_level"}:
+        raise Invalid("invalid", "Expected {duration_days?, access_level?}.", attr="conditions")
+    out: dict[str, Any] = {}
+    if "duration_days" in conditions:
+        days = conditions["duration_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise Invalid("invalid", "A positive number of days.", "conditions.duration_days")
+        if days > locked.duration_days:
+            raise Invalid(
+                "conditions_wider",
+                f"At most the {locked.duration_days} days asked for.",
+                attr="conditions.duration_days",
+            )
+        out["duration_days"] = days
+    if "access_level" in conditions:
+        level = conditions["access_level"]
+        levels = list(locked.levels) or [locked.access_level]
+        if level not in levels or levels.index(level) > levels.index(locked.access_level):
+            raise Invalid(
+                "conditions_wider",
+                "A level at most as wide as the one asked for.",
+                attr="conditions.access_level",
+            )
+        out["access_level"] = level
+    return out
+
+
+def request_review(
+    *,
+    access_request: AccessRequest,
+    reviewer: Any,
+    action: str,
+    comments: str = "",
+    conditions: Any = None,
+    delegate_to: Any = None,
+    request: Any = None,
+) -> AccessRequest:
+    """An approver approves, denies or delegates. ``min_approvals`` distinct approvals
+    approve; one denial denies; delegation hands the approver's place to another member."""
+    if action not in Review.Action.values:
+        raise Invalid("invalid_choice", "approve, deny or delegate.", attr="action")
+    comments = clean_text(comments or "", attr="comments", max_length=COMMENT_MAX)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(access_request)
+        _ensure_pending(locked, now)
+        ensure_writable(locked.organization)
+        if locked.reviews.filter(reviewer_id=reviewer.pk).exists():
+            raise Conflict("already_reviewed", "You have reviewed this request.")
+        if not locked.approvers.filter(pk=reviewer.pk).exists():
+            raise Forbidden("not_an_approver", "You are not an approver of this request.")
+        if active_membership(reviewer, locked.organization) is None:
+            raise Forbidden("not_an_approver", "Only active members of the organization decide.")
+        cleaned = _clean_conditions(locked, conditions) if action == "approve" else {}
+        if action != "approve" and conditions not in (None, {}):
+            raise Invalid("invalid", "Conditions go with an approval.", attr="conditions")
+        if action == Review.Action.DELEGATE:
+            delegate = _clean_delegate(locked, delegate_to)
+        elif delegate_to is not None:
+            raise Invalid("invalid", "Only a delegation names a delegate.", attr="delegate_to")
+        if action == Review.Action.APPROVE and locked.resource_key.startswith(ORG_ROLE_PREFIX):
+            # Nobody grants what they do not hold, at decision time too.
+            resource = resource_get(locked.organization, locked.resource_key)
+            ensure_may_grant(reviewer, locked.organization, roles=[resource.role])
+        Review.objects.create(
+            request=locked,
+            reviewer=reviewer,
+            action=action,
+            comment=comments,
+            conditions=cleaned,
+            delegate_to=delegate if action == Review.Action.DELEGATE else None,
+            created_at=now,
+        )
+        if action == Review.Action.DELEGATE:
+            locked.approvers.remove(reviewer)
+            locked.approvers.add(delegate)
+            record(
+                action="access.request.delegated",
+                actor=reviewer,
+                target=locked,
+                request=request,
+                metadata={**_target(locked), "delegate_to": str(delegate.pk)},
+            )
+            _notify_to_review(delegate, locked)
+        elif action == Review.Action.DENY:
+            locked.status = AccessRequest.Status.DENIED
+            locked.decided_at = now
+            locked.save(update_fields=["status", "decided_at"])
+            record(
+                action="access.request.denied",
+                actor=reviewer,
+                target=locked,
+                request=request,
+                metadata=_target(locked),
+            )
+            _notify_decided(locked)
+        else:
+            approvals = list(
+                locked.reviews.filter(action=Review.Action.APPROVE).values_list(
+                    "conditions", flat=True
+                )
+            )
+            if len(approvals) >= locked.min_approvals:
+                _approve(locked, actor=reviewer, request=request, conditions=approvals, now=now)
+    return locked
+
+
+def _clean_delegate(locked: AccessRequest, delegate_to: Any) -> Any:
+    import uuid
+
+    try:
+        delegate_id = uuid.UUID(str(delegate_to))
+    except ValueError:
+        raise Invalid("invalid_delegate", "A member's user id.", attr="delegate_to") from None
+    delegate = get_user_model().objects.filter(pk=delegate_id).first()
+    if (
+        delegate is None
+        or delegate.pk == locked.requester_id
+        or active_membership(delegate, locked.organization) is None
+        or locked.approvers.filter(pk=delegate.pk).exists()
+        or locked.reviews.filter(reviewer_id=delegate.pk).exists()
+    ):
+        raise Invalid(
+            "invalid_delegate",
+            "An active member of the organization who is neither the requester nor already "
+            "an approver or a reviewer of this request.",
+            attr="delegate_to",
+        )
+    return delegate
+
+
+def _approve(
+    locked: AccessRequest, *, actor: Any, request: Any, conditions: list[dict], now
+) -> Grant:
+    """Approve and start the grant, narrowed by every approver's conditions."""
+    days = min([c["duration_days"] for c in conditions if "duration_days" in c], default=None)
+    levels = list(locked.levels) or [locked.access_level]
+    level = min(
+        [c["access_level"] for c in conditions if "access_level" in c] + [locked.access_level],
+        key=levels.index,
+    )
+    locked.status = AccessRequest.Status.APPROVED
+    locked.decided_at = now
+    locked.save(update_fields=["status", "decided_at"])
+    grant = Grant.objects.create(
+        user_id=locked.requester_id,
+        organization_id=locked.organization_id,
+        request=locked,
+        resource_key=locked.resource_key,
+        access_level=level,
+        starts_at=now,
+        expires_at=now + timedelta(days=days or locked.duration_days),
+    )
+    record(
+        action="access.request.approved",
+        actor=actor,
+        target=locked,
+        request=request,
+        metadata={**_target(locked), "auto_approve": actor is None},
+    )
+    record(
+        action="access.grant.started",
+        actor=actor,
+        target=grant,
+        request=request,
+        metadata={
+            **_target(locked),
+            "access_level": level,
+            "user": str(locked.requester_id),
+            "expires_at": grant.expires_at.isoformat(),
+        },
+    )
+    _notify_decided(locked, grant)
+    return grant
+
+
+def request_cancel(*, access_request: AccessRequest, actor: Any, request: Any = None) -> None:
+    """The requester withdraws a pending request."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(access_request)
+        if locked.requester_id != actor.pk:
+            raise Forbidden(detail="Only the requester cancels a request.")
+        _ensure_pending(locked, now)
+        locked.status = AccessRequest.Status.CANCELED
+        locked.decided_at = now
+        locked.save(update_fields=["status", "decided_at"])
+        record(
+            action="access.request.canceled",
+            actor=actor,
+            target=locked,
+            request=request,
+            metadata=_target(locked),
+        )
+    return locked
+
+
+# --- grants -------------------------------------------------------------------------------
+
+
+def may_revoke(user: Any, grant: Grant) -> bool:
+    """``access:manage`` in the organization, an approver of its request, or the holder."""
+    if grant.user_id == user.pk:
+        return True
+    if grant.request_id is not None and (
+        grant.request.approvers.filter(pk=user.pk).exists()
+        or grant.request.reviews.filter(reviewer_id=user.pk, action=Review.Action.APPROVE).exists()
+    ):
+        return True
+    return can(user, "access:manage", grant.organization)
+
+
+def grant_revoke(*, grant: Grant, actor: Any, request: Any = None) -> Grant:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Grant.objects.select_for_update().filter(pk=grant.pk).first()
+        if locked is None:
+            raise NotFound()
+        if not may_revoke(actor, grant):
+            raise Forbidden(detail="Only the holder, an approver or access:manage revokes.")
+        if not locked.is_active(now):
+            raise Conflict("grant_ended", f"The grant has ended ({locked.effective_status}).")
+        locked.status = Grant.Status.REVOKED
+        locked.ended_at = now
+        locked.save(update_fields=["status", "ended_at"])
+        record(
+            action="access.grant.revoked",
+            actor=actor,
+            target=locked,
+            request=request,
+            metadata={
+                "organization": str(locked.organization_id),
+                "resource": locked.resource_key,
+                "access_level": locked.access_level,
+                "user": str(locked.user_id),
+            },
+        )
+    return locked
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
+    """Mark grants past ``expires_at`` expired and pending requests past ``decide_by``
+    lapsed, each audited; warn holders whose grant ends within 24 hours. Safe to run twice
+    or on several workers: rows are locked with ``skip_locked`` and checked again."""
+    now = now or timezone.now()
+    done = {"expired": 0, "lapsed": 0, "expiring": 0}
+    with transaction.atomic():
+        grants = (
+            Grant.objects.select_for_update(skip_locked=True)
+            .filter(status=Grant.Status.ACTIVE, expires_at__lte=now)
+            .select_related("user")
+            .order_by("expires_at")[:batch_size]
+        )
+        for grant in grants:
+            grant.status = Grant.Status.EXPIRED
+            grant.ended_at = grant.expires_at
+            grant.save(update_fields=["status", "ended_at"])
+            record(
+                action="access.grant.expired",
+                target=grant,
+                metadata={
+                    "organization": str(grant.organization_id),
+                    "resource": grant.resource_key,
+                    "access_level": grant.access_level,
+                    "user": str(grant.user_id),
+                },
+            )
+            notify(
+                grant.user,
+                Kind.GRANT_EXPIRED,
+                f"Your access to {grant.resource_key} ended",
+                f"Your {grant.access_level} access to {grant.resource_key} has expired.",
+                data={"grant": str(grant.pk)},
+            )
+            done["expired"] += 1
+    with transaction.atomic():
+        requests = (
+            AccessRequest.objects.select_for_update(skip_locked=True)
+            .filter(status=AccessRequest.Status.PENDING, decide_by__lte=now)
+            .order_by("decide_by")[:batch_size]
+        )
+        for access_request in requests:
+            access_request.status = AccessRequest.Status.LAPSED
+            access_request.decided_at = now
+            access_request.save(update_fields=["status", "decided_at"])
+            record(
+                action="access.request.lapsed",
+                target=access_request,
+                metadata=_target(access_request),
+            )
+            done["lapsed"] += 1
+    with transaction.atomic():
+        expiring = (
+            Grant.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=Grant.Status.ACTIVE,
+                expiring_notified=False,
+                expires_at__gt=now,
+                expires_at__lte=now + EXPIRING_NOTICE,
+            )
+            .select_related("user")
+            .order_by("expires_at")[:batch_size]
+        )
+        for grant in expiring:
+            grant.expiring_notified = True
+            grant.save(update_fields=["expiring_notified"])
+            notify(
+                grant.user,
+                Kind.GRANT_EXPIRING,
+                f"Your access to {grant.resource_key} ends soon",
+                f"Your {grant.access_level} access to {grant.resource_key} ends at "
+                f"{grant.expires_at.isoformat()}.",
+                data={"grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()},
+            )
+            done["expiring"] += 1
+    return done
+
+
+# --- notices ------------------------------------------------------------------------------
+
+
+def _notify_to_review(approver: Any, access_request: AccessRequest) -> None:
+    notify(
+        approver,
+        Kind.ACCESS_REQUEST_TO_REVIEW,
+        f"Access request to review: {access_request.resource_key}",
+        f"{access_request.requester.email} asks for {access_request.access_level} access to "
+        f"{access_request.resource_key} for {access_request.duration_days} day(s).",
+        data={"access_request": str(access_request.pk)},
+        from_user=access_request.requester,
+    )
+
+
+def _notify_decided(access_request: AccessRequest, grant: Grant | None = None) -> None:
+    verdict = "approved" if grant is not None else "denied"
+    data = {"access_request": str(access_request.pk)}
+    if grant is not None:
+        data["grant"] = str(grant.pk)
+    notify(
+        access_request.requester,
+        Kind.ACCESS_REQUEST_DECIDED,
+        f"Access request {verdict}: {access_request.resource_key}",
+        f"Your request for {access_request.access_level} access to "
+        f"{access_request.resource_key} was {verdict}.",
+        data=data,
+    )
