@@ -31,6 +31,13 @@ app.conf.beat_schedule = {
     "audit-prune-events": {"task": "audit.prune_events", "schedule": 24 * 3600.0},
     # Erases deleted accounts once ROSTER["ACCOUNT_ERASURE_GRACE_DAYS"] have passed.
     "accounts-erase-due": {"task": "accounts.erase_due_accounts", "schedule": 3600.0},
+    # Grants past their end marked expired, requests past their decision date lapsed, holders
+    # warned a day ahead; checks compare expires_at themselves, so a late run opens nothing.
+    "access-expire-due": {
+        "task": "access.expire_due",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
     # Deletes backups past their retention_days (console.backups), increments before bases.
     "console-expire-backups": {"task": "console.expire_backups", "schedule": 3600.0},
 }
