@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("slots.api.urls")),
     path("", include("usage.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("console.backups.api.urls")),
 ]
 
 handler500 = views.server_error
