@@ -450,6 +450,7 @@ SPECTACULAR_SETTINGS = {
     | {
         # Slot enums get their own names (a bare "StatusEnum" would collide with the user's).
         "SlotStatusEnum": "slots.lifecycle.SlotStatus.choices",
+        "BackupStatusEnum": "console.models.Backup.Status",
         "SlotCredentialKindEnum": "slots.models.CredentialKind.choices",
         "UserStatusEnum": "accounts.models.UserStatus",
         "OrganizationStatusEnum": "orgs.models.OrganizationStatus",
