@@ -10,15 +10,19 @@ the audit trail stay accounts' own.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import UserAdmin
 from accounts.admin_parts import ReadOnlyInline
 from accounts.models import User
+from config.errors import DomainError
+from console.backups import services as backups_services
 from console.dashboard import USAGE_PERIODS
+from console.models import Backup
 from slots.lifecycle import LIVE_STATUSES
 from slots.models import Slot
 from usage import selectors as usage_selectors
@@ -106,3 +110,52 @@ class ConsoleUserAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, ConsoleUserAdmin)
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    """Backups as the console shows them: read-only, with the proof; deletions go through
+    the backups service (audited there, and refused while increments build on a backup).
+    New backups come from the API or ``manage.py backup``."""
+
+    audit_enabled = False  # backups.services records every deletion itself
+    list_display = (
+        "id",
+        "backup_type",
+        "status",
+        "size",
+        "encrypted",
+        "verified_ok",
+        "verified_at",
+        "created_at",
+        "expires_at",
+    )
+    list_filter = ("backup_type", "status", "verified_ok", "encrypted")
+    readonly_fields = (*(f.name for f in Backup._meta.fields), "download")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="file")
+    def download(self, obj: Backup) -> str:
+        if obj.status != Backup.Status.READY:
+            return "—"
+        url = reverse("backup-download", args=[obj.pk])
+        return format_html("<a href='{}'>Download (audited)</a>", url)
+
+    def log_deletions(self, request, queryset) -> None:
+        """No LogEntry (and so no second audit event, nor one for a refused deletion): the
+        service records each deletion that happens."""
+
+    def delete_model(self, request, obj: Backup) -> None:
+        self.delete_queryset(request, Backup.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for backup in queryset.order_by("-created_at"):
+            try:
+                backups_services.backup_delete(backup=backup, actor=request.user, request=request)
+            except DomainError as exc:
+                self.message_user(request, f"{backup.pk}: {exc.detail}", messages.ERROR)
