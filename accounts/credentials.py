@@ -32,6 +32,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import notices
 from accounts.apikeys import api_keys_revoke_all
 from accounts.models import User
 from accounts.sessions import revoke_user_sessions
@@ -138,6 +139,7 @@ def credentials_revoke_on_password_change(
             revoked["api_keys"] = api_keys_revoke_all(
                 user=user, actor=actor, request=request, reason=reason, created_since=since
             )
+        notices.password_changed(user=user, reason=reason)
     return revoked
 
 
@@ -149,14 +151,17 @@ def credentials_revoke_on_mfa_change(
     reason: str,
     keep_web_session_key: str | None = None,
 ) -> int:
-    """End the user's other sessions (all of them when nothing is kept) after an MFA change."""
-    return revoke_user_sessions(
-        user=user,
-        actor=actor,
-        request=request,
-        reason=reason,
-        keep_web_session_key=keep_web_session_key,
-    )
+    """End the user's other sessions (all of them when nothing is kept) after an MFA change,
+    and tell the user."""
+    with transaction.atomic():
+        notices.mfa_changed(user=user, reason=reason)
+        return revoke_user_sessions(
+            user=user,
+            actor=actor,
+            request=request,
+            reason=reason,
+            keep_web_session_key=keep_web_session_key,
+        )
 
 
 # --- the page door: allauth's signals ------------------------------------------------------
@@ -252,6 +257,7 @@ def on_password_changed(sender, request, user, signal=None, **kwargs) -> None:
             reason="password_reset",
             keep_web_session_key=keep,
         )
+        notices.password_changed(user=user, reason="password_reset")
         _mark_reset_address_verified(request, user)
         return
     if signal is account_signals.password_set:
