@@ -14,14 +14,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.models import AuditChain, AuditEvent
+from orgs.models import Organization, Team
+from orgs.selectors import with_seats
 from slots.selectors import slot_counts_by_status
 from usage.selectors import rollup_last_run, unrolled_backlog, usage_stats, usage_totals
 
-CACHE_KEY = "roster:admin:dashboard:v1"
+CACHE_KEY = "roster:admin:dashboard:v2"
 USAGE_PERIODS = ("24h", "7d", "30d")
 
 # Inline SVG chart geometry (pixels).
@@ -68,6 +71,43 @@ def _usage_summary() -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]
     meters = sorted({m for totals in per_period.values() for m in totals})
     by_meter = {m: {p: per_period[p].get(m, 0) for p in USAGE_PERIODS} for m in meters}
     return by_meter, month["series"]
+
+
+ORGANIZATION_ROWS = 25
+
+
+def organization_summary() -> dict[str, Any]:
+    """Per organization (the busiest ``ORGANIZATION_ROWS`` by seats used, archived ones
+    left out): seats used (members plus pending invitations, as ``orgs.services.rules``
+    counts them) against the limit, members and teams. One query; ``more`` says whether
+    organizations were left out."""
+    teams = (
+        Team.objects.filter(organization_id=OuterRef("pk"))
+        .order_by()
+        .values("organization_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    rows = list(
+        with_seats(Organization.objects.exclude(status=Organization.Status.ARCHIVED))
+        .annotate(
+            team_total=Coalesce(Subquery(teams, output_field=IntegerField()), 0),
+            seats_used=F("member_total") + F("pending_total"),
+        )
+        .order_by("-seats_used", "name")
+        .values(
+            "id",
+            "slug",
+            "name",
+            "status",
+            "seat_limit",
+            "member_total",
+            "pending_total",
+            "seats_used",
+            "team_total",
+        )[: ORGANIZATION_ROWS + 1]
+    )
+    return {"rows": rows[:ORGANIZATION_ROWS], "more": len(rows) > ORGANIZATION_ROWS}
 
 
 def _failed_logins(*, now: datetime) -> int:
@@ -144,6 +184,7 @@ def dashboard_numbers(*, refresh: bool = False) -> dict[str, Any]:
         "usage_chart": usage_chart(series),
         "failed_logins_24h": _failed_logins(now=now),
         "queue": _queue_health(),
+        "organizations": organization_summary(),
     }
     cache.set(CACHE_KEY, numbers, settings.ROSTER.get("ADMIN_DASHBOARD_CACHE_SECONDS", 60))
     return numbers
@@ -159,6 +200,7 @@ def dashboard_for(request) -> dict[str, Any]:
     can_slots = user.has_module_perms("slots")
     can_usage = user.has_module_perms("usage")
     can_audit = user.has_module_perms("audit")
+    can_orgs = user.has_perm("orgs.view_organization")
     return {
         "generated_at": numbers["generated_at"],
         "periods": USAGE_PERIODS,
@@ -168,4 +210,5 @@ def dashboard_for(request) -> dict[str, Any]:
         "usage_chart": numbers["usage_chart"] if can_usage else None,
         "failed_logins_24h": numbers["failed_logins_24h"] if can_audit else None,
         "queue": numbers["queue"] if (can_usage or can_audit) else None,
+        "organizations": numbers["organizations"] if can_orgs else None,
     }

@@ -6,11 +6,17 @@ audit events."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from accounts.views import add_domain_error
 from audit.admin_mixins import AuditedModelAdmin
 from config.errors import DomainError
 from orgs import selectors
+from orgs.forms import TenantOnboardForm
 from orgs.models import (
     Invitation,
     Membership,
@@ -21,7 +27,8 @@ from orgs.models import (
     Team,
     TeamMembership,
 )
-from orgs.services import domains, invitations, organizations
+from orgs.permissions import is_platform_admin
+from orgs.services import domains, invitations, organizations, tenants
 
 
 def _run(modeladmin, request, items, work, past: str) -> None:
@@ -161,6 +168,55 @@ class OrganizationAdmin(AuditedModelAdmin):
     @admin.display(description="teams", ordering="team_total")
     def team_count(self, obj: Organization) -> int:
         return obj.team_total
+
+    def get_urls(self):
+        onboard = self.admin_site.admin_view(self.onboard_view)
+        return [path("onboard/", onboard, name="orgs_organization_onboard"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"may_onboard": is_platform_admin(request.user), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def onboard_view(self, request):
+        """Tenant onboarding (``POST /admin/tenants`` as a page): the same service, so the
+        same rules, idempotency key, dry run and ``tenant.onboarded`` audit event."""
+        if not is_platform_admin(request.user):
+            raise PermissionDenied
+        form = TenantOnboardForm(request.POST if request.method == "POST" else None)
+        result, status = None, 200
+        if request.method == "POST":
+            status = 400
+            if form.is_valid():
+                dry_run = form.cleaned_data["dry_run"]
+                try:
+                    result, created = tenants.tenant_onboard(
+                        data=form.service_data(),
+                        actor=request.user,
+                        idempotency_key=form.cleaned_data["idempotency_key"] or None,
+                        dry_run=dry_run,
+                        request=request,
+                    )
+                except DomainError as exc:
+                    add_domain_error(form, exc)
+                    status = exc.status_code
+                else:
+                    if not dry_run:
+                        org_id = result["organization"]["id"]
+                        name = result["organization"]["name"]
+                        done = "onboarded" if created else "was already onboarded with this key"
+                        self.message_user(request, f"{name} {done}.", messages.SUCCESS)
+                        return redirect(reverse("admin:orgs_organization_change", args=[org_id]))
+                    status = 200
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Onboard a tenant",
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(
+            request, "admin/orgs/organization/onboard.html", context, status=status
+        )
 
     @admin.action(description="Archive selected organizations", permissions=["change"])
     def archive_organizations(self, request, queryset):
