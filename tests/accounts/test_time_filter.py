@@ -212,3 +212,13 @@ def test_admin_runs_in_the_admins_zone_and_pages_in_the_sites(admin_user):
     assert seen == ["Asia/Tokyo", "UTC"]
     assert timezone.get_current_timezone_name() == "UTC"
     assert _browser(admin_user).get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_allauths_session_list_shows_exact_times_in_the_users_zone(member):
+    member.timezone = "Asia/Kolkata"
+    member.save(update_fields=["timezone"])
+    browser = _browser(member)
+    browser.get("/account/")  # allauth's middleware records this browser's session
+    page = browser.get("/accounts/sessions/").content.decode()
+    assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d IST"', page), page
