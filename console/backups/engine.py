@@ -18,14 +18,17 @@ Per table, a backup section has a mode:
 
 from __future__ import annotations
 
+import base64
 import datetime
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import pgtrigger
 from django.apps import apps as django_apps
 from django.core import serializers
+from django.core.files.base import ContentFile
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 
@@ -120,8 +123,12 @@ def dump(
     models_to_dump: list[type[models.Model]],
     base_manifest: dict[str, Any] | None = None,
     since: datetime.datetime | None = None,
+    include_files: bool = False,
 ) -> dict[str, Any]:
-    """Write every section (inside an open ``Snapshot``); return the manifest."""
+    """Write every section (inside an open ``Snapshot``); return the manifest.
+
+    With ``include_files``, a section's rows are followed by the files their FileFields
+    name (read from each field's storage), so a restore puts them back."""
     manifest: dict[str, Any] = {}
     for model in models_to_dump:
         label = model._meta.label_lower
@@ -154,8 +161,40 @@ def dump(
                 write(record)
                 written += 1
         entry["rows"] = written
+        if include_files and file_fields(model):
+            entry["files"], entry["files_missing"] = _dump_files(write, model, rows)
         manifest[label] = entry
     return manifest
+
+
+def file_fields(model: type[models.Model]) -> list[models.FileField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+
+
+def _dump_files(
+    write: Callable[[dict[str, Any]], None], model: type[models.Model], rows: models.QuerySet
+) -> tuple[int, list[str]]:
+    fields = file_fields(model)
+    written, missing = 0, []
+    for names in rows.values_list(*[f.attname for f in fields]).iterator(chunk_size=BATCH):
+        for field, name in zip(fields, names, strict=True):
+            if not name:
+                continue
+            try:
+                with field.storage.open(name, "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                missing.append(name)  # the row names a file its storage no longer has
+                continue
+            write({"file": name, "field": field.name, "data": base64.b64encode(data).decode()})
+            written += 1
+    return written, missing[:100]
+
+
+def _put_file(storage: Any, name: str, data: bytes) -> None:
+    if storage.exists(name):
+        storage.delete(name)
+    storage.save(name, ContentFile(data, name=name))
 
 
 def _jsonable_pk(pk: Any) -> Any:
@@ -215,7 +254,14 @@ class _Section:
         elif self.mode == "appended" and self.record.get("min_pk") is not None:
             _delete(model, "{pk} < %s", [self.record["min_pk"]])
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], stats: dict[str, int]) -> None:
+        if "file" in record:
+            field = {f.name: f for f in file_fields(self.model)}[record["field"]]
+            data = base64.b64decode(record["data"])
+            # Written once the restore commits: a rolled-back restore (the proof) writes none.
+            transaction.on_commit(partial(_put_file, field.storage, record["file"], data))
+            stats["files"] = stats.get("files", 0) + 1
+            return
         self.pending.append(record)
         if len(self.pending) >= BATCH:
             self.flush()
@@ -236,9 +282,13 @@ class _Section:
             self.model._base_manager.bulk_create([i.object for i in items], batch_size=BATCH)
 
 
-def load(chains: list[Iterator[dict[str, Any]]]) -> set[type[models.Model]]:
+def load(
+    chains: list[Iterator[dict[str, Any]]], stats: dict[str, int] | None = None
+) -> set[type[models.Model]]:
     """Write each backup's records in order (base first) into the default database, inside
-    the caller's transaction; return the models written."""
+    the caller's transaction; return the models written. Files go to their storages when
+    that transaction commits; ``stats["files"]`` counts them."""
+    stats = {} if stats is None else stats
     touched: set[type[models.Model]] = set()
     triggers = pgtrigger.ignore(*AUDIT_TRIGGERS) if connection.vendor == "postgresql" else None
     with triggers or nullcontext():
@@ -252,7 +302,7 @@ def load(chains: list[Iterator[dict[str, Any]]]) -> set[type[models.Model]]:
                     section.begin()
                     touched.add(section.model)
                 elif section is not None:
-                    section.add(record)
+                    section.add(record, stats)
             if section is not None:
                 section.flush()
     statements = connection.ops.sequence_reset_sql(no_style(), list(touched))

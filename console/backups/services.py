@@ -180,6 +180,7 @@ def _write(backup: Backup) -> dict[str, Any]:
                 models_to_dump=engine.backup_models(backup.apps or None),
                 base_manifest=base.manifest if base else None,
                 since=base.snapshot_at if base else None,
+                include_files=backup.include_files,
             )
     except BaseException:
         writer.discard()
@@ -230,12 +231,14 @@ def restore(path: Path, *, check: bool = False) -> dict[str, Any]:
     opened = [fileformat.records(p) for p in chain]  # every checksum before any write
     last_header = opened[-1][0]
     result: dict[str, Any] = {"files": [p.name for p in chain]}
+    stats: dict[str, int] = {}
     with transaction.atomic():
-        written = engine.load([records for _, records in opened])
+        written = engine.load([records for _, records in opened], stats)
         expected = {label: entry["count"] for label, entry in last_header["tables"].items()}
         actual = engine.counts(expected)
         result["tables"] = len(expected)
         result["rows"] = sum(actual.values())
+        result["files_restored"] = stats.get("files", 0)
         if not last_header.get("apps"):
             engine.check_constraints(written)
         if check:

@@ -7,6 +7,7 @@ import datetime
 import pytest
 from cryptography.fernet import Fernet
 from django.core import serializers
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -227,3 +228,35 @@ def test_backup_retention_deletes_expired_increments_before_their_base(tmp_path)
     assert list(Backup.objects.all()) == [kept]
     expired = AuditEvent.objects.filter(action="console.backup.expired")
     assert sorted(e.target_id for e in expired) == sorted([str(full.id), str(increment.id)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_include_files_puts_the_files_back(monkeypatch, tmp_path):
+    # No Roster model stores files yet: a FileField reading User.first_name as the file
+    # name stands in for one, with a storage of its own.
+    from django.core.files.storage import FileSystemStorage
+    from django.db import models
+
+    from accounts.models import User
+
+    storage = FileSystemStorage(location=tmp_path / "media")
+    field = models.FileField(storage=storage)
+    field.name, field.attname = "first_name", "first_name"
+    monkeypatch.setattr(engine, "file_fields", lambda model: [field] if model is User else [])
+    storage.save("docs/a.txt", ContentFile(b"attachment bytes"))
+    UserFactory(first_name="docs/a.txt")
+    UserFactory(first_name="docs/gone.txt")
+
+    backup = take("full", include_files=True)
+    assert backup.manifest["accounts.user"]["files"] == 1
+    assert backup.manifest["accounts.user"]["files_missing"] == ["docs/gone.txt"]
+    without = take("full")
+    assert "files" not in without.manifest["accounts.user"]
+    storage.delete("docs/a.txt")
+
+    checked = services.restore(services.backup_path(backup), check=True)
+    assert checked["files_restored"] == 1 and not storage.exists("docs/a.txt")  # rolled back
+    services.restore(services.backup_path(backup))
+
+    with storage.open("docs/a.txt") as handle:
+        assert handle.read() == b"attachment bytes"
