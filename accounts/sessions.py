@@ -203,10 +203,19 @@ def _touch(session_id: str, ip: str | None, last_written: float | None) -> None:
 
 
 def api_session_create(
-    *, user: User, ip: str | None, user_agent: str, expires_at: datetime
+    *,
+    user: User,
+    ip: str | None,
+    user_agent: str,
+    expires_at: datetime,
+    active_org_id: str | None = None,
 ) -> ApiSession:
     session = ApiSession.objects.create(
-        user=user, ip=ip, user_agent=(user_agent or "")[:512], expires_at=expires_at
+        user=user,
+        ip=ip,
+        user_agent=(user_agent or "")[:512],
+        expires_at=expires_at,
+        active_org_id=active_org_id,
     )
     return session
 
@@ -340,6 +349,35 @@ def revoke_user_sessions(
                 metadata={"kind": "web", "reason": reason, "user_id": str(user.pk)},
             )
     return len(api_sessions) + len(web_sessions)
+
+
+def revoke_org_sessions(*, organization_id, user_id=None, actor, request=None, reason: str) -> int:
+    """Revoke the live API sessions whose access tokens name ``organization_id`` (of one
+    user, or of everybody): the organization dropped them (``orgs.tokens``). Their access
+    tokens stop working at once, as any revoked session's; sessions naming another
+    organization, or none, are untouched. Audits ``session.revoked`` per session."""
+    with transaction.atomic():
+        qs = ApiSession.objects.select_for_update().filter(
+            active_org_id=organization_id, revoked_at__isnull=True
+        )
+        if user_id is not None:
+            qs = qs.filter(user_id=user_id)
+        api_sessions = list(qs)
+        _revoke_api_sessions(api_sessions, reason=reason, now=timezone.now())
+        for s in api_sessions:
+            record(
+                action="session.revoked",
+                actor=actor,
+                target=s,
+                request=request,
+                metadata={
+                    "kind": "api",
+                    "reason": reason,
+                    "user_id": str(s.user_id),
+                    "organization": str(organization_id),
+                },
+            )
+    return len(api_sessions)
 
 
 # --- listing ------------------------------------------------------------------------------

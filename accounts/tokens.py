@@ -7,7 +7,10 @@ RFC 7638 thumbprint), and ``GET /.well-known/jwks.json`` lists all public keys, 
 JOSE library can verify an access token from the JWKS alone.
 
 Claims: ``iss``, ``aud``, ``sub`` (user id), ``sid`` (API session id), ``jti``,
-``roles``, ``iat``, ``exp`` and ``token_type`` (``access`` | ``refresh``).
+``roles``, ``iat``, ``exp`` and ``token_type`` (``access`` | ``refresh``). An access token
+of a session with an active organization also carries ``org``, ``org_roles`` and
+``permissions`` (``accounts.hooks.org_claims``); the session row remembers which
+organization (``ApiSession.active_org_id``), so a refresh keeps it unless told otherwise.
 """
 
 from __future__ import annotations
@@ -32,18 +35,21 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 from rest_framework_simplejwt.tokens import RefreshToken as SimpleRefreshToken
 
-from accounts import sessions
+from accounts import hooks, sessions
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
 from accounts.flows.metrics import count_sign_in
 from accounts.models import ApiSession, User
 from accounts.selectors import user_with_flags
 from audit.services import record
 from config.client_ip import client_ip
+from config.errors import Invalid
 
 ALGORITHM = "RS256"
 # The refresh error (and revocation reason) of a session past its absolute lifetime.
 SESSION_EXPIRED = "session_expired"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "sid", "iss", "aud", "token_type")
+# The refresh's ``organization`` when the client left it out: keep the session's.
+KEEP_ORGANIZATION: Any = object()
 
 
 class TokenRejected(Exception):
@@ -247,7 +253,9 @@ def _lifetimes() -> tuple[timedelta, timedelta]:
     return jwt_settings["ACCESS_TOKEN_LIFETIME"], jwt_settings["REFRESH_TOKEN_LIFETIME"]
 
 
-def _mint(user: User, session: ApiSession, roles: list[str]) -> tuple[TokenPair, str]:
+def _mint(
+    user: User, session: ApiSession, roles: list[str], org: hooks.OrgClaims | None
+) -> tuple[TokenPair, str]:
     access_lifetime, refresh_lifetime = _lifetimes()
     now = timezone.now()
     refresh = RefreshToken()
@@ -261,6 +269,9 @@ def _mint(user: User, session: ApiSession, roles: list[str]) -> tuple[TokenPair,
     access.set_exp(from_time=now, lifetime=access_lifetime)
     for claim in ("sub", "sid", "roles"):
         access[claim] = refresh[claim]
+    if org is not None:
+        for claim, value in org.as_claims().items():
+            access[claim] = value
     pair = TokenPair(
         access=str(access),
         refresh=str(refresh),
@@ -292,31 +303,50 @@ def _session_expiry(now: datetime, *, deadline: datetime) -> datetime:
     return min(now + refresh_lifetime, deadline)
 
 
-def token_issue(*, user: User, request=None, method: str = "password") -> TokenPair:
-    """A token login: create the API session, mint the pair, audit the sign-in."""
+def token_issue(
+    *, user: User, request=None, method: str = "password", organization: str | None = None
+) -> TokenPair:
+    """A token login: create the API session, mint the pair, audit the sign-in.
+
+    ``organization`` (an id or a slug; empty or None: none) becomes the session's active
+    organization; one the user may not use raises ``config.errors.Invalid`` and nothing is
+    written."""
     ip, user_agent = _client(request)
     now = timezone.now()
     with transaction.atomic():
+        org = hooks.org_claims(user=user, organization=organization) if organization else None
         session = sessions.api_session_create(
             user=user,
             ip=ip,
             user_agent=user_agent,
             expires_at=_session_expiry(now, deadline=now + settings.API_SESSION_MAX_LIFETIME),
+            active_org_id=org.org if org is not None else None,
         )
-        pair, refresh_jti = _mint(user, session, user.roles)
+        pair, refresh_jti = _mint(user, session, user.roles, org)
         session.refresh_jti = refresh_jti
         session.save(update_fields=["refresh_jti"])
         User.objects.filter(pk=user.pk).update(last_login=now)
+        metadata = {"door": "api", "method": method, "session_id": str(session.pk)}
+        if org is not None:
+            metadata["organization"] = org.org
         record(
             action="auth.login.succeeded",
             actor=user,
             target=user,
             request=request,
-            metadata={"door": "api", "method": method, "session_id": str(session.pk)},
+            metadata=metadata,
         )
     sessions.mark_api_session_live(str(session.pk))
     count_sign_in(door="api", result="succeeded")
     return pair
+
+
+def organization_check(*, user: User, organization: str | None) -> None:
+    """Raise ``config.errors.Invalid`` now if ``user`` may not name ``organization`` in a
+    token (a sign-in that goes on to its second factor says so before the code is asked)."""
+    if organization:
+        with transaction.atomic():
+            hooks.org_claims(user=user, organization=organization)
 
 
 @lru_cache(maxsize=8)
@@ -367,12 +397,20 @@ def _locked_session(session_id: str, user_id: str) -> ApiSession | None:
     return ApiSession.from_db(connection.alias, attnames, values)
 
 
-def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
+def token_refresh(
+    *, raw_refresh: str, request=None, organization: Any = KEEP_ORGANIZATION
+) -> TokenPair:
     """Rotate: the presented refresh token is spent and a new pair is issued.
 
     Presenting a refresh token that was already rotated is reuse (a stolen copy, or a
     replay): the whole session is revoked and ``token_reused`` is raised. A session past its
     absolute lifetime is ended and ``session_expired`` raised, however recently it was used.
+
+    ``organization``: left out (:data:`KEEP_ORGANIZATION`), the session keeps its active
+    organization, with claims worked out again; an id or slug switches to it (one the user
+    may not use raises ``config.errors.Invalid`` and the refresh token stays unspent); None
+    or ``""`` clears it. A kept organization that no longer has the user (normally already
+    revoked by orgs) ends the session: ``token_revoked``.
     """
     claims = decode_typed(raw_refresh, "refresh")
     with transaction.atomic():
@@ -409,8 +447,11 @@ def token_refresh(*, raw_refresh: str, request=None) -> TokenPair:
         elif not user_may_sign_in(session.user):
             raise TokenRejected("account_inactive", "This account is not active.")
         else:
-            outcome = "refreshed"
-            pair = _rotate(session, now=now, deadline=deadline, request=request)
+            org, outcome = _refreshed_org(session, organization, now=now, request=request)
+            if outcome == "refreshed":
+                pair = _rotate(session, org, now=now, deadline=deadline, request=request)
+    if outcome == "org_revoked":
+        raise TokenRejected("token_revoked", "This session has been revoked.")
     if outcome == SESSION_EXPIRED:
         raise TokenRejected(
             SESSION_EXPIRED, "This session has reached its maximum lifetime; sign in again."
@@ -433,27 +474,77 @@ def _end_expired_session(session: ApiSession, *, now: datetime, request) -> None
     )
 
 
-def _rotate(session: ApiSession, *, now: datetime, deadline: datetime, request) -> TokenPair:
+def _refreshed_org(
+    session: ApiSession, organization: Any, *, now: datetime, request
+) -> tuple[hooks.OrgClaims | None, str]:
+    """The organization claims of the new pair, and ``"refreshed"``; or ``"org_revoked"``
+    when the kept organization no longer has the user (the session is ended)."""
+    if organization is not KEEP_ORGANIZATION:
+        if not organization:
+            return None, "refreshed"
+        return hooks.org_claims(user=session.user, organization=organization), "refreshed"
+    if session.active_org_id is None:
+        return None, "refreshed"
+    try:
+        return hooks.org_claims(
+            user=session.user, organization=str(session.active_org_id)
+        ), "refreshed"
+    except Invalid:
+        sessions._revoke_api_sessions([session], reason="org_access_ended", now=now)
+        record(
+            action="session.revoked",
+            actor=None,
+            target=session,
+            request=request,
+            metadata={
+                "kind": "api",
+                "reason": "org_access_ended",
+                "user_id": str(session.user_id),
+                "organization": str(session.active_org_id),
+            },
+        )
+        return None, "org_revoked"
+
+
+def _rotate(
+    session: ApiSession,
+    org: hooks.OrgClaims | None,
+    *,
+    now: datetime,
+    deadline: datetime,
+    request,
+) -> TokenPair:
     user = session.user
     # The sign-in policy holds for refresh too (verification may have become mandatory).
     ensure_email_verified(user)
     session.expires_at = _session_expiry(now, deadline=deadline)
-    pair, refresh_jti = _mint(user, session, user.roles)
+    pair, refresh_jti = _mint(user, session, user.roles, org)
     ip, _ = _client(request)
+    before_org = str(session.active_org_id) if session.active_org_id else None
+    after_org = org.org if org is not None else None
     session.refresh_jti = refresh_jti
     session.last_seen_at = now
+    session.active_org_id = after_org
     if ip:
         session.ip = ip
     # One UPDATE of the locked row, without save()'s signals and field bookkeeping.
     ApiSession.objects.filter(pk=session.pk).update(
-        refresh_jti=refresh_jti, expires_at=session.expires_at, last_seen_at=now, ip=session.ip
+        refresh_jti=refresh_jti,
+        expires_at=session.expires_at,
+        last_seen_at=now,
+        ip=session.ip,
+        active_org_id=after_org,
     )
+    metadata: dict[str, Any] = {"session_id": str(session.pk)}
+    if after_org:
+        metadata["organization"] = after_org
     record(
         action="auth.token.refreshed",
         actor=user,
         target=session,
         request=request,
-        metadata={"session_id": str(session.pk)},
+        metadata=metadata,
+        changes={"organization": [before_org, after_org]} if before_org != after_org else None,
     )
     return pair
 

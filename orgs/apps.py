@@ -14,10 +14,13 @@ class OrgsConfig(AppConfig):
         from accounts import hooks
         from orgs.selectors import memberships_export_for_user
         from orgs.services.members import memberships_end_for_erasure
+        from orgs.tokens import org_claims_for
 
         # A person's export lists their organizations; erasing a person ends their memberships.
         hooks.register_export_section("organizations", memberships_export_for_user)
         hooks.register_erasure_step(memberships_end_for_erasure)
+        # Access tokens name an active organization; its claims come from orgs.permissions.
+        hooks.register_org_claims(org_claims_for)
         account_signals.email_confirmed.connect(
             _join_by_domain, dispatch_uid="orgs.join_by_verified_domain"
         )

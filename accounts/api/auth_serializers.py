@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -28,6 +29,48 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# An organization's id (a UUID) or slug; empty: none.
+ORGANIZATION_REF_RE = (
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?)$"
+)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": ORGANIZATION_REF_RE, "maxLength": 50},
+)
+class OrganizationRefField(serializers.RegexField):
+    """An organization's id or slug, as a JSON string (no ``123`` turned into ``"123"``);
+    the schema states the pattern."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            ORGANIZATION_REF_RE,
+            max_length=50,
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            trim_whitespace=False,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _organization_field(help_text: str) -> OrganizationRefField:
+    return OrganizationRefField(help_text=help_text)
+
+
+_ORG_AT_LOGIN = (
+    "The active organization of the session's access tokens (claims `org`, `org_roles`, "
+    "`permissions`): its id or slug. Left out, null or empty: none. You must be an active "
+    "member of it, and it must not be archived (else 400 `organization_unavailable`)."
+)
+
+
 def _password_field(**kwargs) -> serializers.CharField:
     # Bounded here, before any hashing can happen.
     return StrictCharField(
@@ -43,6 +86,7 @@ class TokenRequestSerializer(StrictSerializer):
     email = StrictCharField(max_length=254, required=False, trim_whitespace=True)
     username = StrictCharField(max_length=150, required=False, trim_whitespace=True)
     password = _password_field()
+    organization = _organization_field(_ORG_AT_LOGIN)
 
     def validate(self, attrs):
         if not attrs.get("email") and not attrs.get("username"):
@@ -74,10 +118,19 @@ class MfaRequiredSerializer(serializers.Serializer):
 class MfaRequestSerializer(StrictSerializer):
     mfa_token = StrictCharField(max_length=128)
     code = StrictCharField(max_length=64, help_text="A TOTP code or a recovery code.")
+    organization = _organization_field(
+        _ORG_AT_LOGIN + " Name it here: the first step only checks it."
+    )
 
 
 class RefreshRequestSerializer(StrictSerializer):
     refresh = StrictCharField(max_length=8192)
+    organization = _organization_field(
+        "Switch the active organization (id or slug). Left out: keep the session's, with its "
+        "roles and permissions read again. Null or empty: clear it (tokens without `org`). "
+        "One you are not an active member of, or an archived one, is 400 "
+        "`organization_unavailable` and the refresh token stays unspent."
+    )
 
 
 class StatusUserSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import apikeys, selectors, sessions, tokens
+from accounts import apikeys, hooks, selectors, sessions, tokens
 from accounts.api import auth_serializers as s
 from accounts.api.users_serializers import UserSerializer
 from accounts.flows import login, mfa, password, signup
@@ -37,9 +37,27 @@ class PublicView(APIView):
     permission_classes = [permissions.AllowAny]
 
 
+# The organization a token request names cannot be used (unknown, not a member, archived).
+_ORG_ERRORS = [hooks.ORGANIZATION_UNAVAILABLE]
+
+_ORG_DESCRIPTION = (
+    "\n\n**Active organization.** Name one with `organization` (its id or slug) and the "
+    "access tokens carry `org` (its id), `org_roles` (your role keys there) and "
+    "`permissions` (your organization-wide permissions there, as "
+    "`GET /users/me/permissions` computes them), worked out when the tokens are minted. "
+    "An unknown organization, one you are not an active member of (suspended members "
+    "included) and an archived one all give the same 400 `organization_unavailable` "
+    "(nothing says whether it exists), after the credentials are checked. When the "
+    "organization later removes or suspends you, or is archived, the API session naming it "
+    "is revoked at once: its next request is 401 `token_revoked` (sessions naming another "
+    "organization or none are untouched). Role changes show in the claims at the next "
+    "refresh; every permission check asks the database, not the claims."
+)
+
+
 class TokenView(PublicView):
     error_codes = {
-        400: ["required"],
+        400: ["required", *_ORG_ERRORS],
         401: ["invalid_credentials"],
         403: ["email_unverified", "mfa_method_unavailable"],
         429: ["too_many_attempts"],
@@ -55,7 +73,9 @@ class TokenView(PublicView):
             "mandatory, an unverified address gives 403 `email_unverified`. After too many "
             "failures for the account or the IP (shared with the sign-in page) every attempt "
             "gets 429 `too_many_attempts` with `Retry-After`, even with the right password. "
-            "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens."
+            "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens; "
+            "the organization is checked then, and named again at `POST /auth/token/mfa`."
+            + _ORG_DESCRIPTION
         ),
         request=s.TokenRequestSerializer,
         responses={
@@ -73,7 +93,9 @@ class TokenView(PublicView):
         user = login.authenticate_password(
             request, email=email, password=data["password"], door="api"
         )
+        organization = data.get("organization") or None
         if selectors.has_mfa(user):
+            tokens.organization_check(user=user, organization=organization)
             methods = mfa.mfa_methods(user)
             if not methods:
                 raise Forbidden(
@@ -88,7 +110,9 @@ class TokenView(PublicView):
                     "methods": methods,
                 }
             )
-        pair = tokens.token_issue(user=user, request=request, method="password")
+        pair = tokens.token_issue(
+            user=user, request=request, method="password", organization=organization
+        )
         return Response(pair.as_response())
 
 
@@ -105,7 +129,11 @@ def _valid(serializer_class, request) -> dict:
 
 
 class TokenMfaView(PublicView):
-    error_codes = {401: ["invalid_code", "invalid_mfa_token"], 429: ["too_many_attempts"]}
+    error_codes = {
+        400: _ORG_ERRORS,
+        401: ["invalid_code", "invalid_mfa_token"],
+        429: ["too_many_attempts"],
+    }
     throttle_scope = "mfa"  # stricter per-IP bucket (config.api.throttling)
 
     @extend_schema(
@@ -116,6 +144,7 @@ class TokenMfaView(PublicView):
             "401 `invalid_code` (the mfa_token stays usable for a few tries until it expires); "
             "an expired or spent mfa_token is 401 `invalid_mfa_token`. A recovery code works "
             "once. Failed codes count towards the sign-in limits (429 `too_many_attempts`)."
+            + _ORG_DESCRIPTION
         ),
         request=s.MfaRequestSerializer,
         responses={200: s.TokenPairSerializer},
@@ -125,13 +154,17 @@ class TokenMfaView(PublicView):
         data = _valid(s.MfaRequestSerializer, request)
         result = mfa.mfa_challenge_complete(request, mfa_token=data["mfa_token"], code=data["code"])
         pair = tokens.token_issue(
-            user=result.user, request=request, method=f"password+{result.method}"
+            user=result.user,
+            request=request,
+            method=f"password+{result.method}",
+            organization=data.get("organization") or None,
         )
         return Response(pair.as_response())
 
 
 class TokenRefreshView(PublicView):
     error_codes = {
+        400: _ORG_ERRORS,
         401: [
             "token_invalid",
             "token_expired",
@@ -141,7 +174,7 @@ class TokenRefreshView(PublicView):
             "token_unknown_key",
             "account_inactive",
             tokens.SESSION_EXPIRED,
-        ]
+        ],
     }
 
     @extend_schema(
@@ -153,7 +186,13 @@ class TokenRefreshView(PublicView):
             "session. An access token given here is 401 `token_wrong_type`. An API session "
             "has an absolute lifetime from its token login (`API_SESSION_MAX_LIFETIME`, 30 "
             "days by default): after it, refresh is 401 `session_expired` however active the "
-            "session was, and the client signs in again."
+            "session was, and the client signs in again.\n\n"
+            "**Switching organization.** `organization` (id or slug) makes it the session's "
+            "active organization from this pair on; left out, the session keeps its own (its "
+            'roles and permissions are read again); `null` or `""` clears it. An '
+            "organization you may not use is 400 `organization_unavailable` and the presented "
+            "refresh token stays usable. If the kept organization no longer has you, the "
+            "session is revoked: 401 `token_revoked`." + _ORG_DESCRIPTION
         ),
         request=s.RefreshRequestSerializer,
         responses={200: s.TokenPairSerializer},
@@ -161,8 +200,11 @@ class TokenRefreshView(PublicView):
     )
     def post(self, request):
         data = _valid(s.RefreshRequestSerializer, request)
+        organization = data.get("organization", tokens.KEEP_ORGANIZATION)
         try:
-            pair = tokens.token_refresh(raw_refresh=data["refresh"], request=request)
+            pair = tokens.token_refresh(
+                raw_refresh=data["refresh"], request=request, organization=organization
+            )
         except tokens.TokenRejected as exc:
             raise _token_rejected(exc) from None
         return Response(pair.as_response())

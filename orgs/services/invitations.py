@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, Invalid, NotFound
-from orgs import notices
 from orgs.catalogue import MEMBER_ROLE
 from orgs.models import Invitation, Membership, Organization, Role, Team
 from orgs.services.rules import (
@@ -142,7 +141,6 @@ def _insert(
         },
     )
     _mail_on_commit(invitation, raw)
-    notices.invitation_received(invitation, actor=actor)
     return invitation, raw
 
 

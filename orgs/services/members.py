@@ -22,6 +22,7 @@ from orgs.services.rules import (
     require,
     resolve_roles,
 )
+from orgs.tokens import REASON_MEMBER_REMOVED, REASON_MEMBER_SUSPENDED, revoke_member_tokens
 
 _UNSET: Any = object()
 
@@ -155,6 +156,15 @@ def member_update(
                 changes={"status": changes["status"]},
                 metadata={"organization": str(locked.pk)},
             )
+            if status == Membership.Status.SUSPENDED:
+                # Access tokens naming this organization stop working at once.
+                revoke_member_tokens(
+                    organization=locked,
+                    user_id=membership.user_id,
+                    actor=actor,
+                    reason=REASON_MEMBER_SUSPENDED,
+                    request=request,
+                )
     return membership
 
 
@@ -221,6 +231,14 @@ def member_remove(*, organization: Organization, user_id: Any, actor: Any, reque
             request=request,
             changes={"roles": [roles, None]},
             metadata={"organization": str(locked.pk), "left": leaving},
+        )
+        # Access tokens naming this organization stop working at once.
+        revoke_member_tokens(
+            organization=locked,
+            user_id=membership.user_id,
+            actor=actor,
+            reason=REASON_MEMBER_REMOVED,
+            request=request,
         )
 
 

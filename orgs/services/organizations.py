@@ -21,6 +21,7 @@ from orgs.services.rules import (
     require,
     save_changes,
 )
+from orgs.tokens import revoke_organization_tokens
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -205,4 +206,6 @@ def org_archive(*, organization: Organization, actor: Any, request=None) -> Orga
             request=request,
             changes={"status": [before, Organization.Status.ARCHIVED]},
         )
+        # Every access token naming it stops working at once.
+        revoke_organization_tokens(organization=locked, actor=actor, request=request)
     return locked
