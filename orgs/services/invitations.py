@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, Invalid, NotFound
+from orgs import notices
 from orgs.catalogue import MEMBER_ROLE
 from orgs.models import Invitation, Membership, Organization, Role, Team
 from orgs.services.rules import (
@@ -141,6 +142,7 @@ def _insert(
         },
     )
     _mail_on_commit(invitation, raw)
+    notices.invitation_received(invitation, actor=actor)
     return invitation, raw
 
 

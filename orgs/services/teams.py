@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, Invalid, NotFound
+from orgs import notices
 from orgs.catalogue import TEAM_PERMISSIONS
 from orgs.models import Membership, Organization, Team, TeamMembership
 from orgs.services.rules import (
@@ -121,6 +122,10 @@ def team_create(
                 "members": [str(r.user_id) for r in rows],
             },
         )
+        for row in rows:
+            notices.team_membership_changed(
+                team=team, user=row.user, actor=actor, change="added", role=row.role
+            )
     return team
 
 
@@ -261,6 +266,9 @@ def team_member_add(
             changes={"role": [None, role], "permissions": [None, perms]},
             metadata={"organization": str(locked_org.pk), "team": str(team.pk)},
         )
+        notices.team_membership_changed(
+            team=team, user=user, actor=actor, change="added", role=role
+        )
     return row
 
 
@@ -313,6 +321,9 @@ def team_member_update(
                 changes=changes,
                 metadata={"organization": str(locked_org.pk), "team": str(team.pk)},
             )
+            notices.team_membership_changed(
+                team=team, user=row.user, actor=actor, change="updated", role=row.role
+            )
     return row
 
 
@@ -332,4 +343,7 @@ def team_member_remove(*, team: Team, user_id: Any, actor: Any, request=None) ->
             request=request,
             changes={"role": [row.role, None]},
             metadata={"organization": str(locked_org.pk), "team": str(team.pk)},
+        )
+        notices.team_membership_changed(
+            team=team, user=row.user, actor=actor, change="removed", role=row.role
         )

@@ -33,7 +33,8 @@ from slots.api.views import UUID_PATTERN
         summary="Start a backup",
         description="Queued for a Celery worker: 202 with the id to follow. `full`: every "
         "table; `incremental`: what changed since the newest ready full or incremental "
-        "backup (409 `no_base` without one); `selective`: the tables of `apps`. "
+        "backup (409 `no_base` without one); `selective`: the tables of `apps` (required "
+        "there: 400 `required`; refused elsewhere: 400 `not_allowed`). "
         "`encryption_enabled` encrypts with the newest key of BACKUP_ENCRYPTION_KEYS (409 "
         "`encryption_not_configured` without one). The file is deleted `retention_days` "
         "after creation. Key material is never written into a backup.",
@@ -55,7 +56,7 @@ class BackupViewSet(
     viewsets.GenericViewSet,
 ):
     error_codes = {
-        "create": {409: ["no_base", "encryption_not_configured"]},
+        "create": {400: ["required", "not_allowed"], 409: ["no_base", "encryption_not_configured"]},
         "destroy": {409: ["has_increments", "running"]},
         "download": {409: ["not_ready", "file_missing"]},
     }
