@@ -458,6 +458,8 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "orgs.models.InvitationStatus",
         "TeamRoleEnum": "orgs.models.TeamRole",
         "DomainJoinModeEnum": "orgs.models.DomainJoinMode",
+        # The bulk users action keeps its name beside the access reviews' action.
+        "ActionEnum": "accounts.services.bulk.BULK_ACTIONS",
         "AccessRequestStatusEnum": "access.models.AccessRequestStatus",
         "GrantStatusEnum": "access.models.GrantStatus",
         "ReviewActionEnum": "access.models.ReviewAction",
