@@ -301,6 +301,7 @@ class GrantRevoke(OrgViewSet):
 )
 class AccessCheck(APIView):
     required_scopes = ACCESS_CHECK_SCOPES
+    error_codes = {404: ["not_found"]}
 
     def get(self, request):
         query = CheckQuerySerializer(data=request.query_params)

@@ -47,7 +47,8 @@ SUBMIT_ERROR_CODES = {
 REVIEW_ERROR_CODES = {
     400: ["conditions_wider", "invalid_delegate", "invalid_characters", "invalid"],
     403: ["not_an_approver", "cannot_grant"],
-    409: ["already_decided", "already_reviewed"],
+    404: ["unknown_resource"],
+    409: ["already_decided", "already_reviewed", "organization_inactive"],
 }
 CANCEL_ERROR_CODES = {409: ["already_decided"]}
 REVOKE_ERROR_CODES = {409: ["grant_ended"]}
