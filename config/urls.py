@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("usage.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("console.backups.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 handler500 = views.server_error
