@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 
 from orgs.catalogue import PERMISSIONS
-from orgs.models import OrganizationDomain, Plan, TeamMembership
+from orgs.models import Membership, OrganizationDomain, Plan, TeamMembership
 from orgs.services.invitations import MAX_DAYS
 
 
@@ -37,8 +37,12 @@ class MemberAddForm(forms.Form):
         self.fields["role"].initial = "member"
 
 
-class MemberRolesForm(forms.Form):
+class MemberForm(forms.Form):
     roles = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    status = forms.ChoiceField(
+        choices=Membership.Status.choices,
+        help_text="A suspended member keeps their seat but holds no permission.",
+    )
 
     def __init__(self, *args, roles, **kwargs):
         super().__init__(*args, **kwargs)

@@ -27,7 +27,7 @@ from orgs.forms import (
     DomainAddForm,
     InvitationForm,
     MemberAddForm,
-    MemberRolesForm,
+    MemberForm,
     OrganizationCreateForm,
     RoleCreateForm,
     TeamCreateForm,
@@ -277,10 +277,10 @@ def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
     membership = get_object_or_404(members_of(org), user_id=user_id)
     roles = list(roles_of(org))
     current = [r.key for r in membership.roles.all()]
-    form = MemberRolesForm(
+    form = MemberForm(
         request.POST if request.method == "POST" else None,
         roles=roles,
-        initial={"roles": current},
+        initial={"roles": current, "status": membership.status},
     )
     status = 200
     if request.method == "POST":
@@ -291,11 +291,12 @@ def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
                 user_id=membership.user_id,
                 actor=request.user,
                 roles=data["roles"],
+                status=data["status"],
                 request=request,
             ),
         )
         if status is None:
-            messages.success(request, "Roles saved.")
+            messages.success(request, "Member saved.")
             return redirect("org-member", org.pk, membership.user_id)
     return render(
         request,

@@ -77,7 +77,8 @@ def test_members_read_every_page_and_get_the_forms_their_permissions_allow(world
         assert response.status_code == 200, (page, role)
         assert response.context[FORM_FLAG[page]] is (role in FORMS[page]), (page, role)
         has_form = 'method="post"' in response.content.decode().split("<main", 1)[1]
-        if role not in FORMS[page] and page != "member":
+        # (A member's own page and a team they are in offer them to leave: no other form.)
+        if role not in FORMS[page] and page not in ("member", "team"):
             assert not has_form, (page, role)
 
 
@@ -171,14 +172,27 @@ def test_an_admin_adds_a_member_and_changes_roles(world):
     response = client.post(url, {"email": "newcomer@example.com", "role": "member"})
     assert response.status_code == 302
     member_url = reverse("org-member", args=[world.org.pk, newcomer.pk])
-    assert client.post(member_url, {"roles": ["manager"]}).status_code == 302
+    response = client.post(member_url, {"roles": ["manager"], "status": "suspended"})
+    assert response.status_code == 302
     membership = Membership.objects.get(organization=world.org, user=newcomer)
     assert [r.key for r in membership.roles.all()] == ["manager"]
+    assert membership.status == "suspended"
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"org.member.added", "org.member.roles.changed"} <= actions
     # An admin cannot give the owner role (cannot_grant), shown on the form, nothing changes.
-    response = client.post(member_url, {"roles": ["owner"]})
+    response = client.post(member_url, {"roles": ["owner"], "status": "active"})
     assert response.status_code == 403
     assert "cannot grant" in str(response.context["form"].non_field_errors())
     assert [r.key for r in membership.roles.all()] == ["manager"]
+    response = client.post(member_url, {"roles": ["member"], "status": "gone"})
+    assert response.status_code == 400 and response.context["form"].errors["status"]
+    # The last owner keeps the owner role.
+    owner_url = reverse("org-member", args=[world.org.pk, world.owner.pk])
+    response = signed_in(world.owner).post(owner_url, {"roles": ["admin"], "status": "active"})
+    assert response.status_code == 409
+    assert (
+        Membership.objects.get(organization=world.org, user=world.owner).roles.get().key == "owner"
+    )
     # Unknown accounts and roles are form errors.
     response = client.post(url, {"email": "nobody@example.com", "role": "member"})
     assert response.status_code == 404 and response.context["form"].errors
@@ -229,6 +243,15 @@ def test_a_manager_manages_the_team_they_lead_only(world):
     remove = reverse("org-team-member-remove", args=[world.org.pk, world.core.pk, world.spare2.pk])
     assert client.post(remove).status_code == 302
     assert not TeamMembership.objects.filter(team=world.core, user=world.spare2).exists()
+    # A team member leaves a team by themself; the last lead stays while others remain.
+    leave = reverse("org-team-member-remove", args=[world.org.pk, world.core.pk, world.member.pk])
+    assert signed_in(world.member).post(leave).status_code == 302
+    assert not TeamMembership.objects.filter(team=world.core, user=world.member).exists()
+    lead_leaves = reverse(
+        "org-team-member-remove", args=[world.org.pk, world.core.pk, world.manager.pk]
+    )
+    assert client.post(lead_leaves).status_code == 302
+    assert TeamMembership.objects.filter(team=world.core, user=world.manager).exists()
 
 
 def test_team_setup_and_duplicate_names(world):
