@@ -379,3 +379,27 @@ def test_org_role_grant_answers_via_grant_and_role(world):
         str(world.owner.pk),
         str(world.admin.pk),
     }
+
+
+# --- who may do what, per role ------------------------------------------------------------
+
+MATRIX = {
+    # role: (GET resources, POST resources, GET org grants, POST access-requests)
+    "owner": (200, 201, 200, 201),
+    "admin": (200, 201, 200, 201),
+    "manager": (200, 403, 403, 403),
+    "member": (200, 403, 403, 201),
+    "outsider": (404, 404, 404, 404),
+}
+
+
+@pytest.mark.parametrize("role", sorted(MATRIX))
+def test_routes_per_role(world, db_resource, role):
+    client = jwt_client(world.person(role))
+    got = (
+        client.get(_resources(world)).status_code,
+        client.post(_resources(world), RESOURCE_BODY, format="json").status_code,
+        client.get(f"/api/v1/orgs/{world.org.pk}/grants").status_code,
+        _ask(client, world, access_level="read").status_code,
+    )
+    assert got == MATRIX[role]
