@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
+from orgs import notices
 from orgs.catalogue import MEMBER_ROLE, OWNER_ROLE
 from orgs.models import Membership, Organization, Role, TeamMembership
 from orgs.services.rules import (
@@ -60,6 +61,9 @@ def _join(
         request=request,
         changes={"roles": [None, [r.key for r in roles]]},
         metadata={"organization": str(locked.pk), "via": via},
+    )
+    notices.membership_changed(
+        organization=locked, user=user, actor=actor, change="added", roles=[r.key for r in roles]
     )
     return membership
 
@@ -165,6 +169,13 @@ def member_update(
                     reason=REASON_MEMBER_SUSPENDED,
                     request=request,
                 )
+        notices.membership_changed(
+            organization=locked,
+            user=membership.user,
+            actor=actor,
+            change=notices.membership_change_of(changes),
+            roles=after_keys,
+        )
     return membership
 
 
@@ -231,6 +242,9 @@ def member_remove(*, organization: Organization, user_id: Any, actor: Any, reque
             request=request,
             changes={"roles": [roles, None]},
             metadata={"organization": str(locked.pk), "left": leaving},
+        )
+        notices.membership_changed(
+            organization=locked, user=membership.user, actor=actor, change="removed"
         )
         # Access tokens naming this organization stop working at once.
         revoke_member_tokens(
