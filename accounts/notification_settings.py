@@ -1,5 +1,11 @@
-"""Which notification kinds also go by email: one boolean setting per kind in the settings
-registry (``notifications.email.<kind>``, category ``notifications``).
+"""Which notifications also go by email: typed settings in the settings registry (category
+``notifications``).
+
+- ``notifications.email`` (seeded with the registry) is the master switch: off, no
+  notification email at all;
+- ``notifications.security_alerts`` (seeded too) covers the security notices: new sign-ins,
+  password and MFA changes;
+- every other kind has a boolean of its own, ``notifications.email.<kind>``.
 
 The kinds are listed once, in ``notifications.kinds``; ``notifications`` sits below
 ``accounts`` in the layers and knows nothing of settings. So accounts, which owns the
@@ -17,40 +23,54 @@ from accounts.models import SettingDefinition, UserSetting
 from notifications.kinds import EMAIL_BY_DEFAULT, Kind
 
 CATEGORY = "notifications"
+MASTER_KEY = "notifications.email"
+SECURITY_KEY = "notifications.security_alerts"
+SECURITY_KINDS = frozenset({Kind.NEW_DEVICE_SIGN_IN, Kind.PASSWORD_CHANGED, Kind.MFA_CHANGED})
 KEY_PREFIX = "notifications.email."
 
 
 def setting_key(kind: str) -> str:
-    return f"{KEY_PREFIX}{kind}"
+    """The setting that decides whether ``kind`` goes by email (besides the master switch)."""
+    return SECURITY_KEY if kind in SECURITY_KINDS else f"{KEY_PREFIX}{kind}"
 
 
 def ensure_definitions(sender=None, using: str = "default", **kwargs) -> None:
-    """One boolean definition per kind; an admin's later edits of a definition are kept."""
+    """A definition per setting above; an admin's later edits of a definition are kept."""
+    specs = {
+        MASTER_KEY: (True, "Receive account notifications by email."),
+        SECURITY_KEY: (True, "Email me about new sign-ins, password and MFA changes."),
+    }
     for kind in Kind:
+        if kind not in SECURITY_KINDS:
+            specs[setting_key(kind)] = (
+                kind in EMAIL_BY_DEFAULT,
+                f"Also send “{kind.label}” notifications by email.",
+            )
+    for key, (default, description) in specs.items():
         SettingDefinition.objects.using(using).get_or_create(
-            key=setting_key(kind.value),
+            key=key,
             defaults={
                 "type": SettingDefinition.Type.BOOLEAN,
                 "category": CATEGORY,
-                "default": kind in EMAIL_BY_DEFAULT,
-                "description": f"Also send “{kind.label}” notifications by email.",
+                "default": default,
+                "description": description,
             },
         )
 
 
 def wants_email(*, user, kind: str) -> bool:
-    """The user's effective value of the kind's setting (stored if valid, else the default);
-    no definition (an admin deleted it) means no email."""
-    definition = SettingDefinition.objects.filter(key=setting_key(kind)).first()
-    if definition is None:
+    """The master switch and the kind's setting, each the user's effective value (stored if
+    still valid, else the default); a definition an admin deleted counts as off."""
+    keys = [MASTER_KEY, setting_key(kind)]
+    definitions = {d.key: d for d in SettingDefinition.objects.filter(key__in=keys)}
+    if len(definitions) < len(keys):
         return False
-    stored = list(
-        UserSetting.objects.filter(user=user, definition=definition).values_list(
-            "value", flat=True
-        )[:1]
-    )
-    return bool(
-        settings_registry.effective_value(
-            definition, stored[0] if stored else None, has_stored=bool(stored)
+    stored = dict(
+        UserSetting.objects.filter(user=user, definition__in=definitions.values()).values_list(
+            "definition_id", "value"
         )
+    )
+    return all(
+        settings_registry.effective_value(d, stored.get(d.pk), has_stored=d.pk in stored) is True
+        for d in definitions.values()
     )
