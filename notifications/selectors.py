@@ -32,3 +32,25 @@ def notification_of(user, notification_id: Any) -> Notification:
     if found is None:
         raise NotFound()
     return found
+
+
+def _stamp(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def notifications_export_for_user(*, user: Any) -> list[dict[str, Any]]:
+    """The person's notifications for the account export, newest first."""
+    return [
+        {
+            "id": str(n.pk),
+            "kind": n.kind,
+            "title": n.title,
+            "message": n.message,
+            "priority": n.priority,
+            "data": n.data,
+            "from_user": str(n.from_user_id) if n.from_user_id else None,
+            "created_at": _stamp(n.created_at),
+            "read_at": _stamp(n.read_at),
+        }
+        for n in Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
+    ]

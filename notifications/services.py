@@ -129,3 +129,10 @@ def notifications_mark_all_read(*, user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+def notifications_erase_for_user(*, user) -> int:
+    """An erased account's notifications go (their texts may name the person); those it sent
+    to others stay, no longer naming their sender."""
+    Notification.objects.filter(from_user_id=user.pk).update(from_user=None)
+    return Notification.objects.filter(user_id=user.pk).delete()[0]
