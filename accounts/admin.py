@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from accounts import impersonation
+from accounts import impersonation, preferences
 from accounts.admin_actions import UserActionsMixin
 from accounts.admin_import import UserExportResource, UserImportResource, user_create_invited
 from accounts.admin_parts import (
@@ -180,7 +180,7 @@ class UserAdmin(UserActionsMixin, AdminAuditMixin, ImportExportMixin, admin.Mode
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    preferences.current().format(e.occurred_at, mode="seconds"),
                     e.action,
                     e.revealed.actor_display or e.actor_type,
                     f"{e.target_type} {e.target_id}".strip(),
@@ -190,7 +190,7 @@ class UserAdmin(UserActionsMixin, AdminAuditMixin, ImportExportMixin, admin.Mode
             ),
         )
         return format_html(
-            "<table class='roster-audit-events'><thead><tr><th>when (UTC)</th><th>action</th>"
+            "<table class='roster-audit-events'><thead><tr><th>when</th><th>action</th>"
             "<th>actor</th><th>target</th><th>ip</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
