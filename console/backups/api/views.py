@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.api.permissions import HasScope, IsAdminRole
+from config.api.permissions import IsAdminRole, NotApiKey
 from console.backups import services
 from console.backups.api.serializers import (
     BackupAcceptedSerializer,
@@ -62,7 +62,7 @@ class BackupViewSet(
     }
     serializer_class = BackupSerializer
     queryset = Backup.objects.none()
-    permission_classes = [IsAuthenticated, HasScope, IsAdminRole]
+    permission_classes = [IsAuthenticated, NotApiKey, IsAdminRole]
     lookup_value_regex = UUID_PATTERN
     http_method_names = ["get", "post", "delete", "head", "options"]
 
