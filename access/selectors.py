@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from access.models import ORG_ROLE_PREFIX, AccessRequest, Grant, Review
 from orgs.catalogue import role_permissions
-from orgs.models import Organization, Role
+from orgs.models import Membership, Organization, Role
 from orgs.permissions import Source, active_membership, can
 
 
@@ -98,8 +98,16 @@ def access_check(
     *, user_id: Any, organization_id: Any, resource: str, access_level: str
 ) -> dict[str, Any]:
     """``{allowed, via, grant, expires_at}``: the active grant with the latest end, in one
-    query on the ``grant_check`` index; ``expires_at`` is compared now, so a grant the task
-    has not yet marked expired never allows."""
+    query on the ``grant_check`` index (with its holder's membership and the organization's
+    status); ``expires_at`` is compared now, so a grant the task has not yet marked expired
+    never allows."""
+    # A grant gives nothing once its holder stops being an active member or the organization
+    # is archived, whatever its own status says: both are read in the same query.
+    member = Membership.objects.filter(
+        organization_id=OuterRef("organization_id"),
+        user_id=OuterRef("user_id"),
+        status=Membership.Status.ACTIVE,
+    )
     row = (
         Grant.objects.filter(
             user_id=user_id,
@@ -109,6 +117,8 @@ def access_check(
             status=Grant.Status.ACTIVE,
             expires_at__gt=timezone.now(),
         )
+        .exclude(organization__status=Organization.Status.ARCHIVED)
+        .filter(Exists(member))
         .order_by("-expires_at")
         .values_list("pk", "expires_at")
         .first()

@@ -284,3 +284,25 @@ def test_org_role_owner_only_owners_decide(world):
         duration_days=1,
     )
     assert [u.pk for u in req.approvers.all()] == [world.owner.pk]
+
+
+def test_check_refuses_once_the_holder_leaves_or_the_organization_is_archived(world, db_resource):
+    from orgs.services import members, organizations
+
+    for who in (world.member, world.spare):
+        req = _submit(world, who=who, access_level="read", duration_days=3)
+        svc.request_review(access_request=req, reviewer=world.admin, action="approve")
+
+    def allowed(user) -> bool:
+        return access_check(
+            user_id=user.pk,
+            organization_id=world.org.pk,
+            resource="production-db",
+            access_level="read",
+        )["allowed"]
+
+    assert allowed(world.member) and allowed(world.spare)
+    members.member_remove(organization=world.org, actor=world.owner, user_id=world.member.pk)
+    assert not allowed(world.member) and allowed(world.spare)
+    organizations.org_archive(organization=world.org, actor=world.owner)
+    assert not allowed(world.spare)
