@@ -403,3 +403,45 @@ def test_routes_per_role(world, db_resource, role):
         _ask(client, world, access_level="read").status_code,
     )
     assert got == MATRIX[role]
+
+
+def test_lists_cost_the_same_for_more_rows(world, db_resource):
+    """GET /access-requests (with approvers, reviews and grants) and the grant lists run a
+    fixed number of statements, whatever the number of rows."""
+    member_urls = ["/api/v1/access-requests", "/api/v1/users/me/grants"]
+    admin_urls = [f"/api/v1/orgs/{world.org.pk}/grants", "/api/v1/access-requests?as=approver"]
+
+    def grant_one(level: str, who) -> None:
+        req = svc.request_submit(
+            organization=world.org,
+            requester=who,
+            resource="production-db",
+            access_level=level,
+            justification="x",
+            duration_days=1,
+        )
+        svc.request_review(access_request=req, reviewer=world.manager, action="approve")
+
+    def counts() -> list[int]:
+        found = []
+        for client, urls in (
+            (jwt_client(world.member), member_urls),
+            (jwt_client(world.admin), admin_urls),
+        ):
+            for url in urls:
+                client.get(url)
+                with CaptureQueriesContext(connection) as ctx:
+                    assert client.get(url).status_code == 200
+                found.append(len(ctx.captured_queries))
+        return found
+
+    grant_one("read", world.member)
+    few = counts()
+    grant_one("write", world.member)
+    grant_one("admin", world.member)
+    grant_one("read", world.spare)
+    assert (
+        len(jwt_client(world.admin).get("/api/v1/access-requests?as=approver").json()["results"])
+        == 4
+    )
+    assert counts() == few
