@@ -116,13 +116,12 @@ class NotificationReadAll(NotificationBase, APIView):
         "organization admins their organization's members, platform admins anyone. A user "
         "or team you cannot see is 404; one you see but may not reach is 403. Stored for "
         "each recipient, then delivered (email per their settings, WebSocket)."
-        "need `notifications:write`."
     ),
     request=NotificationSendSerializer,
     responses={202: NotificationSendResultSerializer},
 )
 class NotificationSend(NotificationBase, APIView):
-    error_codes = {400: ["target_required", "invalid", *TEXT_ERRORS]}
+    error_codes = {400: ["target_required", "invalid", *TEXT_ERRORS], 404: ["not_found"]}
 
     def post(self, request):
         body = NotificationSendSerializer(data=request.data)
