@@ -24,6 +24,23 @@ class AccountsConfig(AppConfig):
         )
         delivery.register_email_preference(notification_settings.wants_email)
 
+        from django.contrib.auth.signals import user_logged_in as logged_in
+        from django.db.models.signals import post_save
+
+        from accounts import hooks, notices
+        from accounts.models import ApiSession
+        from notifications.selectors import notifications_export_for_user
+        from notifications.services import notifications_erase_for_user
+
+        # A person's notifications are in their export and go with their erasure.
+        hooks.register_export_section("notifications", notifications_export_for_user)
+        hooks.register_erasure_step(notifications_erase_for_user)
+        # A sign-in from a device the account has not used is announced (accounts.notices).
+        logged_in.connect(notices.on_user_logged_in, dispatch_uid="accounts.new_device_page")
+        post_save.connect(
+            notices.on_api_session_saved, sender=ApiSession, dispatch_uid="accounts.new_device_api"
+        )
+
         from accounts import identity_cache
 
         # The identity snapshots of the Redis hot path follow every change of what they hold.

@@ -12,6 +12,8 @@ class OrgsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import hooks
+        from notifications import audience
+        from orgs.notification_audience import send_audience
         from orgs.selectors import memberships_export_for_user
         from orgs.services.members import memberships_end_for_erasure
         from orgs.tokens import org_claims_for
@@ -19,6 +21,8 @@ class OrgsConfig(AppConfig):
         # A person's export lists their organizations; erasing a person ends their memberships.
         hooks.register_export_section("organizations", memberships_export_for_user)
         hooks.register_erasure_step(memberships_end_for_erasure)
+        # Who may send a notification to whom is the organizations' rule.
+        audience.register(send_audience)
         # Access tokens name an active organization; its claims come from orgs.permissions.
         hooks.register_org_claims(org_claims_for)
         account_signals.email_confirmed.connect(
