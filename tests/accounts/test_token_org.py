@@ -8,6 +8,8 @@ import uuid
 
 import jwt
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.apikeys import api_key_create
@@ -17,6 +19,7 @@ from orgs.permissions import effective_permissions
 from orgs.services import members, organizations
 from tests.accounts.test_auth_helpers import STATUS_URL, TOKEN_URL, bearer, error_code
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.mfa import totp_activate
 from tests.orgs.conftest import verified
 
 pytestmark = pytest.mark.django_db
@@ -187,12 +190,7 @@ def test_a_token_naming_an_organization_authenticates_like_any_other(two_orgs):
     assert bearer(access).get(STATUS_URL).json()["method"] == "jwt"
 
 
-def test_the_jwt_hot_path_costs_the_same_with_an_organization_in_the_token(
-    two_orgs, django_assert_num_queries
-):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_the_jwt_hot_path_costs_the_same_with_an_organization_in_the_token(two_orgs):
     person, _, _ = two_orgs
     costs = []
     for organization in (None, "acme"):
@@ -214,3 +212,17 @@ def test_api_keys_are_unaffected_by_organizations(two_orgs):
     assert client.get(STATUS_URL).json()["method"] == "api_key"
     organizations.org_archive(organization=Organization.objects.get(slug="beta"), actor=person)
     assert client.get(ME).status_code == 200
+
+
+def test_with_mfa_the_organization_is_checked_first_and_named_at_the_second_step(two_orgs):
+    person, acme, _ = two_orgs
+    totp = totp_activate(person)
+    refused = _login(person, "no-such-org")
+    assert refused.status_code == 400
+    assert error_code(refused) == "organization_unavailable"
+    first = _login(person, "acme")
+    assert first.status_code == 200 and first.json()["mfa_required"] is True
+    body = {"mfa_token": first.json()["mfa_token"], "code": totp.now(), "organization": "acme"}
+    response = APIClient().post("/api/v1/auth/token/mfa", body, format="json")
+    assert response.status_code == 200, response.content
+    assert _claims(response.json()["access"])["org"] == str(acme.pk)

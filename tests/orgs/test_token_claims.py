@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiSession
 from audit.models import AuditEvent
 from orgs.catalogue import LEAD_SCOPED
+from orgs.models import Organization
 from orgs.permissions import effective_permissions
 from orgs.services import members, organizations
 from orgs.tokens import REASON_MEMBER_REMOVED, REASON_MEMBER_SUSPENDED, REASON_ORG_ARCHIVED
@@ -143,8 +144,6 @@ def test_a_kept_organization_that_dropped_the_member_ends_the_session_at_refresh
 
 
 def test_a_suspended_organization_can_still_be_named_with_read_permissions_only(world):
-    from orgs.models import Organization
-
     Organization.objects.filter(pk=world.org.pk).update(status=Organization.Status.SUSPENDED)
     claims = _claims(_login(world.owner, "acme"))
     assert claims["permissions"]
