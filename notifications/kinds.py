@@ -25,9 +25,9 @@ class Kind(models.TextChoices):
 
 
 # What goes by email until the user says otherwise: the security notices (someone else
-# may be holding the account) and what asks the user to act.
+# may be holding the account) and what asks the user to act. Not an invitation: its own
+# email (with the link) already went to the address.
 EMAIL_BY_DEFAULT: tuple[str, ...] = (
-    Kind.INVITATION_RECEIVED,
     Kind.ACCESS_REQUEST_TO_REVIEW,
     Kind.GRANT_EXPIRING,
     Kind.SUPPORT_REPLY,
