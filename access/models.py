@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from access.policies.models import PasswordHistory, SecurityPolicy  # noqa: F401 - app's models
 from orgs.models import Organization
 
 RESOURCE_KEY_RE = r"^[a-z][a-z0-9_.-]{0,62}$"

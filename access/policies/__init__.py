@@ -1,0 +1,5 @@
+"""Security policies at runtime (docs/api.md Part 2, "Security policies"): the platform's and
+each organization's, an organization's only tighter than the platform's; the effective policy
+of a user is the strictest of the platform's and of every active organization they are an
+active member of. Implemented: ``password`` (accounts.validators.PasswordPolicyValidator reads
+it through accounts.password_rules, registered from access's AppConfig.ready())."""

@@ -1,0 +1,74 @@
+"""What each policy type holds: its fields, their bounds and defaults, and which way is
+stricter. One table read by the services (validation, "weaker than the platform"), the
+selectors (the strictest of several), the API serializers and the admin form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+PASSWORD = "password"  # noqa: S105 - a policy type, not a secret
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: type  # int or bool
+    help: str
+    default: Callable[[], Any]
+    minimum: int = 0
+    maximum: int = 0
+
+    def stricter(self, a: Any, b: Any) -> Any:
+        """The stricter of two values (True for a requirement, the larger number)."""
+        return (a or b) if self.kind is bool else max(a, b)
+
+    def is_weaker(self, value: Any, than: Any) -> bool:
+        return self.stricter(value, than) != value
+
+
+PASSWORD_FIELDS: tuple[Field, ...] = (
+    Field(
+        "min_length",
+        int,
+        "The fewest characters a password may have.",
+        lambda: settings.PASSWORD_MIN_LENGTH,
+        minimum=1,
+        maximum=128,
+    ),
+    Field("require_uppercase", bool, "At least one upper-case letter.", lambda: False),
+    Field("require_lowercase", bool, "At least one lower-case letter.", lambda: False),
+    Field("require_numbers", bool, "At least one digit.", lambda: False),
+    Field(
+        "require_special",
+        bool,
+        "At least one character other than a letter or a digit.",
+        lambda: False,
+    ),
+    Field(
+        "history",
+        int,
+        "Refuse the current password and the last N before it (0: no history).",
+        lambda: 0,
+        minimum=0,
+        maximum=24,
+    ),
+)
+
+POLICY_TYPES: dict[str, tuple[Field, ...]] = {PASSWORD: PASSWORD_FIELDS}
+
+
+def defaults(policy_type: str) -> dict[str, Any]:
+    return {f.name: f.default() for f in POLICY_TYPES[policy_type]}
+
+
+def strictest(policy_type: str, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field by field, the strictest of ``values`` (each a complete policy)."""
+    out = dict(values[0])
+    for other in values[1:]:
+        for f in POLICY_TYPES[policy_type]:
+            out[f.name] = f.stricter(out[f.name], other[f.name])
+    return out
