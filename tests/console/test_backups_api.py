@@ -70,6 +70,11 @@ def test_backups_api_encryption_without_keys_is_409(client_for, admin_user):
 
 def test_backups_api_unknown_backup_is_404(client_for, admin_user):
     client = client_for(admin_user)
+    missing = client.get(
+        f"{URL}/00000000-0000-0000-0000-000000000000/download",
+        HTTP_ACCEPT="application/octet-stream",
+    )
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_found"
     assert client.get(f"{URL}/00000000-0000-0000-0000-000000000000").status_code == 404
     assert client.get(f"{URL}/not-a-uuid").status_code == 404
 
@@ -106,7 +111,7 @@ def test_backups_api_create_runs_proves_lists_downloads_and_deletes(client_for):
     incremental = client.post(URL, {"backup_type": "incremental"}, format="json").json()
     assert client.get(f"{URL}/{incremental['id']}").json()["base"] == backup_id
 
-    download = client.get(f"{URL}/{backup_id}/download")
+    download = client.get(f"{URL}/{backup_id}/download", HTTP_ACCEPT="application/octet-stream")
     assert download.status_code == 200
     body = b"".join(download.streaming_content)
     assert body.startswith(b"ROSTER-BACKUP\n")

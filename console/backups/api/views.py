@@ -66,6 +66,13 @@ class BackupViewSet(
     lookup_value_regex = UUID_PATTERN
     http_method_names = ["get", "post", "delete", "head", "options"]
 
+    def perform_content_negotiation(self, request, force=False):
+        # The file answers any Accept (application/octet-stream included); an error on that
+        # path is the JSON envelope whatever was asked, never a 406.
+        return super().perform_content_negotiation(
+            request, force=force or self.action == "download"
+        )
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Backup.objects.none()
