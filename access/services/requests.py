@@ -18,6 +18,7 @@ concerns (``notifications.services.notify``, delivered after commit).
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from notifications.kinds import Kind
 from notifications.services import notify
+from orgs.catalogue import role_permissions
 from orgs.models import Membership, Organization, TeamMembership
 from orgs.permissions import active_membership, can, membership_sources
 from orgs.services.rules import clean_text, ensure_may_grant, ensure_writable
@@ -92,8 +94,6 @@ def resolve_approvers(resource: Resource, organization: Organization, requester:
     )
     if resource.role is None:
         return [m.user for m in memberships]
-    from orgs.catalogue import role_permissions
-
     needed = role_permissions(resource.role.key, resource.role.permissions)
     return [m.user for m in memberships if needed <= set(membership_sources(m))]
 
@@ -326,8 +326,6 @@ def request_review(
 
 
 def _clean_delegate(locked: AccessRequest, delegate_to: Any) -> Any:
-    import uuid
-
     try:
         delegate_id = uuid.UUID(str(delegate_to))
     except ValueError:
