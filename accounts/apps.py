@@ -46,6 +46,14 @@ class AccountsConfig(AppConfig):
         # The identity snapshots of the Redis hot path follow every change of what they hold.
         identity_cache.connect_receivers()
 
+        from accounts import ws as account_ws
+        from notifications import ws as notifications_ws
+
+        # The notifications socket authenticates with the API's own checks.
+        notifications_ws.register_authenticator(
+            token=account_ws.authenticate_token, cookie=account_ws.authenticate_cookie
+        )
+
         from accounts.metrics import account_gauges
         from config.metrics import register_source
 

@@ -13,6 +13,8 @@ class OrgsConfig(AppConfig):
 
         from accounts import hooks
         from notifications import audience
+        from notifications import ws as notifications_ws
+        from orgs import ws
         from orgs.notification_audience import send_audience
         from orgs.selectors import memberships_export_for_user
         from orgs.services.members import memberships_end_for_erasure
@@ -25,6 +27,12 @@ class OrgsConfig(AppConfig):
         audience.register(send_audience)
         # Access tokens name an active organization; its claims come from orgs.permissions.
         hooks.register_org_claims(org_claims_for)
+        # The notifications socket's channels and presence follow organization membership.
+        notifications_ws.register_directory(
+            may_subscribe=ws.may_subscribe,
+            colleagues=ws.colleagues,
+            activity_teams=ws.activity_teams,
+        )
         account_signals.email_confirmed.connect(
             _join_by_domain, dispatch_uid="orgs.join_by_verified_domain"
         )
