@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import is_serializer
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_utils import (
     get_django_filter_backends,
@@ -107,6 +108,16 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             finally:
                 self.method = "DELETE"
         return super()._get_request_body(direction)
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A body that must name one field of several (a oneOf/anyOf of ``required``) is
+        # required, though no single field is: without a body the request is refused.
+        if not required and is_serializer(serializer):
+            component = self.resolve_serializer(serializer, direction).schema or {}
+            branches = component.get("oneOf") or component.get("anyOf") or []
+            required = bool(branches) and all(branch.get("required") for branch in branches)
+        return schema, required
 
     def _declares_request(self) -> bool:
         # Only generic views: spectacular cannot guess a plain APIView's serializer.
