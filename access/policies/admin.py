@@ -1,0 +1,92 @@
+"""Admin console: security policies (the platform's and organizations'), edited through
+``access.policies.services.policy_set`` with the API's rules (bounds, an organization's
+only tighter than the platform's) and its audit event ``policy.<type>.updated``."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from access.policies import selectors, services
+from access.policies.models import SecurityPolicy
+from access.policies.types import PASSWORD, POLICY_TYPES
+from audit.admin_mixins import AuditedModelAdmin
+from config.errors import DomainError
+
+
+def _form_field(f) -> forms.Field:
+    if f.kind is bool:
+        return forms.BooleanField(required=False, help_text=f.help)
+    return forms.IntegerField(min_value=f.minimum, max_value=f.maximum, help_text=f.help)
+
+
+class _PolicyForm(forms.ModelForm):
+    class Meta:
+        model = SecurityPolicy
+        fields = ("organization", "policy_type")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        organization, policy_type = self.scope()
+        current = selectors.policy_values(organization, policy_type)
+        for f in POLICY_TYPES[policy_type]:
+            self.initial.setdefault(f.name, current[f.name])
+
+    def scope(self):
+        """The policy's organization and type: chosen on add, fixed once stored."""
+        if "organization" in self.fields and hasattr(self, "cleaned_data"):
+            return self.cleaned_data.get("organization"), PASSWORD
+        return self.instance.organization, self.instance.policy_type or PASSWORD
+
+    def policy_values(self) -> dict:
+        _, policy_type = self.scope()
+        return {f.name: self.cleaned_data.get(f.name) for f in POLICY_TYPES[policy_type]}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        organization, policy_type = self.scope()
+        try:
+            services.policy_check(
+                organization=organization, policy_type=policy_type, values=self.policy_values()
+            )
+        except DomainError as exc:
+            self.add_error(exc.attr if exc.attr in self.fields else None, exc.detail)
+        return cleaned
+
+
+# One form field per field of the password policy (the stored JSON is not edited raw).
+SecurityPolicyForm = type(
+    "SecurityPolicyForm", (_PolicyForm,), {f.name: _form_field(f) for f in POLICY_TYPES[PASSWORD]}
+)
+
+
+@admin.register(SecurityPolicy)
+class SecurityPolicyAdmin(AuditedModelAdmin):
+    form = SecurityPolicyForm
+    list_display = ("policy_type", "organization", "updated_at", "updated_by")
+    list_filter = ("policy_type",)
+    list_select_related = ("organization", "updated_by")
+    search_fields = ("organization__slug",)
+    autocomplete_fields = ("organization",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A stored policy keeps its scope and type.
+        return ("organization", "policy_type") if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        policy_type = obj.policy_type if obj is not None else PASSWORD
+        return ["organization", "policy_type", *(f.name for f in POLICY_TYPES[policy_type])]
+
+    def save_model(self, request, obj, form, change) -> None:
+        organization, policy_type = form.scope()
+        row = services.policy_set(
+            organization=organization,
+            policy_type=policy_type,
+            values=form.policy_values(),
+            actor=request.user,
+            request=request,
+        )
+        obj.pk, obj.values, obj.updated_at = row.pk, row.values, row.updated_at
+        obj._state.adding = False
