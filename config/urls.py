@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("orgs.api.urls")),
     path("", include("access.api.urls")),
+    path("", include("access.policies.api.urls")),
     path("", include("slots.api.urls")),
     path("", include("usage.api.urls")),
     path("", include("audit.api.urls")),
