@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -375,3 +377,23 @@ def test_writes_need_the_csrf_token(world):
         assert client.post(url, data).status_code == 403
     assert not Organization.objects.filter(name="Forged").exists()
     assert Membership.objects.filter(organization=world.org, user=world.member).exists()
+
+
+def test_the_members_page_costs_the_same_queries_for_few_and_many(world):
+    client = signed_in(world.owner)
+    url = reverse("org-detail", args=[world.org.pk])
+    client.get(url)  # warm the session
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured.captured_queries)
+
+    few = count()
+    for i in range(20):
+        person = UserFactory(email=f"many{i}@example.com")
+        Membership.objects.create(organization=world.org, user=person).roles.set(
+            [Role.objects.get(organization=None, key="member")]
+        )
+        TeamMembership.objects.create(team=world.other, user=person)
+    assert count() == few
