@@ -24,6 +24,11 @@ urlpatterns = [
         views.team_member_remove_view,
         name="org-team-member-remove",
     ),
+    path(
+        f"{ORG}teams/<uuid:team_id>/members/<uuid:user_id>/role/",
+        views.team_member_role_view,
+        name="org-team-member-role",
+    ),
     path(f"{ORG}invitations/", views.invitation_list, name="org-invitations"),
     path(
         f"{ORG}invitations/<uuid:invitation_id>/<str:action>/",

@@ -58,7 +58,12 @@ from orgs.services.invitations import invitation_cancel, invitation_create, invi
 from orgs.services.members import member_add, member_remove, member_update
 from orgs.services.organizations import org_create
 from orgs.services.roles import role_create, role_delete
-from orgs.services.teams import team_create, team_member_add, team_member_remove
+from orgs.services.teams import (
+    team_create,
+    team_member_add,
+    team_member_remove,
+    team_member_update,
+)
 
 DECISIONS = {"accept": services.invitation_accept, "decline": services.invitation_decline}
 
@@ -423,6 +428,29 @@ def team_member_remove_view(request: HttpRequest, org_id, team_id, user_id) -> H
         _refused(request, exc)
     else:
         messages.success(request, f"{row.user.email} left {team.name}.")
+    return redirect("org-team", org.pk, team.pk)
+
+
+@require_POST
+@login_required
+def team_member_role_view(request: HttpRequest, org_id, team_id, user_id) -> HttpResponse:
+    """Make a team member a lead, or a lead a member (``teams:manage``; the last lead stays)."""
+    org = _organization(request, org_id)
+    team = _team(org, team_id)
+    row = get_object_or_404(TeamMembership, team=team, user_id=user_id)
+    try:
+        changed = team_member_update(
+            team=team,
+            user_id=row.user_id,
+            actor=request.user,
+            role=request.POST.get("role", ""),
+            request=request,
+        )
+    except DomainError as exc:
+        _refused(request, exc)
+    else:
+        role = changed.get_role_display().lower()
+        messages.success(request, f"{row.user.email} is a {role} of {team.name}.")
     return redirect("org-team", org.pk, team.pk)
 
 

@@ -397,3 +397,22 @@ def test_the_members_page_costs_the_same_queries_for_few_and_many(world):
         )
         TeamMembership.objects.create(team=world.other, user=person)
     assert count() == few
+
+
+def test_a_lead_makes_a_team_member_a_lead_and_the_last_lead_stays(world):
+    client = signed_in(world.manager)
+    role_url = reverse("org-team-member-role", args=[world.org.pk, world.core.pk, world.member.pk])
+    assert client.post(role_url, {"role": "lead"}).status_code == 302
+    assert TeamMembership.objects.get(team=world.core, user=world.member).role == "lead"
+    assert client.post(role_url, {"role": "member"}).status_code == 302
+    own = reverse("org-team-member-role", args=[world.org.pk, world.core.pk, world.manager.pk])
+    response = client.post(own, {"role": "member"}, follow=True)
+    assert "last lead" in response.content.decode()
+    assert TeamMembership.objects.get(team=world.core, user=world.manager).role == "lead"
+    client.post(role_url, {"role": "emperor"})
+    assert TeamMembership.objects.get(team=world.core, user=world.member).role == "member"
+    # A member cannot promote themself; another team's member is 404 here.
+    signed_in(world.member).post(role_url, {"role": "lead"})
+    assert TeamMembership.objects.get(team=world.core, user=world.member).role == "member"
+    other = reverse("org-team-member-role", args=[world.org.pk, world.other.pk, world.member.pk])
+    assert client.post(other, {"role": "lead"}).status_code == 404
