@@ -416,3 +416,13 @@ def test_a_lead_makes_a_team_member_a_lead_and_the_last_lead_stays(world):
     assert TeamMembership.objects.get(team=world.core, user=world.member).role == "member"
     other = reverse("org-team-member-role", args=[world.org.pk, world.other.pk, world.member.pk])
     assert client.post(other, {"role": "lead"}).status_code == 404
+
+
+def test_names_are_escaped_in_the_pages_and_the_nav(world):
+    client = signed_in(world.member)
+    client.post(reverse("org-list"), {"name": "<script>alert(1)</script>"})
+    org = Organization.objects.get(name="<script>alert(1)</script>")
+    for url in (reverse("org-detail", args=[org.pk]), reverse("org-list")):
+        html = client.get(url).content.decode()
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
