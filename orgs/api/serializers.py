@@ -4,17 +4,26 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api.schema.request_rules import STRIP_WHITESPACE
 from config.api.serializers import (
     QueryParamsSerializer,
     StrictCharField,
+    StrictFieldsExtension,
     StrictFieldsMixin,
     StrictIntegerField,
 )
-from orgs.catalogue import LEAD_SCOPED
+from orgs.catalogue import ALL_PERMISSIONS, LEAD_SCOPED, TEAM_PERMISSIONS
 from orgs.models import (
+    ROLE_KEY_RE,
+    SLUG_RE,
     Invitation,
     Membership,
     Organization,
@@ -31,8 +40,176 @@ class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     pass
 
 
-def _keys(**kwargs) -> serializers.ListField:
-    return serializers.ListField(child=StrictCharField(max_length=64), max_length=100, **kwargs)
+# --- input rules, stated where the schema reads them ----------------------------------------
+# The services enforce these rules (orgs.services.rules.clean_text and clean_email,
+# .domains.clean_domain, .organizations.clean_slug, .roles, the catalogue), one source each,
+# with their own codes; here they are only stated, for the schema, on the raw value as sent.
+# The services trim whitespace before checking, so the patterns allow str.strip()'s whitespace
+# around a value. tests/orgs/test_api_input_rules.py holds each pattern to its service.
+
+_WS = f"[{STRIP_WHITESPACE}]*"
+# clean_text refuses control characters (a line break aside) and the line and paragraph
+# separators (and surrogates, which only a lone JSON escape can carry: every CharField refuses
+# those, and no regex dialect reads them alike).
+_BAD = r"\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029"
+_EDGE = f"[^{_BAD}{STRIP_WHITESPACE}]"
+_TEXT = f"{_EDGE}(?:[^{_BAD}]*{_EDGE})?"
+TEXT_PATTERN = f"^{_WS}{_TEXT}{_WS}$"
+# Where blank is allowed the schema says so in a branch of its own (``maxLength: 0``), so
+# this one leaves out the empty string: whitespace alone (trimmed to blank) or text.
+OPTIONAL_TEXT_PATTERN = f"^(?:{_WS}{_TEXT}{_WS}|[{STRIP_WHITESPACE}]+)$"
+SLUG_PATTERN = f"^{_WS}{SLUG_RE.strip('^$')}{_WS}$"
+# clean_domain lower-cases (the Kelvin sign lower-cases to "k"), drops trailing dots, and
+# wants two labels or more whose last is not all digits.
+_LABEL = r"[a-zA-Z0-9\u212a](?:[a-zA-Z0-9\u212a-]{0,61}[a-zA-Z0-9\u212a])?"
+DOMAIN_PATTERN = f"^{_WS}(?:{_LABEL}\\.)+(?![0-9]+\\.*{_WS}$){_LABEL}\\.*{_WS}$"
+
+
+class StatedCharField(StrictCharField):
+    """A string whose rule a service enforces; ``stated`` (a pattern or a format) is added to
+    the field's schema."""
+
+    def __init__(self, *, stated: dict, **kwargs):
+        self.stated = stated
+        super().__init__(**kwargs)
+
+
+class StatedCharFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = StatedCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        schema.update(self.target.stated)
+        return schema
+
+
+def _text(max_length: int, *, required: bool = True, **kwargs) -> StatedCharField:
+    """A name, title or description (``clean_text``: 400 ``invalid_characters``)."""
+    if not required:
+        kwargs.setdefault("allow_blank", True)
+    pattern = OPTIONAL_TEXT_PATTERN if kwargs.get("allow_blank") else TEXT_PATTERN
+    return StatedCharField(
+        stated={"pattern": pattern}, max_length=max_length, required=required, **kwargs
+    )
+
+
+def _email(**kwargs) -> StatedCharField:
+    """An email address (``clean_email``: Django's validator, 400 ``invalid_email``)."""
+    return StatedCharField(stated={"format": "email"}, max_length=254, **kwargs)
+
+
+def _domain(**kwargs) -> StatedCharField:
+    """A domain name (``clean_domain``: 400 ``invalid_domain``)."""
+    return StatedCharField(stated={"pattern": DOMAIN_PATTERN}, max_length=253, **kwargs)
+
+
+def _slug(**kwargs) -> StatedCharField:
+    """An organization's slug (``clean_slug``: 400 ``invalid_slug``)."""
+    return StatedCharField(stated={"pattern": SLUG_PATTERN}, max_length=50, **kwargs)
+
+
+class KeyField(StrictCharField):
+    """A key from a vocabulary, documented once as a schema component of its own (a bare enum
+    would be named after each property that uses it, and collide). Not trimmed: the key sent
+    is the key looked up."""
+
+    component_name: str
+    component_schema: dict
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
+class PermissionKeyField(KeyField):
+    component_name = "PermissionKey"
+    component_schema = {
+        "type": "string",
+        "enum": sorted(ALL_PERMISSIONS),
+        "description": "A key of the permission catalogue (GET /permissions); any other is "
+        "400 `unknown_permission`.",
+    }
+
+
+class TeamPermissionKeyField(KeyField):
+    component_name = "TeamPermissionKey"
+    component_schema = {
+        "type": "string",
+        "enum": sorted(TEAM_PERMISSIONS),
+        "description": "A permission a team membership may add inside its team; any other "
+        "is 400 `unknown_permission` or `not_a_team_permission`.",
+    }
+
+
+class RoleKeyField(KeyField):
+    component_name = "RoleKey"
+    component_schema = {
+        "type": "string",
+        "maxLength": 40,
+        "pattern": ROLE_KEY_RE,
+        "description": "A built-in role's key or one of the organization's custom roles' "
+        "(GET /orgs/{id}/roles); which exist is data (400 `unknown_role`).",
+    }
+
+
+class KeyFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = KeyField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = type(self.target)
+        component = ResolvedComponent(
+            name=field.component_name,
+            type=ResolvedComponent.SCHEMA,
+            object=field.component_name,
+            schema=field.component_schema,
+        )
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
+def _keys(child: KeyField, **kwargs) -> serializers.ListField:
+    return serializers.ListField(child=child, max_length=100, **kwargs)
+
+
+def _permissions(**kwargs) -> serializers.ListField:
+    return _keys(PermissionKeyField(), **kwargs)
+
+
+def _team_permissions(**kwargs) -> serializers.ListField:
+    return _keys(TeamPermissionKeyField(), **kwargs)
+
+
+def _roles(**kwargs) -> serializers.ListField:
+    return _keys(RoleKeyField(max_length=40), **kwargs)
+
+
+class ExactlyOneOf:
+    """Names its subject by exactly one of two fields."""
+
+    exactly_one_of: tuple[str, str]
+
+    def validate(self, attrs):
+        if sum(name in attrs for name in self.exactly_one_of) != 1:
+            first, second = self.exactly_one_of
+            raise serializers.ValidationError(
+                {first: [serializers.ErrorDetail(f"Give {first} or {second}.", code="required")]}
+            )
+        return super().validate(attrs)
+
+
+class ExactlyOneOfExtension(OpenApiSerializerExtension):
+    """The strict body's schema, plus a ``oneOf`` of the two ``required``: exactly one."""
+
+    target_class = ExactlyOneOf
+    match_subclasses = True
+    priority = StrictFieldsExtension.priority + 1
+
+    def map_serializer(self, auto_schema, direction):
+        schema = StrictFieldsExtension(self.target).map_serializer(auto_schema, direction)
+        if direction == "request":
+            schema["oneOf"] = [{"required": [name]} for name in self.target.exactly_one_of]
+        return schema
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -289,58 +466,54 @@ class TenantSerializer(serializers.Serializer):
 
 
 class OrganizationCreateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100)
-    slug = StrictCharField(max_length=50, required=False)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    name = _text(100)
+    slug = _slug(required=False)
+    description = _text(2000, required=False)
 
 
 class OrganizationUpdateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100, required=False)
-    slug = StrictCharField(max_length=50, required=False)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    name = _text(100, required=False, allow_blank=False)
+    slug = _slug(required=False)
+    description = _text(2000, required=False)
 
 
-class MemberAddSerializer(StrictSerializer):
+class MemberAddSerializer(ExactlyOneOf, StrictSerializer):
+    exactly_one_of = ("user", "email")
+
     user = serializers.UUIDField(required=False, help_text="The account's id.")
-    email = StrictCharField(max_length=254, required=False)
-    roles = _keys(required=False, help_text='Role keys; default ["member"].')
-
-    def validate(self, attrs):
-        if ("user" in attrs) == ("email" in attrs):
-            raise serializers.ValidationError(
-                {"user": [serializers.ErrorDetail("Give user or email.", code="required")]}
-            )
-        return attrs
+    email = _email(required=False)
+    roles = _roles(required=False, help_text='Role keys; default ["member"].')
 
 
 class MemberUpdateSerializer(StrictSerializer):
-    roles = _keys(required=False, help_text="Replaces the member's roles.")
+    roles = _roles(required=False, help_text="Replaces the member's roles.")
     status = serializers.ChoiceField(choices=Membership.Status.choices, required=False)
 
 
 class PermissionUpdateSerializer(StrictSerializer):
-    permissions_to_add = _keys(required=False, default=list)
-    permissions_to_remove = _keys(required=False, default=list)
-    roles_to_assign = _keys(required=False, default=list)
-    roles_to_remove = _keys(required=False, default=list)
+    permissions_to_add = _permissions(required=False, default=list)
+    permissions_to_remove = _permissions(required=False, default=list)
+    roles_to_assign = _roles(required=False, default=list)
+    roles_to_remove = _roles(required=False, default=list)
 
 
 class RoleCreateSerializer(StrictSerializer):
-    key = StrictCharField(max_length=40)
-    name = StrictCharField(max_length=100)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
-    permissions = _keys()
+    # Not trimmed: role_create checks the key as sent (400 ``invalid_key``).
+    key = StatedCharField(stated={"pattern": ROLE_KEY_RE}, max_length=40, trim_whitespace=False)
+    name = _text(100)
+    description = _text(2000, required=False)
+    permissions = _permissions()
 
 
 class RoleUpdateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100, required=False)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
-    permissions = _keys(required=False)
+    name = _text(100, required=False, allow_blank=False)
+    description = _text(2000, required=False)
+    permissions = _permissions(required=False)
 
 
 class InvitationItemSerializer(StrictSerializer):
-    email = StrictCharField(max_length=254)
-    roles = _keys(required=False, help_text='Role keys; default ["member"].')
+    email = _email()
+    roles = _roles(required=False, help_text='Role keys; default ["member"].')
     teams = serializers.ListField(child=serializers.UUIDField(), max_length=100, required=False)
 
 
@@ -371,7 +544,7 @@ class InvitationBulkResultSerializer(serializers.Serializer):
 
 
 class DomainCreateSerializer(StrictSerializer):
-    domain = StrictCharField(max_length=253)
+    domain = _domain()
     join_mode = serializers.ChoiceField(
         choices=OrganizationDomain.JoinMode.choices, required=False, default="off"
     )
@@ -382,14 +555,14 @@ class DomainUpdateSerializer(StrictSerializer):
 
 
 class TeamCreateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
-    team_type = StrictCharField(max_length=50, required=False, allow_blank=True)
-    goals = serializers.ListField(
-        child=StrictCharField(max_length=200), max_length=20, required=False
-    )
+    name = _text(100)
+    description = _text(2000, required=False)
+    team_type = _text(50, required=False)
+    goals = serializers.ListField(child=_text(200), max_length=20, required=False)
     initial_members = serializers.ListField(
-        child=StrictCharField(max_length=254),
+        child=StatedCharField(
+            stated={"anyOf": [{"format": "email"}, {"format": "uuid"}]}, max_length=254
+        ),
         max_length=200,
         required=False,
         help_text="Emails or user ids of organization members.",
@@ -397,45 +570,44 @@ class TeamCreateSerializer(StrictSerializer):
 
 
 class TeamUpdateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100, required=False)
-    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
-    team_type = StrictCharField(max_length=50, required=False, allow_blank=True)
-    goals = serializers.ListField(
-        child=StrictCharField(max_length=200), max_length=20, required=False
-    )
+    name = _text(100, required=False, allow_blank=False)
+    description = _text(2000, required=False)
+    team_type = _text(50, required=False)
+    goals = serializers.ListField(child=_text(200), max_length=20, required=False)
 
 
-class TeamMemberAddSerializer(StrictSerializer):
+class TeamMemberAddSerializer(ExactlyOneOf, StrictSerializer):
+    exactly_one_of = ("user", "user_email")
+
     user = serializers.UUIDField(required=False)
-    user_email = StrictCharField(max_length=254, required=False)
+    user_email = _email(required=False)
     role = serializers.ChoiceField(
         choices=TeamMembership.Role.choices, required=False, default="member"
     )
-    title = StrictCharField(max_length=100, required=False, allow_blank=True)
-    permissions = _keys(required=False, default=list)
-
-    def validate(self, attrs):
-        if ("user" in attrs) == ("user_email" in attrs):
-            raise serializers.ValidationError(
-                {"user": [serializers.ErrorDetail("Give user or user_email.", code="required")]}
-            )
-        return attrs
+    title = _text(100, required=False)
+    permissions = _team_permissions(required=False, default=list)
 
 
 class TeamMemberUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=TeamMembership.Role.choices, required=False)
-    title = StrictCharField(max_length=100, required=False, allow_blank=True)
-    permissions = _keys(required=False)
+    title = _text(100, required=False)
+    permissions = _team_permissions(required=False)
 
 
 class TenantCreateSerializer(StrictSerializer):
-    company_name = StrictCharField(max_length=100)
-    company_domain = StrictCharField(max_length=253)
-    admin_email = StrictCharField(max_length=254)
-    subscription_plan = StrictCharField(max_length=40)
+    company_name = _text(100)
+    company_domain = _domain()
+    admin_email = _email()
+    subscription_plan = StrictCharField(max_length=40, help_text="A plan's key (GET /plans).")
     initial_user_count = StrictIntegerField(min_value=1)
-    features = _keys(required=False, default=list)
-    idempotency_key = StrictCharField(max_length=200, required=False)
+    features = serializers.ListField(
+        child=StrictCharField(max_length=64),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text="Feature keys of the plan.",
+    )
+    idempotency_key = _text(200, required=False, allow_blank=False)
     dry_run = serializers.BooleanField(required=False, default=False)
 
 

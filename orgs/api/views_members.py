@@ -260,12 +260,12 @@ ROLE_PARAM = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH)
 class RoleViewSet(OrgViewSet):
     error_codes = {
         "create": {
-            400: ["invalid_key", "unknown_permission"],
+            400: ["invalid_key", "invalid_characters", "unknown_permission"],
             403: ["cannot_grant"],
             409: ["role_key_taken", "organization_inactive"],
         },
         "partial_update": {
-            400: ["unknown_permission"],
+            400: ["invalid_characters", "unknown_permission"],
             403: ["cannot_grant"],
             409: ["role_builtin", "organization_inactive"],
         },

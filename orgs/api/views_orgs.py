@@ -273,6 +273,7 @@ class TenantOnboard(APIView):
             "exceeds_plan",
             "invalid_domain",
             "invalid_email",
+            "invalid_characters",
         ],
         409: ["domain_taken", "idempotency_conflict", "slug_taken"],
     }

@@ -143,12 +143,18 @@ class TeamViewSet(OrgViewSet):
 class TeamMemberViewSet(OrgViewSet):
     error_codes = {
         "create": {
-            400: ["not_a_member", "unknown_permission", "not_a_team_permission", "invalid_email"],
+            400: [
+                "not_a_member",
+                "unknown_permission",
+                "not_a_team_permission",
+                "invalid_email",
+                "invalid_characters",
+            ],
             403: ["cannot_grant"],
             409: ["already_member", "organization_inactive"],
         },
         "partial_update": {
-            400: ["unknown_permission", "not_a_team_permission"],
+            400: ["unknown_permission", "not_a_team_permission", "invalid_characters"],
             403: ["cannot_grant"],
             409: ["last_lead", "organization_inactive"],
         },
