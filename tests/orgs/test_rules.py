@@ -417,6 +417,10 @@ def test_members_list_is_a_constant_number_of_queries(world):
         membership.roles.set([member_role])
         if i % 3 == 0:
             TeamMembership.objects.create(team=world.core, user=user)
+    # Warm again: making 200 accounts can outlast the caller's identity snapshot
+    # (accounts.identity_cache.SNAPSHOT_SECONDS) on a busy machine, and reading the caller is
+    # not what this test counts.
+    queries()
     assert queries() == with_six <= 10
     body = client.get(path, {"page_size": 200}).json()
     assert body["count"] == 206 and len(body["results"]) == 200
