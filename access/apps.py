@@ -13,7 +13,7 @@ class AccessConfig(AppConfig):
 
         # Active org-role grants add the role's permissions while they last.
         register_source(grant_permission_sources)
-        # Security policies: accounts' password validator reads them (accounts.password_rules).
+        # Security policies: accounts' password validator reads them (accounts.policy_rules).
         from access.policies import admin as policies_admin  # noqa: F401 - its admin pages
         from access.policies.provider import register as register_policies
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 
-from accounts.password_rules import password_provider, password_rules_for
+from accounts.policy_rules import password_rules_for, policy_provider
 
 # The codes a new password can be refused with: Django's validators in
 # AUTH_PASSWORD_VALIDATORS (every one's code is passed through) and ours below.
@@ -38,7 +38,7 @@ class MaximumLengthValidator:
 
 
 class PasswordPolicyValidator:
-    """The security policy's password rules (accounts.password_rules): length, character
+    """The security policy's password rules (accounts.policy_rules): length, character
     classes and history, read per check from the effective policy of ``user`` (the strictest
     of the platform's and of every organization the user is an active member of), so a
     policy change applies at once. Every failing rule is reported, each with its code."""
@@ -89,7 +89,7 @@ class PasswordPolicyValidator:
 
     def password_changed(self, password: str, user=None) -> None:
         """Called by ``User.save()`` after ``set_password``: the new hash joins the history."""
-        provider = password_provider()
+        provider = policy_provider()
         if provider is not None and user is not None and user.pk is not None:
             provider.remember(user, user.password)
 
@@ -116,7 +116,7 @@ def _is_special(ch: str) -> bool:
 def _reused(password: str, user, count: int) -> bool:
     """Whether ``password`` is the current one or among the last ``count`` (the current
     one counts first, whether or not it was set while a history was kept)."""
-    provider = password_provider()
+    provider = policy_provider()
     if user is None or user.pk is None or provider is None:
         return False
     current = user.password if user.has_usable_password() else None

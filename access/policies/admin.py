@@ -1,4 +1,5 @@
-"""Admin console: security policies (the platform's and organizations'), edited through
+"""Admin console: security policies (the platform's and organizations'; add one of another
+type than ``password`` with ``?policy_type=lockout``), edited through
 ``access.policies.services.policy_set`` with the API's rules (bounds, an organization's
 only tighter than the platform's) and its audit event ``policy.<type>.updated``."""
 
@@ -21,6 +22,9 @@ def _form_field(f) -> forms.Field:
 
 
 class _PolicyForm(forms.ModelForm):
+    policy_type_name = PASSWORD  # each form class is for one type (see FORMS)
+    policy_type = forms.ChoiceField(choices=[(t, t) for t in POLICY_TYPES])
+
     class Meta:
         model = SecurityPolicy
         fields = ("organization", "policy_type")
@@ -35,8 +39,8 @@ class _PolicyForm(forms.ModelForm):
     def scope(self):
         """The policy's organization and type: chosen on add, fixed once stored."""
         if "organization" in self.fields and hasattr(self, "cleaned_data"):
-            return self.cleaned_data.get("organization"), PASSWORD
-        return self.instance.organization, self.instance.policy_type or PASSWORD
+            return self.cleaned_data.get("organization"), self.policy_type_name
+        return self.instance.organization, self.instance.policy_type or self.policy_type_name
 
     def policy_values(self) -> dict:
         _, policy_type = self.scope()
@@ -56,15 +60,28 @@ class _PolicyForm(forms.ModelForm):
         return cleaned
 
 
-# One form field per field of the password policy (the stored JSON is not edited raw).
-SecurityPolicyForm = type(
-    "SecurityPolicyForm", (_PolicyForm,), {f.name: _form_field(f) for f in POLICY_TYPES[PASSWORD]}
-)
+# Per policy type, one form field per field of the type (the stored JSON is not edited raw).
+FORMS = {
+    t: type(
+        f"{t.title()}PolicyForm",
+        (_PolicyForm,),
+        {"policy_type_name": t, **{f.name: _form_field(f) for f in fields}},
+    )
+    for t, fields in POLICY_TYPES.items()
+}
+
+
+def _type_of(request, obj) -> str:
+    """A stored policy's type; on add, the one asked for (``?policy_type=lockout``)."""
+    if obj is not None:
+        return obj.policy_type
+    asked = request.POST.get("policy_type") or request.GET.get("policy_type")
+    return asked if asked in POLICY_TYPES else PASSWORD
 
 
 @admin.register(SecurityPolicy)
 class SecurityPolicyAdmin(AuditedModelAdmin):
-    form = SecurityPolicyForm
+    form = FORMS[PASSWORD]
     list_display = ("policy_type", "organization", "updated_at", "updated_by")
     list_filter = ("policy_type",)
     list_select_related = ("organization", "updated_by")
@@ -76,8 +93,12 @@ class SecurityPolicyAdmin(AuditedModelAdmin):
         return ("organization", "policy_type") if obj is not None else ()
 
     def get_fields(self, request, obj=None):
-        policy_type = obj.policy_type if obj is not None else PASSWORD
+        policy_type = _type_of(request, obj)
         return ["organization", "policy_type", *(f.name for f in POLICY_TYPES[policy_type])]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = FORMS[_type_of(request, obj)]
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(self, request, obj, form, change) -> None:
         organization, policy_type = form.scope()

@@ -10,7 +10,8 @@ from typing import Any
 from django.db.models import Q
 
 from access.policies.models import PasswordHistory, SecurityPolicy
-from access.policies.types import defaults, strictest
+from access.policies.types import LOCKOUT, defaults, strictest
+from accounts.models import User
 from orgs.models import Membership, Organization
 
 
@@ -55,6 +56,16 @@ def effective_values(user: Any, policy_type: str) -> dict[str, Any]:
     values = [_complete(policy_type, platform)]
     values += [_complete(policy_type, v) for org, v in rows if org is not None]
     return strictest(policy_type, values)
+
+
+def lockout_values(login: str) -> dict[str, Any] | None:
+    """The effective lockout policy of the account signing in as ``login`` (an email
+    address): the platform's for an unknown address; None while no lockout policy is
+    stored at all (the setting's rate applies)."""
+    if not SecurityPolicy.objects.filter(policy_type=LOCKOUT).exists():
+        return None
+    user = User.objects.filter(email__iexact=login).only("pk").first() if login else None
+    return effective_values(user, LOCKOUT)
 
 
 def password_hashes(user: Any, count: int) -> list[str]:

@@ -31,12 +31,14 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.flows.metrics import count_sign_in, door_of
 from accounts.managers import normalize_email
+from accounts.policy_rules import lockout_rule_for
 from audit.services import record
 from config.client_ip import client_ip
 from config.errors import Invalid, TooManyRequests
 
 APP = "allauth.account"
 LOGIN_FAILED = "login_failed"
+LOGIN_KEY_PREFIX = "login:"
 SESSION_PASSWORD_CHECKS = "password_check"  # noqa: S105 - an action name, not a secret
 LOCK_TIMEOUT = 10
 LOCK_WAIT = 1.0
@@ -68,10 +70,20 @@ def _parse_rate(text: str) -> Rate:
     return Rate(int(amount), count * _UNITS[duration[-1]], per)
 
 
-def rates(action: str, *, per: str | None = None) -> list[Rate]:
-    """The configured rates of ``action`` (``ACCOUNT_RATE_LIMITS``), without repeats."""
+def rates(action: str, *, per: str | None = None, key: str | None = None) -> list[Rate]:
+    """The configured rates of ``action`` (``ACCOUNT_RATE_LIMITS``), without repeats.
+
+    For the failed sign-ins of one account (``key`` from :func:`login_attempt_key`), the
+    account's lockout policy (accounts.policy_rules), when one is stored, replaces the
+    ``key`` rates of the setting; the per-IP rates stay the setting's. A policy change
+    starts a fresh count (the rate is part of the cache key)."""
     text = (account_settings.RATE_LIMITS or {}).get(action) or ""
     parsed = [_parse_rate(part.strip()) for part in text.split(",") if part.strip()]
+    if action == LOGIN_FAILED and key is not None and key.startswith(LOGIN_KEY_PREFIX):
+        rule = lockout_rule_for(key.removeprefix(LOGIN_KEY_PREFIX))
+        if rule is not None:
+            policy = Rate(rule.max_failures, float(rule.window_seconds), "key")
+            parsed = [r for r in parsed if r.per != "key"] + [policy]
     return [r for r in dict.fromkeys(parsed) if per is None or r.per == per]
 
 
@@ -158,7 +170,7 @@ def consume(request, *, action: str, key: str | None = None, per: str | None = N
     """Count one attempt against every rate of ``action`` (or only those ``per``);
     the :class:`Usage`, or None when a rate is used up."""
     usage = Usage()
-    for rate in rates(action, per=per):
+    for rate in rates(action, per=per, key=key):
         cache_key = _cache_key(request, action=action, rate=rate, key=key)
         stamp = _consume_rate(cache_key, rate)
         if stamp is None:
@@ -168,7 +180,7 @@ def consume(request, *, action: str, key: str | None = None, per: str | None = N
 
 
 def clear(request, *, action: str, key: str | None = None) -> None:
-    for rate in rates(action):
+    for rate in rates(action, key=key):
         cache_key = _cache_key(request, action=action, rate=rate, key=key)
         with _locked(cache_key) as locked:
             if locked:
@@ -179,7 +191,7 @@ def retry_after(request, *, key: str | None) -> int:
     """Seconds until the login_failed limits let one more attempt through."""
     now = time.time()
     wait = 0.0
-    for rate in rates(LOGIN_FAILED):
+    for rate in rates(LOGIN_FAILED, key=key):
         if rate.per not in ("ip", "key") or (rate.per == "key" and key is None):
             continue
         cache_key = _cache_key(request, action=LOGIN_FAILED, rate=rate, key=key)
@@ -196,7 +208,7 @@ def retry_after(request, *, key: str | None) -> int:
 def login_attempt_key(email: str) -> str:
     """The per-account counter key. Host-independent: allauth's default mixes in the host
     name, which would give an attacker one budget per accepted ``Host`` header."""
-    return f"login:{normalize_email(email)}"
+    return f"{LOGIN_KEY_PREFIX}{normalize_email(email)}"
 
 
 def mfa_attempt_key(user) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from access.policies.types import PASSWORD, POLICY_TYPES
+from access.policies.types import POLICY_TYPES
 from config.api.serializers import StrictFieldsMixin, StrictIntegerField
 
 
@@ -24,31 +24,28 @@ def _field(f, **kwargs) -> serializers.Field:
     return StrictIntegerField(min_value=f.minimum, max_value=f.maximum, help_text=f.help, **kwargs)
 
 
-class _PasswordPolicy(StrictFieldsMixin, serializers.Serializer):
-    pass
+def _body(policy_type: str) -> type[serializers.Serializer]:
+    """PUT body: every field of the policy type, required."""
+    name = f"{policy_type.title()}PolicySerializer"
+    fields = {f.name: _field(f) for f in POLICY_TYPES[policy_type]}
+    return type(name, (StrictFieldsMixin, serializers.Serializer), fields)
 
 
-# PUT body: every field of the password policy, required.
-PasswordPolicySerializer = type(
-    "PasswordPolicySerializer",
-    (_PasswordPolicy,),
-    {f.name: _field(f) for f in POLICY_TYPES[PASSWORD]},
-)
-
-# GET/PUT answer: the values, and where they come from.
-PasswordPolicyResponseSerializer = type(
-    "PasswordPolicyResponseSerializer",
-    (serializers.Serializer,),
-    {
-        **{f.name: _field(f, read_only=True) for f in POLICY_TYPES[PASSWORD]},
-        "policy_type": serializers.ChoiceField(choices=list(POLICY_TYPES), read_only=True),
+def _answer(policy_type: str) -> type[serializers.Serializer]:
+    """GET/PUT answer: the values, and where they come from."""
+    name = f"{policy_type.title()}PolicyResponseSerializer"
+    fields = {
+        **{f.name: _field(f, read_only=True) for f in POLICY_TYPES[policy_type]},
+        "policy_type": serializers.ChoiceField(choices=[policy_type], read_only=True),
         "inherited": serializers.BooleanField(
             read_only=True,
-            help_text="True when the organization has no policy of its own and the "
-            "platform's applies (or, for the platform, when the defaults apply).",
+            help_text="True when no policy of its own is stored: an organization's is then "
+            "the platform's, the platform's the defaults.",
         ),
         "updated_at": serializers.DateTimeField(read_only=True, allow_null=True),
-    },
-)
+    }
+    return type(name, (serializers.Serializer,), fields)
 
-BODIES = {PASSWORD: PasswordPolicySerializer}
+
+BODIES = {t: _body(t) for t in POLICY_TYPES}
+ANSWERS = {t: _answer(t) for t in POLICY_TYPES}

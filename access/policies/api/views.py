@@ -1,44 +1,39 @@
 """Security policy API (docs/api.md Part 2, "Security policies (runtime)"): the platform's
 (platform admins) and an organization's (``policies:manage``; others' organizations 404).
-API keys never change policies."""
+API keys never change policies. One view class per policy type and scope (each with its
+own body in the schema), made by ``platform_view`` / ``org_view``; an unknown type is 404."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.policies import selectors, services
-from access.policies.api.serializers import BODIES, PasswordPolicyResponseSerializer
-from access.policies.types import POLICY_TYPES
+from access.policies.api.serializers import ANSWERS, BODIES
+from access.policies.types import LOCKOUT, PASSWORD
 from config.api.permissions import IsAdminRole, NotApiKey
 from orgs.api.base import ORG_PARAM, visible_organization
 from orgs.models import Organization
 from orgs.permissions import can
 
-TYPE_PARAM = OpenApiParameter(
-    "policy_type",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    enum=list(POLICY_TYPES),
-    description="The policy: `password` (others are not available yet; an unknown type is 404).",
+ABOUT = {
+    PASSWORD: "The rules of every new password (register, change, reset, admin, bulk, "
+    "import): codes `password_too_short`, `password_requires_uppercase`, "
+    "`password_requires_lowercase`, `password_requires_number`, `password_requires_special`, "
+    "`password_reused` (the current password and the last `history` ones).",
+    LOCKOUT: "Failed sign-ins allowed per account (at every sign-in door) before it is "
+    "refused with 429 for the rest of the window; the per-IP limit stays a setting.",
+}
+PUT_NOTE = (
+    " Replaces the whole policy (every field required, each within its bounds). Applies at "
+    "the next check, with no restart. Audited as `policy.<type>.updated` with the values "
+    "before and after."
 )
-PUT_DESCRIPTION = (
-    "Replaces the whole policy (every field required, each within its bounds). "
-    "Applies at the next check, with no restart. Audited as `policy.<type>.updated` with "
-    "the values before and after."
-)
-
-
-def _policy_type(value: Any) -> str:
-    if value not in POLICY_TYPES:
-        raise exceptions.NotFound("No such policy type.")
-    return value
 
 
 def _answer(organization: Organization | None, policy_type: str) -> Response:
@@ -49,86 +44,93 @@ def _answer(organization: Organization | None, policy_type: str) -> Response:
         "inherited": row is None,
         "updated_at": row.updated_at if row else None,
     }
-    return Response(PasswordPolicyResponseSerializer(data).data)
+    return Response(ANSWERS[policy_type](data).data)
 
 
-def _values(request, policy_type: str) -> dict:
+def _put(request, organization: Organization | None, policy_type: str) -> Response:
     body = BODIES[policy_type](data=request.data)
     body.is_valid(raise_exception=True)
-    return dict(body.validated_data)
-
-
-class PlatformPolicyView(APIView):
-    permission_classes = [IsAuthenticated, NotApiKey, IsAdminRole]
-    error_codes = {"put": {400: services.POLICY_ERROR_CODES}}
-
-    @extend_schema(
-        summary="A platform security policy",
-        description="Platform admins. The defaults until one is stored (`inherited`).",
-        parameters=[TYPE_PARAM],
-        responses={200: PasswordPolicyResponseSerializer},
+    services.policy_set(
+        organization=organization,
+        policy_type=policy_type,
+        values=dict(body.validated_data),
+        actor=request.user,
+        request=request,
     )
-    def get(self, request, policy_type=None):
-        return _answer(None, _policy_type(policy_type))
+    return _answer(organization, policy_type)
 
-    @extend_schema(
-        summary="Set a platform security policy",
-        description="Platform admins. " + PUT_DESCRIPTION,
-        parameters=[TYPE_PARAM],
-        request=BODIES[next(iter(BODIES))],
-        responses={200: PasswordPolicyResponseSerializer},
-    )
-    def put(self, request, policy_type=None):
-        policy_type = _policy_type(policy_type)
-        services.policy_set(
-            organization=None,
-            policy_type=policy_type,
-            values=_values(request, policy_type),
-            actor=request.user,
-            request=request,
+
+def platform_view(policy_type: str) -> type[APIView]:
+    class PlatformPolicyView(APIView):
+        permission_classes = [IsAuthenticated, NotApiKey, IsAdminRole]
+
+        @extend_schema(
+            summary=f"The platform's {policy_type} policy",
+            description="Platform admins. The defaults until one is stored (`inherited`). "
+            + ABOUT[policy_type],
+            responses={200: ANSWERS[policy_type]},
         )
-        return _answer(None, policy_type)
+        def get(self, request):
+            return _answer(None, policy_type)
+
+        @extend_schema(
+            summary=f"Set the platform's {policy_type} policy",
+            description="Platform admins. " + ABOUT[policy_type] + PUT_NOTE,
+            request=BODIES[policy_type],
+            responses={200: ANSWERS[policy_type]},
+        )
+        def put(self, request):
+            return _put(request, None, policy_type)
+
+    PlatformPolicyView.__name__ = f"Platform{policy_type.title()}PolicyView"
+    return PlatformPolicyView
 
 
-class OrgPolicyView(APIView):
+def org_view(policy_type: str) -> type[APIView]:
+    class OrgPolicyView(APIView):
+        permission_classes = [IsAuthenticated, NotApiKey]
+        error_codes = {"put": {400: services.POLICY_ERROR_CODES}}
+
+        def _organization(self, org_id: Any) -> Organization:
+            org = visible_organization(self.request.user, org_id)
+            if not can(self.request.user, "policies:manage", org):
+                raise exceptions.PermissionDenied("This needs the permission policies:manage.")
+            return org
+
+        @extend_schema(
+            summary=f"An organization's {policy_type} policy",
+            description="Needs `policies:manage`. Without a policy of its own, the "
+            "platform's (`inherited`). " + ABOUT[policy_type],
+            parameters=[ORG_PARAM],
+            responses={200: ANSWERS[policy_type]},
+        )
+        def get(self, request, org_id=None):
+            return _answer(self._organization(org_id), policy_type)
+
+        @extend_schema(
+            summary=f"Set an organization's {policy_type} policy",
+            description="Needs `policies:manage`. Only tighter than the platform's, field "
+            "by field: a looser value is 400 `weaker_than_platform` naming the field. A "
+            "member's effective policy is the strictest of the platform's and of every "
+            "organization they belong to. " + ABOUT[policy_type] + PUT_NOTE,
+            parameters=[ORG_PARAM],
+            request=BODIES[policy_type],
+            responses={200: ANSWERS[policy_type]},
+        )
+        def put(self, request, org_id=None):
+            return _put(request, self._organization(org_id), policy_type)
+
+    OrgPolicyView.__name__ = f"Org{policy_type.title()}PolicyView"
+    return OrgPolicyView
+
+
+@extend_schema(exclude=True)
+class UnknownPolicyView(APIView):
+    """Any other policy type: 404 (after the same authentication)."""
+
     permission_classes = [IsAuthenticated, NotApiKey]
-    error_codes = {"put": {400: services.POLICY_ERROR_CODES}}
 
-    def _organization(self, org_id: Any) -> Organization:
-        org = visible_organization(self.request.user, org_id)
-        if not can(self.request.user, "policies:manage", org):
-            raise exceptions.PermissionDenied("This needs the permission policies:manage.")
-        return org
+    def get(self, request, **kwargs):
+        raise exceptions.NotFound("No such policy type.")
 
-    @extend_schema(
-        summary="An organization's security policy",
-        description="Needs `policies:manage`. Without a policy of its own, the platform's "
-        "(`inherited`).",
-        parameters=[ORG_PARAM, TYPE_PARAM],
-        responses={200: PasswordPolicyResponseSerializer},
-    )
-    def get(self, request, org_id=None, policy_type=None):
-        org = self._organization(org_id)
-        return _answer(org, _policy_type(policy_type))
-
-    @extend_schema(
-        summary="Set an organization's security policy",
-        description="Needs `policies:manage`. Only tighter than the platform's, field by "
-        "field: a looser value is 400 `weaker_than_platform` naming the field. The effective "
-        "policy of a member is the strictest of the platform's and of every organization "
-        "they belong to. " + PUT_DESCRIPTION,
-        parameters=[ORG_PARAM, TYPE_PARAM],
-        request=BODIES[next(iter(BODIES))],
-        responses={200: PasswordPolicyResponseSerializer},
-    )
-    def put(self, request, org_id=None, policy_type=None):
-        org = self._organization(org_id)
-        policy_type = _policy_type(policy_type)
-        services.policy_set(
-            organization=org,
-            policy_type=policy_type,
-            values=_values(request, policy_type),
-            actor=request.user,
-            request=request,
-        )
-        return _answer(org, policy_type)
+    put = get

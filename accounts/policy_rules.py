@@ -1,4 +1,5 @@
-"""The rules a new password must meet, and where they come from.
+"""The security policies accounts applies, and where they come from: the rules a new
+password must meet, and the per-account sign-in lockout.
 
 ``accounts`` checks passwords (``accounts.validators.PasswordPolicyValidator``, one entry of
 ``AUTH_PASSWORD_VALIDATORS``, so every door that calls Django's ``validate_password`` - the
@@ -8,10 +9,12 @@ administrator changes at runtime, and those live in ``access``, which sits above
 the layer order (docs/architecture.md): accounts never imports it. Instead ``access`` fills
 in the one provider here from its ``AppConfig.ready()``:
 
-    register_password_policy(provider)   # see PasswordPolicyProvider
+    register_password_policy(provider)   # see PolicyProvider
 
 Without a provider (an installation without ``access``) the rules are the settings'
-defaults: at least ``PASSWORD_MIN_LENGTH`` characters, no history.
+defaults: at least ``PASSWORD_MIN_LENGTH`` characters, no history; and the per-account
+lockout is the ``key`` rate of ``ACCOUNT_RATE_LIMITS["login_failed"]``. The lockout policy
+replaces that rate for an account (accounts.flows.limits); the per-IP rates stay settings.
 """
 
 from __future__ import annotations
@@ -35,7 +38,15 @@ class PasswordRules:
     history: int = 0  # refuse the last N passwords (0: no history)
 
 
-class PasswordPolicyProvider(Protocol):
+@dataclass(frozen=True)
+class LockoutRule:
+    """At most ``max_failures`` failed sign-ins of one account within ``window_seconds``."""
+
+    max_failures: int
+    window_seconds: int
+
+
+class PolicyProvider(Protocol):
     def rules_for(self, user: Any) -> PasswordRules:
         """The strictest rules that apply to ``user`` (None or unsaved: a new account)."""
 
@@ -45,26 +56,36 @@ class PasswordPolicyProvider(Protocol):
     def remember(self, user: Any, encoded: str) -> None:
         """``user`` now has the password hashed as ``encoded`` (keep what the rules say)."""
 
+    def lockout_for(self, login: str) -> LockoutRule | None:
+        """The strictest lockout policy of the account signing in as ``login`` (an email
+        address; the platform's for an unknown one); None while no policy is stored."""
 
-_providers: list[PasswordPolicyProvider] = []
+
+_providers: list[PolicyProvider] = []
 
 
 def default_rules() -> PasswordRules:
     return PasswordRules(min_length=settings.PASSWORD_MIN_LENGTH)
 
 
-def register_password_policy(provider: PasswordPolicyProvider) -> None:
-    """Make ``provider`` the one source of password rules (a second one is an error)."""
+def register_policies(provider: PolicyProvider) -> None:
+    """Make ``provider`` the one source of security policies (a second one is an error)."""
     if _providers and _providers[0] is not provider:
-        raise ValueError("A password policy provider is already registered.")
+        raise ValueError("A security policy provider is already registered.")
     if not _providers:
         _providers.append(provider)
 
 
-def password_provider() -> PasswordPolicyProvider | None:
+def policy_provider() -> PolicyProvider | None:
     return _providers[0] if _providers else None
 
 
 def password_rules_for(user: Any) -> PasswordRules:
-    provider = password_provider()
+    provider = policy_provider()
     return provider.rules_for(user) if provider is not None else default_rules()
+
+
+def lockout_rule_for(login: str) -> LockoutRule | None:
+    """The per-account lockout of ``login``; None: the settings' rate applies."""
+    provider = policy_provider()
+    return provider.lockout_for(login) if provider is not None else None
