@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
-from orgs import notices
+from orgs import hooks, notices
 from orgs.catalogue import MEMBER_ROLE, OWNER_ROLE
 from orgs.models import Membership, Organization, Role, TeamMembership
 from orgs.services.rules import (
@@ -169,6 +169,13 @@ def member_update(
                     reason=REASON_MEMBER_SUSPENDED,
                     request=request,
                 )
+                hooks.membership_ended(
+                    organization=locked,
+                    user_id=membership.user_id,
+                    reason=REASON_MEMBER_SUSPENDED,
+                    actor=actor,
+                    request=request,
+                )
         notices.membership_changed(
             organization=locked,
             user=membership.user,
@@ -252,6 +259,13 @@ def member_remove(*, organization: Organization, user_id: Any, actor: Any, reque
             user_id=membership.user_id,
             actor=actor,
             reason=REASON_MEMBER_REMOVED,
+            request=request,
+        )
+        hooks.membership_ended(
+            organization=locked,
+            user_id=membership.user_id,
+            reason=REASON_MEMBER_REMOVED,
+            actor=actor,
             request=request,
         )
 
@@ -341,5 +355,10 @@ def memberships_end_for_erasure(*, user: Any) -> int:
             target=user,
             changes={"roles": [held, None]},
             metadata={"organization": str(membership.organization_id), "reason": "erasure"},
+        )
+        hooks.membership_ended(
+            organization=membership.organization,
+            user_id=user.pk,
+            reason=hooks.REASON_ERASURE,
         )
     return len(rows)

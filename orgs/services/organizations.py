@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid
+from orgs import hooks
 from orgs.catalogue import OWNER_ROLE
 from orgs.models import SLUG_RE, Membership, Organization, Plan, Role
 from orgs.permissions import is_platform_admin
@@ -21,7 +22,7 @@ from orgs.services.rules import (
     require,
     save_changes,
 )
-from orgs.tokens import revoke_organization_tokens
+from orgs.tokens import REASON_ORG_ARCHIVED, revoke_organization_tokens
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -208,4 +209,11 @@ def org_archive(*, organization: Organization, actor: Any, request=None) -> Orga
         )
         # Every access token naming it stops working at once.
         revoke_organization_tokens(organization=locked, actor=actor, request=request)
+        hooks.membership_ended(
+            organization=locked,
+            user_id=None,
+            reason=REASON_ORG_ARCHIVED,
+            actor=actor,
+            request=request,
+        )
     return locked
