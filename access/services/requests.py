@@ -456,6 +456,59 @@ def grant_revoke(*, grant: Grant, actor: Any, request: Any = None) -> Grant:
     return locked
 
 
+def grants_end_for_membership(
+    *, organization: Organization, user_id: Any, reason: str, actor: Any = None, request=None
+) -> dict[str, int]:
+    """Registered with ``orgs.hooks.register_membership_ended``: when a member is removed,
+    leaves or is suspended (``user_id``), or the organization is archived (``user_id`` None),
+    their active grants in it are revoked now and their pending requests there canceled
+    (a suspended member is not left with a request that could start a grant later), each
+    audited with ``reason``, in the orgs service's transaction."""
+    now = timezone.now()
+    # A grant past its end is the expiry task's to mark ``expired``, not revoked.
+    grants = Grant.objects.select_for_update().filter(
+        organization=organization, status=Grant.Status.ACTIVE, expires_at__gt=now
+    )
+    pending = AccessRequest.objects.select_for_update().filter(
+        organization=organization, status=AccessRequest.Status.PENDING
+    )
+    if user_id is not None:
+        grants = grants.filter(user_id=user_id)
+        pending = pending.filter(requester_id=user_id)
+    done = {"revoked": 0, "canceled": 0}
+    for grant in grants.order_by("pk"):
+        grant.status = Grant.Status.REVOKED
+        grant.ended_at = now
+        grant.save(update_fields=["status", "ended_at"])
+        record(
+            action="access.grant.revoked",
+            actor=actor,
+            target=grant,
+            request=request,
+            metadata={
+                "organization": str(grant.organization_id),
+                "resource": grant.resource_key,
+                "access_level": grant.access_level,
+                "user": str(grant.user_id),
+                "reason": reason,
+            },
+        )
+        done["revoked"] += 1
+    for access_request in pending.order_by("pk"):
+        access_request.status = AccessRequest.Status.CANCELED
+        access_request.decided_at = now
+        access_request.save(update_fields=["status", "decided_at"])
+        record(
+            action="access.request.canceled",
+            actor=actor,
+            target=access_request,
+            request=request,
+            metadata={**_target(access_request), "reason": reason},
+        )
+        done["canceled"] += 1
+    return done
+
+
 # --- time ---------------------------------------------------------------------------------
 
 
