@@ -59,7 +59,7 @@ PASSWORD_FIELDS: tuple[Field, ...] = (
     Field(
         "history",
         int,
-        "Refuse the current password and the last N before it (0: no history).",
+        "Refuse the last N passwords, the current one included (0: no history).",
         lambda: 0,
         minimum=0,
         maximum=24,

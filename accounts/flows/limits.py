@@ -76,10 +76,11 @@ def rates(action: str, *, per: str | None = None, key: str | None = None) -> lis
     For the failed sign-ins of one account (``key`` from :func:`login_attempt_key`), the
     account's lockout policy (accounts.policy_rules), when one is stored, replaces the
     ``key`` rates of the setting; the per-IP rates stay the setting's. A policy change
-    starts a fresh count (the rate is part of the cache key)."""
+    starts a fresh count (the rate is part of the cache key). With the action's limits
+    turned off in the setting, no policy turns them on."""
     text = (account_settings.RATE_LIMITS or {}).get(action) or ""
     parsed = [_parse_rate(part.strip()) for part in text.split(",") if part.strip()]
-    if action == LOGIN_FAILED and key is not None and key.startswith(LOGIN_KEY_PREFIX):
+    if parsed and action == LOGIN_FAILED and key is not None and key.startswith(LOGIN_KEY_PREFIX):
         rule = lockout_rule_for(key.removeprefix(LOGIN_KEY_PREFIX))
         if rule is not None:
             policy = Rate(rule.max_failures, float(rule.window_seconds), "key")

@@ -13,6 +13,7 @@ from django.test import Client
 from access.policies import selectors, services
 from access.policies.models import PasswordHistory, SecurityPolicy
 from access.policies.types import PASSWORD
+from accounts.hooks import run_erasure_steps
 from audit.models import AuditEvent
 from orgs.services import members
 from tests.access.conftest import assert_error, jwt_client
@@ -259,3 +260,15 @@ def test_admin_edits_the_platform_policy_with_the_same_rules(world):
     assert response.status_code == 200
     assert "weaker than the platform" in response.content.decode()
     assert not SecurityPolicy.objects.filter(organization=world.org).exists()
+
+
+def test_an_erasure_removes_the_password_history(world):
+    services.policy_set(
+        organization=None, policy_type=PASSWORD, values={**DEFAULT, "history": 3}, actor=None
+    )
+    world.member.set_password("another pass phrase")
+    world.member.save()
+    assert PasswordHistory.objects.filter(user=world.member).exists()
+    run_erasure_steps(user=world.member)
+    assert not PasswordHistory.objects.filter(user=world.member).exists()
+    assert PasswordHistory.objects.count() == 0
