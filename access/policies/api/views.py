@@ -25,7 +25,7 @@ ABOUT = {
     PASSWORD: "The rules of every new password (register, change, reset, admin, bulk, "
     "import): codes `password_too_short`, `password_requires_uppercase`, "
     "`password_requires_lowercase`, `password_requires_number`, `password_requires_special`, "
-    "`password_reused` (the current password and the last `history` ones).",
+    "`password_reused` (one of the last `history` passwords, the current one included).",
     LOCKOUT: "Failed sign-ins allowed per account (at every sign-in door) before it is "
     "refused with 429 for the rest of the window; the per-IP limit stays a setting.",
 }
