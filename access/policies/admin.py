@@ -88,6 +88,10 @@ class SecurityPolicyAdmin(AuditedModelAdmin):
     search_fields = ("organization__slug",)
     autocomplete_fields = ("organization",)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Policies change through policy_set only; the API has no deletion either.
+        return False
+
     def get_readonly_fields(self, request, obj=None):
         # A stored policy keeps its scope and type.
         return ("organization", "policy_type") if obj is not None else ()
