@@ -23,7 +23,6 @@ def _form_field(f) -> forms.Field:
 
 class _PolicyForm(forms.ModelForm):
     policy_type_name = PASSWORD  # each form class is for one type (see FORMS)
-    policy_type = forms.ChoiceField(choices=[(t, t) for t in POLICY_TYPES])
 
     class Meta:
         model = SecurityPolicy
@@ -31,6 +30,10 @@ class _PolicyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "policy_type" in self.fields:  # on add only (read-only once stored)
+            self.fields["policy_type"] = forms.ChoiceField(
+                choices=[(t, t) for t in POLICY_TYPES], initial=self.policy_type_name
+            )
         organization, policy_type = self.scope()
         current = selectors.policy_values(organization, policy_type)
         for f in POLICY_TYPES[policy_type]:

@@ -272,3 +272,23 @@ def test_an_erasure_removes_the_password_history(world):
     run_erasure_steps(user=world.member)
     assert not PasswordHistory.objects.filter(user=world.member).exists()
     assert PasswordHistory.objects.count() == 0
+
+
+def test_admin_changes_an_organizations_policy_only_tighter(world):
+    row = services.policy_set(
+        organization=world.org, policy_type=PASSWORD, values=DEFAULT, actor=world.owner
+    )
+    services.policy_set(
+        organization=None, policy_type=PASSWORD, values={**DEFAULT, "min_length": 12}, actor=None
+    )
+    browser = Client()
+    browser.force_login(UserFactory(email="staff@example.com", is_staff=True, is_superuser=True))
+    url = f"/admin/access/securitypolicy/{row.pk}/change/"
+    assert browser.get(url).status_code == 200
+    response = browser.post(url, {"min_length": "11", "history": "0"})
+    assert response.status_code == 200 and "weaker than the platform" in response.content.decode()
+    response = browser.post(url, {"min_length": "13", "history": "1", "require_numbers": "on"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row.refresh_from_db()
+    assert row.values["min_length"] == 13 and row.values["require_numbers"] is True
+    assert browser.post(f"/admin/access/securitypolicy/{row.pk}/delete/").status_code == 403
