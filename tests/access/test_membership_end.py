@@ -193,3 +193,16 @@ def test_same_transaction_a_failing_handler_rolls_back_the_removal(world, db_res
     assert grant.status == "active"
     assert Membership.objects.filter(organization=world.org, user=world.member).exists()
     assert not AuditEvent.objects.filter(target_id=str(grant.pk), action="access.grant.revoked")
+
+
+def test_erasure_ends_the_memberships_and_their_grants(world, db_resource, elsewhere):
+    grant = _grant(world.org, world.member, world.admin)
+    members.memberships_end_for_erasure(user=world.member)
+    grant.refresh_from_db()
+    assert grant.status == "revoked"
+    event = _revoked_event(grant)
+    assert event.metadata["reason"] == "erasure" and event.actor_id == ""
+    _org, other_grant, other_pending = elsewhere
+    other_grant.refresh_from_db()
+    other_pending.refresh_from_db()
+    assert other_grant.status == "revoked" and other_pending.status == "canceled"
