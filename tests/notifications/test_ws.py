@@ -27,8 +27,9 @@ SIDE = Path(__file__).with_name("ws_side.py")
 
 def _side(env: dict, *args: str) -> dict:
     done = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(SIDE), *args], cwd=ROOT, env=env, capture_output=True, check=True
+        [sys.executable, str(SIDE), *args], cwd=ROOT, env=env, capture_output=True, check=False
     )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
     return json.loads(done.stdout)
 
 
@@ -248,3 +249,27 @@ def test_a_suspended_account_closes_its_socket_4403(server):
         assert time.monotonic() - suspended < 30
         assert messages[-1]["code"] == "account_suspended"
         assert ws.protocol.close_rcvd.code == 4403
+
+
+def test_activity_goes_to_the_team_channels_of_a_caller_who_may_send(server):
+    channel = f"team:{server['team']}"
+    activity = {"type": "activity", "activity": {"action": "deployed", "resource": "api"}}
+    with _open_with_token(server, server["token"]) as ws:
+        assert _recv(ws)["type"] == "connection"
+        ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        assert _recv(ws) == {"type": "subscribed", "channel": channel}
+        ws.send(json.dumps(activity))
+        received = [_recv(ws), _recv(ws)]
+        assert {"type": "sent", "delivered_to": 1} in received
+        assert {
+            "type": "event",
+            "channel": channel,
+            "event": "activity",
+            "data": {"user": server["ada"], "action": "deployed", "resource": "api"},
+        } in received
+    with _open_with_token(server, server["bob_token"]) as ws:
+        assert _recv(ws)["type"] == "connection"
+        ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        assert _recv(ws)["code"] == "forbidden"
+        ws.send(json.dumps(activity))
+        assert _recv(ws)["code"] == "forbidden"

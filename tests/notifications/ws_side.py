@@ -1,9 +1,10 @@
 """The server side of tests/notifications/test_ws.py, run as its own process against the
 web server's database: ``python tests/notifications/ws_side.py <command> [args]`` prints JSON.
 
-- ``setup``: two verified users, Ada (owner of an organization) and Bob (outside it); for
-  Ada two access tokens on sessions of their own (one to revoke), a session cookie, an API
-  key with ``notifications:read`` and one without; for Bob an access token.
+- ``setup``: verified users: Ada, owner of an organization and lead of its one team; Bob,
+  outside it; Cy, to be suspended. For Ada two access tokens on sessions of their own (one
+  to revoke), a session cookie, an API key with ``notifications:read`` and one without; for
+  Bob and Cy an access token each.
 - ``notify USER_ID TITLE``: ``notifications.services.notify`` from this process (after
   one to another user).
 - ``revoke SESSION_ID``: revokes that API session (as signing out elsewhere does).
@@ -32,6 +33,7 @@ from accounts.services.users import user_set_status  # noqa: E402
 from notifications.kinds import Kind  # noqa: E402
 from notifications.services import notify  # noqa: E402
 from orgs.services.organizations import org_create  # noqa: E402
+from orgs.services.teams import team_create  # noqa: E402
 
 
 def _user(email: str) -> User:
@@ -43,6 +45,7 @@ def _user(email: str) -> User:
 def setup() -> dict:
     ada, bob, cy = _user("ada@example.com"), _user("bob@example.com"), _user("cy@example.com")
     org = org_create(name="Ada's", actor=ada)
+    team = team_create(organization=org, actor=ada, name="Platform")  # Ada leads it
     client = Client()
     client.force_login(ada)
     _, key = apikeys.api_key_create(user=ada, name="ws", scopes=["notifications:read"], actor=ada)
@@ -53,6 +56,7 @@ def setup() -> dict:
         "ada": str(ada.pk),
         "bob": str(bob.pk),
         "org": str(org.pk),
+        "team": str(team.pk),
         "token": pair.access,
         "doomed_token": doomed.access,
         "doomed_session": doomed.session_id,
