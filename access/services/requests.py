@@ -148,6 +148,11 @@ def request_submit(
             f"{len(approvers)} can decide it.",
         )
     with transaction.atomic():
+        # The organization's row, as the orgs services take it first: a removal, suspension
+        # or archive waits for this request (and any grant it starts), then ends it.
+        ensure_writable(_lock_organization(organization))
+        if active_membership(requester, organization) is None:
+            raise Forbidden(detail="This needs the permission access:request.")
         try:
             with transaction.atomic():
                 access_request = AccessRequest.objects.create(
@@ -193,6 +198,15 @@ def _holds_role(user: Any, organization: Organization, resource: Resource) -> bo
 
 
 # --- reviews ------------------------------------------------------------------------------
+
+
+def _lock_organization(organization: Organization) -> Organization:
+    """Lock the organization's row before a request's (``FOR NO KEY UPDATE``: the orgs
+    services' ``FOR UPDATE`` waits for it, the foreign keys' ``FOR KEY SHARE`` does not)."""
+    locked = Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
+    if locked is None:
+        raise NotFound()
+    return locked
 
 
 def _lock(access_request: AccessRequest) -> AccessRequest:
@@ -262,6 +276,7 @@ def request_review(
     comments = clean_text(comments or "", attr="comments", max_length=COMMENT_MAX)
     now = timezone.now()
     with transaction.atomic():
+        _lock_organization(access_request.organization)
         locked = _lock(access_request)
         _ensure_pending(locked, now)
         ensure_writable(locked.organization)
@@ -465,16 +480,19 @@ def grants_end_for_membership(
     (a suspended member is not left with a request that could start a grant later), each
     audited with ``reason``, in the orgs service's transaction."""
     now = timezone.now()
+    pending = AccessRequest.objects.select_for_update().filter(
+        organization=organization, status=AccessRequest.Status.PENDING
+    )
     # A grant past its end is the expiry task's to mark ``expired``, not revoked.
     grants = Grant.objects.select_for_update().filter(
         organization=organization, status=Grant.Status.ACTIVE, expires_at__gt=now
     )
-    pending = AccessRequest.objects.select_for_update().filter(
-        organization=organization, status=AccessRequest.Status.PENDING
-    )
     if user_id is not None:
         grants = grants.filter(user_id=user_id)
         pending = pending.filter(requester_id=user_id)
+    # The pending requests first: a review deciding one now holds its row until it commits,
+    # so the grants read next include the grant that approval started.
+    pending = list(pending.order_by("pk"))
     done = {"revoked": 0, "canceled": 0}
     for grant in grants.order_by("pk"):
         grant.status = Grant.Status.REVOKED
@@ -494,7 +512,7 @@ def grants_end_for_membership(
             },
         )
         done["revoked"] += 1
-    for access_request in pending.order_by("pk"):
+    for access_request in pending:
         access_request.status = AccessRequest.Status.CANCELED
         access_request.decided_at = now
         access_request.save(update_fields=["status", "decided_at"])
