@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,12 +68,43 @@ def organization_as_dict(org: Organization) -> dict[str, Any]:
     return dict(OrganizationSerializer(org).data)
 
 
-def members_of(organization: Organization) -> QuerySet[Membership]:
+def members_of(
+    organization: Organization,
+    *,
+    role: str | None = None,
+    team: Any = None,
+    q: str | None = None,
+) -> QuerySet[Membership]:
     """Members with their user, roles and teams in this organization: four queries for any
-    number of rows (the page, roles, team memberships with their teams)."""
+    number of rows (the page, roles, team memberships with their teams). The filters are
+    EXISTS subqueries, not joins, so a member appears once and no DISTINCT is needed (a
+    DISTINCT over the user's columns cost more than the rest of a 2,000-member page)."""
+    qs = Membership.objects.filter(organization=organization)
+    if role:
+        qs = qs.filter(
+            Exists(
+                Membership.roles.through.objects.filter(
+                    membership_id=OuterRef("pk"), role__key=role
+                ).filter(Q(role__organization__isnull=True) | Q(role__organization=organization))
+            )
+        )
+    if team:
+        qs = qs.filter(
+            Exists(
+                TeamMembership.objects.filter(
+                    user_id=OuterRef("user_id"), team_id=team, team__organization=organization
+                )
+            )
+        )
+    if q:
+        qs = qs.filter(
+            Q(user__email__icontains=q)
+            | Q(user__display_name__icontains=q)
+            | Q(user__first_name__icontains=q)
+            | Q(user__last_name__icontains=q)
+        )
     return (
-        Membership.objects.filter(organization=organization)
-        .select_related("user")
+        qs.select_related("user")
         .prefetch_related(
             "roles",
             Prefetch(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
@@ -106,22 +105,10 @@ class MemberViewSet(OrgViewSet):
         query = MemberQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        qs = selectors.members_of(org)
-        if params.get("role"):
-            qs = qs.filter(roles__key=params["role"]).filter(
-                Q(roles__organization__isnull=True) | Q(roles__organization=org)
-            )
-        if params.get("team"):
-            qs = qs.filter(user__team_memberships__team_id=params["team"])
-        if params.get("q"):
-            q = params["q"]
-            qs = qs.filter(
-                Q(user__email__icontains=q)
-                | Q(user__display_name__icontains=q)
-                | Q(user__first_name__icontains=q)
-                | Q(user__last_name__icontains=q)
-            )
-        page = self.paginate_queryset(qs.distinct())
+        qs = selectors.members_of(
+            org, role=params.get("role"), team=params.get("team"), q=params.get("q")
+        )
+        page = self.paginate_queryset(qs)
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
     def create(self, request, org_id=None):
