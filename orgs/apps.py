@@ -17,12 +17,15 @@ class OrgsConfig(AppConfig):
         from orgs import ws
         from orgs.notification_audience import send_audience
         from orgs.selectors import memberships_export_for_user
+        from orgs.services.invitations import invitations_end_for_erasure
         from orgs.services.members import memberships_end_for_erasure
         from orgs.tokens import org_claims_for
 
-        # A person's export lists their organizations; erasing a person ends their memberships.
+        # A person's export lists their organizations; erasing a person ends their memberships
+        # and the invitations addressed to them.
         hooks.register_export_section("organizations", memberships_export_for_user)
         hooks.register_erasure_step(memberships_end_for_erasure)
+        hooks.register_erasure_step(invitations_end_for_erasure)
         # Who may send a notification to whom is the organizations' rule.
         audience.register(send_audience)
         # Access tokens name an active organization; its claims come from orgs.permissions.

@@ -13,9 +13,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.services.erasure import erased_email
 from audit.services import record
 from config.errors import Conflict, Invalid, NotFound
 from orgs import notices
@@ -441,3 +444,40 @@ def invitation_decline(
             metadata={"organization": str(locked.pk)},
         )
     return invitation
+
+
+def invitations_end_for_erasure(*, user: Any) -> int:
+    """An erased person's invitations (registered with ``accounts.hooks``): those addressed to
+    any of their addresses lose the address (the account's pseudonymous one replaces it), and
+    pending ones are canceled, their link dead; nobody can accept for a person who is gone.
+    Runs before the account's own addresses are erased. Returns how many were pending."""
+    addresses = {user.email.lower()} | {
+        e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True)
+    }
+    match = Q()
+    for address in addresses:
+        match |= Q(email__iexact=address)
+    rows = list(Invitation.objects.select_for_update().filter(match).order_by("created_at"))
+    now = timezone.now()
+    canceled = 0
+    for invitation in rows:
+        before = invitation.effective_status()
+        invitation.email = erased_email(user.pk)
+        if invitation.status == Invitation.Status.PENDING:
+            invitation.status = Invitation.Status.CANCELED
+            invitation.token_digest = ""
+            invitation.decided_at = now
+            canceled += 1
+            record(
+                action="org.invitation.canceled",
+                actor=None,
+                target=user,
+                changes={"status": [before, "canceled"]},
+                metadata={
+                    "organization": str(invitation.organization_id),
+                    "invitation": str(invitation.pk),
+                    "reason": "erasure",
+                },
+            )
+        invitation.save(update_fields=["email", "status", "token_digest", "decided_at"])
+    return canceled

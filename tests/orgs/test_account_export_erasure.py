@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from accounts.services.erasure import user_erase, user_request_erasure
+from accounts.services.erasure import erased_email, user_erase, user_request_erasure
 from audit.models import AuditEvent
-from orgs.models import Membership, Organization, TeamMembership
-from orgs.services import members
+from orgs.models import Invitation, Membership, Organization, TeamMembership
+from orgs.services import invitations, members, organizations
 from tests.orgs.conftest import jwt_client
 
 
@@ -60,3 +60,29 @@ def test_erasing_an_organizations_last_owner_leaves_it_to_a_platform_admin(world
     assert not Membership.objects.filter(user=owner).exists()
     # Never refused: the other members keep the organization until an admin hands it over.
     assert Membership.objects.filter(organization=world.org).count() == 5
+
+
+def test_account_erasure_cancels_and_unaddresses_the_persons_invitations(world):
+    person = world.member
+    other = organizations.org_create(name="Other", slug="other", actor=world.owner)
+    pending, _ = invitations.invitation_create(
+        organization=other, actor=world.owner, email="Member@Example.com"
+    )
+    user_request_erasure(user=person, actor=person)
+    person.refresh_from_db()
+    assert user_erase(user_id=person.pk, now=person.erasure_due_at + timedelta(seconds=1))
+
+    pending.refresh_from_db()
+    assert (pending.status, pending.token_digest) == ("canceled", "")
+    assert pending.email == erased_email(person.pk)
+    event = AuditEvent.objects.get(action="org.invitation.canceled", target_id=str(person.pk))
+    assert event.actor_type == "system"
+    assert event.metadata == {
+        "organization": str(other.pk),
+        "invitation": str(pending.pk),
+        "reason": "erasure",
+    }
+    # An invitation to someone else is left as it was.
+    world.pending.refresh_from_db()
+    assert (world.pending.status, world.pending.email) == ("pending", "pending@example.com")
+    assert not Invitation.objects.filter(email__iexact="member@example.com").exists()
