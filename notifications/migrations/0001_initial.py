@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,22 +15,78 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('invitation_received', 'Invitation received'), ('membership_changed', 'Membership or role changed'), ('team_membership_changed', 'Team membership changed'), ('access_request_to_review', 'Access request to review'), ('access_request_decided', 'Access request approved or denied'), ('grant_expiring', 'Access grant expiring'), ('grant_expired', 'Access grant expired'), ('support_reply', 'Support ticket reply'), ('new_device_sign_in', 'New sign-in from a new device'), ('password_changed', 'Password changed'), ('mfa_changed', 'Two-factor authentication changed'), ('message', 'Message')], max_length=40)),
-                ('title', models.CharField(max_length=200)),
-                ('message', models.TextField(blank=True, default='', max_length=5000)),
-                ('priority', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High')], default='medium', max_length=6)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('from_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications_sent', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("invitation_received", "Invitation received"),
+                            ("membership_changed", "Membership or role changed"),
+                            ("team_membership_changed", "Team membership changed"),
+                            ("access_request_to_review", "Access request to review"),
+                            ("access_request_decided", "Access request approved or denied"),
+                            ("grant_expiring", "Access grant expiring"),
+                            ("grant_expired", "Access grant expired"),
+                            ("support_reply", "Support ticket reply"),
+                            ("new_device_sign_in", "New sign-in from a new device"),
+                            ("password_changed", "Password changed"),
+                            ("mfa_changed", "Two-factor authentication changed"),
+                            ("message", "Message"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("message", models.TextField(blank=True, default="", max_length=5000)),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")],
+                        default="medium",
+                        max_length=6,
+                    ),
+                ),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "from_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="notifications_sent",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', '-created_at', '-id'], name='notification_user_newest'), models.Index(condition=models.Q(('read_at__isnull', True)), fields=['user', '-created_at'], name='notification_user_unread')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["user", "-created_at", "-id"], name="notification_user_newest"
+                    ),
+                    models.Index(
+                        condition=models.Q(("read_at__isnull", True)),
+                        fields=["user", "-created_at"],
+                        name="notification_user_unread",
+                    ),
+                ],
             },
         ),
     ]
