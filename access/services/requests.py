@@ -67,6 +67,61 @@ def _target(access_request: AccessRequest) -> dict[str, Any]:
 # --- approvers ----------------------------------------------------------------------------
 
 
+def _close_request(
+    access_request: AccessRequest,
+    status: str,
+    *,
+    now,
+    actor: Any = None,
+    request: Any = None,
+    reason: str | None = None,
+) -> None:
+    """A pending request ends (canceled or lapsed), audited ``access.request.<status>``."""
+    access_request.status = status
+    access_request.decided_at = now
+    access_request.save(update_fields=["status", "decided_at"])
+    metadata = _target(access_request)
+    if reason is not None:
+        metadata["reason"] = reason
+    record(
+        action=f"access.request.{AccessRequest.Status(status).value}",
+        actor=actor,
+        target=access_request,
+        request=request,
+        metadata=metadata,
+    )
+
+
+def _end_grant(
+    grant: Grant,
+    status: str,
+    *,
+    ended_at,
+    actor: Any = None,
+    request: Any = None,
+    reason: str | None = None,
+) -> None:
+    """A grant ends (revoked or expired), audited ``access.grant.<status>``."""
+    grant.status = status
+    grant.ended_at = ended_at
+    grant.save(update_fields=["status", "ended_at"])
+    metadata = {
+        "organization": str(grant.organization_id),
+        "resource": grant.resource_key,
+        "access_level": grant.access_level,
+        "user": str(grant.user_id),
+    }
+    if reason is not None:
+        metadata["reason"] = reason
+    record(
+        action=f"access.grant.{Grant.Status(status).value}",
+        actor=actor,
+        target=grant,
+        request=request,
+        metadata=metadata,
+    )
+
+
 def resolve_approvers(resource: Resource, organization: Organization, requester: Any) -> list:
     """The active members the resource names (roles, teams, users), without the requester.
     For a role resource only those who hold the role's permissions themselves (nobody grants
@@ -415,16 +470,7 @@ def request_cancel(*, access_request: AccessRequest, actor: Any, request: Any = 
         if locked.requester_id != actor.pk:
             raise Forbidden(detail="Only the requester cancels a request.")
         _ensure_pending(locked, now)
-        locked.status = AccessRequest.Status.CANCELED
-        locked.decided_at = now
-        locked.save(update_fields=["status", "decided_at"])
-        record(
-            action="access.request.canceled",
-            actor=actor,
-            target=locked,
-            request=request,
-            metadata=_target(locked),
-        )
+        _close_request(locked, AccessRequest.Status.CANCELED, now=now, actor=actor, request=request)
     return locked
 
 
@@ -453,21 +499,7 @@ def grant_revoke(*, grant: Grant, actor: Any, request: Any = None) -> Grant:
             raise Forbidden(detail="Only the holder, an approver or access:manage revokes.")
         if not locked.is_active(now):
             raise Conflict("grant_ended", f"The grant has ended ({locked.effective_status}).")
-        locked.status = Grant.Status.REVOKED
-        locked.ended_at = now
-        locked.save(update_fields=["status", "ended_at"])
-        record(
-            action="access.grant.revoked",
-            actor=actor,
-            target=locked,
-            request=request,
-            metadata={
-                "organization": str(locked.organization_id),
-                "resource": locked.resource_key,
-                "access_level": locked.access_level,
-                "user": str(locked.user_id),
-            },
-        )
+        _end_grant(locked, Grant.Status.REVOKED, ended_at=now, actor=actor, request=request)
     return locked
 
 
@@ -495,33 +527,18 @@ def grants_end_for_membership(
     pending = list(pending.order_by("pk"))
     done = {"revoked": 0, "canceled": 0}
     for grant in grants.order_by("pk"):
-        grant.status = Grant.Status.REVOKED
-        grant.ended_at = now
-        grant.save(update_fields=["status", "ended_at"])
-        record(
-            action="access.grant.revoked",
-            actor=actor,
-            target=grant,
-            request=request,
-            metadata={
-                "organization": str(grant.organization_id),
-                "resource": grant.resource_key,
-                "access_level": grant.access_level,
-                "user": str(grant.user_id),
-                "reason": reason,
-            },
+        _end_grant(
+            grant, Grant.Status.REVOKED, ended_at=now, actor=actor, request=request, reason=reason
         )
         done["revoked"] += 1
     for access_request in pending:
-        access_request.status = AccessRequest.Status.CANCELED
-        access_request.decided_at = now
-        access_request.save(update_fields=["status", "decided_at"])
-        record(
-            action="access.request.canceled",
+        _close_request(
+            access_request,
+            AccessRequest.Status.CANCELED,
+            now=now,
             actor=actor,
-            target=access_request,
             request=request,
-            metadata={**_target(access_request), "reason": reason},
+            reason=reason,
         )
         done["canceled"] += 1
     return done
@@ -544,19 +561,7 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
             .order_by("expires_at")[:batch_size]
         )
         for grant in grants:
-            grant.status = Grant.Status.EXPIRED
-            grant.ended_at = grant.expires_at
-            grant.save(update_fields=["status", "ended_at"])
-            record(
-                action="access.grant.expired",
-                target=grant,
-                metadata={
-                    "organization": str(grant.organization_id),
-                    "resource": grant.resource_key,
-                    "access_level": grant.access_level,
-                    "user": str(grant.user_id),
-                },
-            )
+            _end_grant(grant, Grant.Status.EXPIRED, ended_at=grant.expires_at)
             notify(
                 grant.user,
                 Kind.GRANT_EXPIRED,
@@ -572,14 +577,7 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
             .order_by("decide_by")[:batch_size]
         )
         for access_request in requests:
-            access_request.status = AccessRequest.Status.LAPSED
-            access_request.decided_at = now
-            access_request.save(update_fields=["status", "decided_at"])
-            record(
-                action="access.request.lapsed",
-                target=access_request,
-                metadata=_target(access_request),
-            )
+            _close_request(access_request, AccessRequest.Status.LAPSED, now=now)
             done["lapsed"] += 1
     with transaction.atomic():
         expiring = (
