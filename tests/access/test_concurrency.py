@@ -3,11 +3,8 @@ connection, released at once against the request's row lock."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from access.models import AccessRequest, Grant
 from access.services import requests as svc
@@ -18,6 +15,7 @@ from orgs.services import members, organizations
 from tests.factories import UserFactory
 from tests.orgs.conftest import verified
 from tests.orgs.test_concurrency import _seeded  # noqa: F401 - the built-in roles, re-seeded
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,27 +24,6 @@ pytestmark = [
 ]
 
 APPROVERS = 6
-
-
-def _race(work, count: int) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.parametrize("min_approvals", [1, 2])
@@ -77,11 +54,11 @@ def test_concurrent_approvals_start_one_grant(min_approvals):
         justification="x",
         duration_days=1,
     )
-    results = _race(
+    results = race(
+        APPROVERS,
         lambda i: svc.request_review(
             access_request=req, reviewer=approvers[i], action="approve" if i else "deny"
         ),
-        APPROVERS,
     )
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, Conflict)]
     assert not unexpected, unexpected

@@ -4,17 +4,16 @@ connection, released at once."""
 from __future__ import annotations
 
 import importlib
-import threading
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from config.errors import Conflict
 from orgs.models import Invitation, Membership, Organization, Plan, Role, Team
 from orgs.services import invitations, members, organizations, teams
 from tests.factories import UserFactory
 from tests.orgs.conftest import verified
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.postgres,
@@ -37,27 +36,6 @@ def _seeded():
         Plan.objects.get_or_create(key=row["key"], defaults=row)
 
 
-def _race(count: int, work) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 def _codes(results) -> list[str]:
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, Conflict)]
     assert not unexpected, unexpected
@@ -75,7 +53,7 @@ def org(owner):
 
 
 def test_duplicate_slugs_under_concurrency(owner):
-    results = _race(
+    results = race(
         THREADS, lambda i: organizations.org_create(name=f"N{i}", slug="same", actor=owner)
     )
     assert _codes(results) == ["slug_taken"] * (THREADS - 1)
@@ -83,7 +61,7 @@ def test_duplicate_slugs_under_concurrency(owner):
 
 
 def test_duplicate_team_names_under_concurrency(org, owner):
-    results = _race(
+    results = race(
         THREADS,
         lambda i: teams.team_create(
             organization=org, actor=owner, name="Core" if i % 2 else "core"
@@ -104,7 +82,7 @@ def test_seats_hold_under_concurrent_adds_and_invitations(org, owner):
             organization=org, actor=owner, email=f"inv{i}@example.com"
         )
 
-    results = _race(THREADS, work)
+    results = race(THREADS, work)
     assert _codes(results) == ["seat_limit_reached"] * (THREADS - 4)
     used = (
         Membership.objects.filter(organization=org).count()
@@ -114,7 +92,7 @@ def test_seats_hold_under_concurrent_adds_and_invitations(org, owner):
 
 
 def test_one_pending_invitation_per_address_under_concurrency(org, owner):
-    results = _race(
+    results = race(
         THREADS,
         lambda i: invitations.invitation_create(
             organization=org, actor=owner, email="Same@Example.com"
@@ -127,7 +105,7 @@ def test_one_pending_invitation_per_address_under_concurrency(org, owner):
 def test_last_owner_holds_under_concurrent_demotions(org, owner):
     second = UserFactory(email="second@example.com")
     members.member_add(organization=org, actor=owner, user=second, roles=["owner"])
-    results = _race(
+    results = race(
         2,
         lambda i: members.member_update(
             organization=org,

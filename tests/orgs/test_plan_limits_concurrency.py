@@ -1,11 +1,8 @@
 """The slot quota raised by an organization's plan still holds under concurrent creates: the
 plan is read under the owner's row lock, like the owner's own limit."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from config.errors import Conflict
 from orgs.models import Organization, Plan
@@ -14,33 +11,13 @@ from slots import services
 from slots.models import Slot, SlotType
 from tests.factories import UserFactory
 from tests.orgs.conftest import verified
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (row locks)"),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _race(count: int, work) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_plan_slot_quota_holds_under_16_parallel_creates():
@@ -51,7 +28,7 @@ def test_plan_slot_quota_holds_under_16_parallel_creates():
     org = organizations.org_create(name="Race", slug="race", actor=owner)
     Organization.objects.filter(pk=org.pk).update(plan=plan)
 
-    results = _race(
+    results = race(
         16,
         lambda i: services.slot_create(
             owner=owner, type="pbox", name=f"b{i}", config={}, actor=owner

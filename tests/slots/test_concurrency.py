@@ -1,15 +1,14 @@
 """The quota and name rules under real concurrency: real threads, real PostgreSQL connections."""
 
 import importlib
-import threading
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from config.errors import Conflict
 from slots import services
 from slots.models import Slot, SlotType
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,28 +25,6 @@ def _seeded_slot_types():
         SlotType.objects.get_or_create(key=row["key"], defaults=row)
 
 
-def _race(count: int, work) -> list:
-    """Run ``work(i)`` in ``count`` threads released at once; returns results/exceptions."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 def _codes(results) -> list[str]:
     return sorted(r.code for r in results if isinstance(r, Conflict))
 
@@ -55,7 +32,7 @@ def _codes(results) -> list[str]:
 def test_slot_create_quota_holds_under_20_parallel_creates(user_factory):
     owner = user_factory(slot_limit=3)
 
-    results = _race(
+    results = race(
         20,
         lambda i: services.slot_create(
             owner=owner, type="workspace", name=f"s{i}", config={}, actor=owner
@@ -86,7 +63,7 @@ def test_slot_create_quota_holds_through_the_api(user_factory):
     warm.force_login(owner)
     assert warm.get("/api/v1/slots").status_code == 200
 
-    statuses = _race(20, create)
+    statuses = race(20, create)
 
     assert sorted(statuses) == [201] * 3 + [409] * 17, statuses
     assert Slot.objects.filter(owner=owner).count() == 3
@@ -95,7 +72,7 @@ def test_slot_create_quota_holds_through_the_api(user_factory):
 def test_slot_create_same_name_in_parallel_yields_one(user_factory):
     owner = user_factory(slot_limit=50)
 
-    results = _race(
+    results = race(
         20,
         lambda i: services.slot_create(
             owner=owner, type="workspace", name="Same" if i % 2 else "same", config={}, actor=owner
@@ -113,7 +90,7 @@ def test_slot_rename_to_the_same_name_in_parallel_yields_one(user_factory):
         for i in range(10)
     ]
 
-    results = _race(10, lambda i: services.slot_update(slot=slots[i], name="target", actor=owner))
+    results = race(10, lambda i: services.slot_update(slot=slots[i], name="target", actor=owner))
 
     assert len([r for r in results if isinstance(r, Slot)]) == 1, results
     assert _codes(results) == ["name_taken"] * 9
@@ -134,7 +111,7 @@ def test_slots_suspend_idle_two_workers_suspend_each_slot_once(user_factory, set
         services.slot_create(owner=owner, type="workspace", name=f"i{i}", config={}, actor=owner)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
-        counts = _race(2, lambda i: services.slots_suspend_idle())
+        counts = race(2, lambda i: services.slots_suspend_idle())
 
     assert sum(counts) == 20, counts
     assert Slot.objects.filter(owner=owner, status="suspended").count() == 20
