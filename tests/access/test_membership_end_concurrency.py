@@ -13,10 +13,10 @@ from access.services import resources
 from config.errors import DomainError
 from orgs.models import Organization
 from orgs.services import members, organizations
-from tests.access.test_concurrency import _race
 from tests.factories import UserFactory
 from tests.orgs.conftest import verified
 from tests.orgs.test_concurrency import _seeded  # noqa: F401 - the built-in roles, re-seeded
+from tests.threads import race
 
 pytestmark = [
     pytest.mark.postgres,
@@ -80,11 +80,11 @@ def _assert_no_grant_outlives(results, org, asker) -> None:
 def test_end_races_an_approval(kind, round_):
     owner, org, asker, approver = _setup(auto=False)
     req = _submit(org, asker, "write")
-    results = _race(
+    results = race(
+        2,
         lambda i: _end(kind, owner, org, asker)
         if (i + round_) % 2
         else svc.request_review(access_request=req, reviewer=approver, action="approve"),
-        2,
     )
     _assert_no_grant_outlives(results, org, asker)
 
@@ -93,10 +93,10 @@ def test_end_races_an_approval(kind, round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_end_races_an_auto_approved_submission(kind, round_):
     owner, org, asker, _approver = _setup(auto=True)
-    results = _race(
+    results = race(
+        2,
         lambda i: _end(kind, owner, org, asker)
         if (i + round_) % 2
         else _submit(org, asker, "read"),
-        2,
     )
     _assert_no_grant_outlives(results, org, asker)
