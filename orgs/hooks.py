@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from orgs.tokens import revoke_member_tokens, revoke_organization_tokens
+
 MembershipEndedHandler = Callable[..., Any]
 
 REASON_ERASURE = "erasure"
@@ -37,6 +39,18 @@ def register_membership_ended(handler: MembershipEndedHandler) -> None:
 def membership_ended(
     *, organization: Any, user_id: Any, reason: str, actor: Any = None, request: Any = None
 ) -> None:
+    """The one place a membership's end takes effect: the access tokens naming the
+    organization stop working at once (``orgs.tokens``), then every registered handler."""
+    if user_id is None:
+        revoke_organization_tokens(organization=organization, actor=actor, request=request)
+    else:
+        revoke_member_tokens(
+            organization=organization,
+            user_id=user_id,
+            actor=actor,
+            reason=reason,
+            request=request,
+        )
     for handler in _membership_ended:
         handler(
             organization=organization,

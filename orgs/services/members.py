@@ -23,7 +23,7 @@ from orgs.services.rules import (
     require,
     resolve_roles,
 )
-from orgs.tokens import REASON_MEMBER_REMOVED, REASON_MEMBER_SUSPENDED, revoke_member_tokens
+from orgs.tokens import REASON_MEMBER_REMOVED, REASON_MEMBER_SUSPENDED
 
 _UNSET: Any = object()
 
@@ -161,14 +161,6 @@ def member_update(
                 metadata={"organization": str(locked.pk)},
             )
             if status == Membership.Status.SUSPENDED:
-                # Access tokens naming this organization stop working at once.
-                revoke_member_tokens(
-                    organization=locked,
-                    user_id=membership.user_id,
-                    actor=actor,
-                    reason=REASON_MEMBER_SUSPENDED,
-                    request=request,
-                )
                 hooks.membership_ended(
                     organization=locked,
                     user_id=membership.user_id,
@@ -252,14 +244,6 @@ def member_remove(*, organization: Organization, user_id: Any, actor: Any, reque
         )
         notices.membership_changed(
             organization=locked, user=membership.user, actor=actor, change="removed"
-        )
-        # Access tokens naming this organization stop working at once.
-        revoke_member_tokens(
-            organization=locked,
-            user_id=membership.user_id,
-            actor=actor,
-            reason=REASON_MEMBER_REMOVED,
-            request=request,
         )
         hooks.membership_ended(
             organization=locked,

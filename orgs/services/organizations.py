@@ -22,7 +22,7 @@ from orgs.services.rules import (
     require,
     save_changes,
 )
-from orgs.tokens import REASON_ORG_ARCHIVED, revoke_organization_tokens
+from orgs.tokens import REASON_ORG_ARCHIVED
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -207,8 +207,6 @@ def org_archive(*, organization: Organization, actor: Any, request=None) -> Orga
             request=request,
             changes={"status": [before, Organization.Status.ARCHIVED]},
         )
-        # Every access token naming it stops working at once.
-        revoke_organization_tokens(organization=locked, actor=actor, request=request)
         hooks.membership_ended(
             organization=locked,
             user_id=None,
