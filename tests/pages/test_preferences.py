@@ -18,9 +18,6 @@ LIGHT_BG = "rgb(255, 255, 255)"
 DARK_BG = "rgb(13, 17, 23)"
 
 BACKGROUND = "() => getComputedStyle(document.body).backgroundColor"
-BUTTON_BG = (
-    "() => getComputedStyle(document.querySelector('main button[type=submit]')).backgroundColor"
-)
 
 
 def _save_settings(page, **values) -> None:
@@ -45,12 +42,18 @@ def test_dark_theme_and_accent_apply_after_saving(page, site):
 
     assert page.locator("html").get_attribute("data-theme") == "dark"
     assert page.evaluate(BACKGROUND) == DARK_BG
-    assert page.evaluate(BUTTON_BG) == "rgb(170, 51, 0)"
+    # The accent is a stylesheet of its own: wait (polling) until it has been applied.
+    expect(page.locator("main button[type=submit]")).to_have_css(
+        "background-color", "rgb(170, 51, 0)"
+    )
     screenshot(page, "preferences-dark-accent")
     # The light theme keeps the chosen accent.
     _save_settings(page, theme="light")
     assert page.evaluate(BACKGROUND) == LIGHT_BG
-    assert page.evaluate(BUTTON_BG) == "rgb(170, 51, 0)"
+    # The accent is a stylesheet of its own: wait (polling) until it has been applied.
+    expect(page.locator("main button[type=submit]")).to_have_css(
+        "background-color", "rgb(170, 51, 0)"
+    )
 
 
 def test_auto_theme_follows_the_system(page, site):
