@@ -10,7 +10,15 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 # Values for required parameters, so that only the emptied one is wrong.
-REQUIRED_VALUES = {"period": "24h", "org": "acme"}
+REQUIRED_VALUES = {
+    "period": "24h",
+    "org": "acme",
+    # GET /access/check
+    "user": "00000000-0000-0000-0000-000000000001",
+    "organization": "00000000-0000-0000-0000-000000000002",
+    "resource": "production-db",
+    "access_level": "read",
+}
 
 
 def _may_be_empty(schema: dict) -> bool:
