@@ -113,6 +113,7 @@ def test_backups_api_create_runs_proves_lists_downloads_and_deletes(client_for):
 
     download = client.get(f"{URL}/{backup_id}/download", HTTP_ACCEPT="application/octet-stream")
     assert download.status_code == 200
+    assert download["ETag"] == f'"{shown["sha256"]}"'
     body = b"".join(download.streaming_content)
     assert body.startswith(b"ROSTER-BACKUP\n")
     assert "attachment" in download["Content-Disposition"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import is_serializer
@@ -89,6 +90,9 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and not UNCONSTRAINED_STRING_KEYS & set(schema)
+            # A RegexField's own pattern is written in after this (spectacular maps the
+            # field's validators next, and keeps a pattern already set): it must win.
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
         ):
             # CharField refuses NUL, and (trimming) a value of only whitespace when blank
             # values are not allowed: both are part of the contract.

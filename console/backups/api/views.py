@@ -119,4 +119,7 @@ class BackupViewSet(
             content_type="application/octet-stream",
         )
         response["X-Content-Type-Options"] = "nosniff"
+        if backup.sha256:
+            # The file's digest is its validator, as for every other GET of the API.
+            response["ETag"] = f'"{backup.sha256}"'
         return response
