@@ -240,9 +240,10 @@ def test_procfile_worker_cuts_trickled_headers_and_replaces_a_worker_whose_reque
             served_meanwhile = []
             while sleeper.is_alive():
                 try:
-                    served_meanwhile.append(httpx.get(f"{base}/health", timeout=0.25).status_code)
+                    served_meanwhile.append(httpx.get(f"{base}/health", timeout=1).status_code)
                 except httpx.TimeoutException:
-                    pass  # queued behind the stuck request, on its worker
+                    pass  # queued behind the stuck request, on its worker (a second: the
+                    # free worker may need more than a quarter of one on a busy machine)
             sleeper.join()
 
             # The replacement boots and serves (gunicorn logs each worker's listening line),
