@@ -91,8 +91,12 @@ def test_user_list_query_count_does_not_grow_with_rows(
         ("q=sus%40example", {"sus@example.com"}),
     ],
 )
-def test_user_list_filters_and_search(admin_web, user_factory, manager, query, expected):
+def test_user_list_filters_and_search(
+    admin_web, admin_user, user_factory, manager, query, expected
+):
     # Fixed names: a random one ("Adam …") would match the search for "Ada".
+    admin_user.display_name = "Addie Minh"
+    admin_user.save(update_fields=["display_name"])
     user_factory(
         email="sus@example.com", display_name="Sue Pended", status="suspended", is_active=False
     )
