@@ -15,6 +15,7 @@ from rest_framework import serializers
 from config.api.schema.request_rules import STRIP_WHITESPACE
 from config.api.serializers import (
     QueryParamsSerializer,
+    StrictBooleanField,
     StrictCharField,
     StrictFieldsExtension,
     StrictFieldsMixin,
@@ -608,7 +609,7 @@ class TenantCreateSerializer(StrictSerializer):
         help_text="Feature keys of the plan.",
     )
     idempotency_key = _text(200, required=False, allow_blank=False)
-    dry_run = serializers.BooleanField(required=False, default=False)
+    dry_run = StrictBooleanField(required=False, default=False)
 
 
 class PermissionsQuerySerializer(serializers.Serializer):

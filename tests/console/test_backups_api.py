@@ -44,6 +44,8 @@ def test_backups_api_member_is_403(client_for, member):
         ({"backup_type": "full", "retention_days": -1}, "retention_days", "min_value"),
         ({"backup_type": "full", "retention_days": "7"}, "retention_days", "invalid"),
         ({"backup_type": "full", "include_database": False}, "include_database", "invalid"),
+        ({"backup_type": "full", "encryption_enabled": 0}, "encryption_enabled", "invalid"),
+        ({"backup_type": "full", "include_files": "true"}, "include_files", "invalid"),
         ({"backup_type": "full", "color": "red"}, "color", "unknown_field"),
     ],
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import StrictFieldsMixin, StrictIntegerField
+from config.api.serializers import StrictBooleanField, StrictFieldsMixin, StrictIntegerField
 from console.backups import engine, services
 from console.models import Backup
 
@@ -29,14 +29,14 @@ class _AppField(serializers.ChoiceField):
 class BackupCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     backup_type = serializers.ChoiceField(choices=Backup.Type.choices)
     include_database = _AlwaysTrueField(default=True)
-    include_files = serializers.BooleanField(default=False)
+    include_files = StrictBooleanField(default=False)
     apps = serializers.ListField(
         child=_AppField(),
         required=False,
         max_length=100,
         help_text="Selective backups only: the apps (Django app labels) whose tables it holds.",
     )
-    encryption_enabled = serializers.BooleanField(default=False)
+    encryption_enabled = StrictBooleanField(default=False)
     retention_days = StrictIntegerField(
         min_value=1, max_value=services.MAX_RETENTION_DAYS, default=services.DEFAULT_RETENTION_DAYS
     )
