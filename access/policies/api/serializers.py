@@ -6,16 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from access.policies.types import POLICY_TYPES
-from config.api.serializers import StrictFieldsMixin, StrictIntegerField
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON true or false: no ``"true"``, no ``1``."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
+from config.api.serializers import StrictBooleanField, StrictFieldsMixin, StrictIntegerField
 
 
 def _field(f, **kwargs) -> serializers.Field:
