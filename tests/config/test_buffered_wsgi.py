@@ -117,8 +117,14 @@ def test_abandon_mid_stream_ends_the_call_without_completing_the_response():
 
     async def main():
         call = asyncio.create_task(_call(app, "/stream"))
-        await asyncio.sleep(0.2)
-        overdue = app.overdue(0.1)
+        # Overdue once the application thread has held the call 0.1 s (polled: a busy
+        # machine may start the thread late).
+        overdue = None
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            overdue = app.overdue(0.1)
+            if overdue is not None:
+                break
         app.abandon()
         return overdue, await asyncio.wait_for(call, 5)
 
