@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "access",
     "slots",
     "usage",
+    "support",
     "console",
 ]
 
@@ -558,6 +559,14 @@ CREDENTIAL_KEYS_ARE_GENERATED = not env.list("CREDENTIAL_ENCRYPTION_KEYS", defau
 # generated: an encrypted backup must be readable on another machine, so the key is yours.
 BACKUP_ENCRYPTION_KEYS = env.list("BACKUP_ENCRYPTION_KEYS", default=[])
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+
+# --- Support attachments (support.attachments) ----------------------------------------------
+
+# Outside STATIC_ROOT and any web root: attachments are served only by the permission-checked
+# API endpoint and pages.
+SUPPORT_ATTACHMENT_DIR = Path(
+    env.str("SUPPORT_ATTACHMENT_DIR", default=str(VAR_DIR / "support-attachments"))
+)
 
 # --- Roster policy knobs ----------------------------------------------------------------
 
