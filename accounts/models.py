@@ -10,7 +10,7 @@ from django.utils import timezone as dj_timezone
 
 from accounts.managers import UserManager, normalize_email
 
-ROLE_NAMES = ("member", "manager", "admin")
+ROLE_NAMES = ("member", "manager", "admin", "support")
 
 # The user object, one source for every door that shows or takes it: the API
 # (accounts.selectors.user_as_dict and the users serializers), the data export, the admin

@@ -3,6 +3,7 @@
 member: no model permissions (own data only, through the API's own scoping).
 manager: read users, slots and usage.
 admin: every permission.
+support: the support app's permissions (``support.manage``: every ticket, the agents' console).
 The groups are created by a data migration; their permissions are (re)synced after every
 ``migrate``, because permissions of apps migrated later do not exist yet at that point.
 """
@@ -17,6 +18,7 @@ from django.db import transaction
 from accounts.models import ROLE_NAMES
 
 MANAGER_APPS_READ = ("accounts", "slots", "usage", "audit")
+SUPPORT_APPS = ("support",)
 # The role of every user created without one: self sign-up through any door (the page, the
 # register API, a social sign-up) and ``create_user``.
 DEFAULT_ROLE = "member"
@@ -36,17 +38,21 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
     groups["manager"].permissions.set(_manager_permissions())
     groups["admin"].permissions.set(Permission.objects.using(using).all())
     groups["member"].permissions.clear()
+    groups["support"].permissions.set(
+        Permission.objects.using(using).filter(content_type__app_label__in=SUPPORT_APPS)
+    )
 
 
 @transaction.atomic
 def assign_roles(user, roles: Iterable[str]) -> None:
-    """Replace the user's roles. Staff access follows: managers and admins use the admin."""
+    """Replace the user's roles. Staff access follows: managers, admins and support agents
+    use the admin."""
     wanted = [r for r in ROLE_NAMES if r in set(roles)] or [DEFAULT_ROLE]
     groups = list(Group.objects.filter(name__in=wanted))
     other = Group.objects.filter(name__in=ROLE_NAMES).exclude(name__in=wanted)
     user.groups.remove(*other)
     user.groups.add(*groups)
-    is_staff = bool({"manager", "admin"} & set(wanted)) or user.is_superuser
+    is_staff = bool({"manager", "admin", "support"} & set(wanted)) or user.is_superuser
     if user.is_staff != is_staff:
         user.is_staff = is_staff
         user.save(update_fields=["is_staff"])

@@ -22,6 +22,8 @@ API_KEY_SCOPES = (
     "notifications:read",
     "notifications:write",
     "access:check",
+    "support:read",
+    "support:write",
 )
 
 
