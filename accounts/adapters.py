@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
+from allauth.account.utils import filter_users_by_email
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.utils import translation
 
 from accounts.flows import limits
 from accounts.flows.login import user_may_sign_in
+from accounts.i18n import language_of
 from accounts.impersonation import is_impersonating, refusal
 from accounts.managers import normalize_email
 from accounts.roles import assign_default_role
@@ -83,6 +86,20 @@ class AccountAdapter(DefaultAccountAdapter):
         # A success hands its attempt back (as allauth does), it does not wipe the count.
         self._login_usage.rollback()
         return user
+
+    # --- emails -------------------------------------------------------------------------
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """allauth's emails in the recipient's language (their profile locale) when the
+        address is a user's, whoever asked; otherwise in the request's language."""
+        user = context.get("user")
+        if user is None:
+            user = next(iter(filter_users_by_email(email, is_active=True)), None)
+        if user is None:
+            super().send_mail(template_prefix, email, context)
+            return
+        with translation.override(language_of(user)):
+            super().send_mail(template_prefix, email, context)
 
     # --- password reset -----------------------------------------------------------------
 

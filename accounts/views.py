@@ -176,14 +176,13 @@ def add_validation_errors(form, exc: ValidationError, field_names: dict[str, str
 
 
 def _profile_form(request, data=None):
-    locales = sorted(known_locales().values())
-    language_names = dict(settings.LANGUAGES)
+    language_names = dict(settings.LANGUAGES)  # each language in its own words
     user = request.user
     return ProfileForm(
         data,
         initial={f: getattr(user, f) or "" for f in ProfileForm.base_fields},
         timezones=sorted(zoneinfo.available_timezones()),
-        locales=[(code, f"{language_names.get(code, code)} ({code})") for code in locales],
+        locales=[(code, language_names[code]) for code in sorted(known_locales().values())],
     )
 
 

@@ -108,6 +108,8 @@ MIDDLEWARE = [
     # After usersessions: impersonation must not re-assign the admin's web session row.
     "accounts.impersonation.ImpersonationMiddleware",
     "config.middleware.PageOnlyMessageMiddleware",
+    # Django's LocaleMiddleware, the signed-in user's profile locale first, then Accept-Language.
+    "accounts.i18n.UserLocaleMiddleware",
     # The user's display preferences (theme, time zone, formats), read lazily by templates.
     "accounts.preferences.PreferencesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -610,9 +612,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roster <roster@local
 
 # --- i18n, static -----------------------------------------------------------------------
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The languages Roster's own catalogues cover (locale/, compiled .mo files committed); a
+# user's profile ``locale`` is one of these, and anonymous requests follow Accept-Language.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

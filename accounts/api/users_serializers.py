@@ -98,7 +98,11 @@ class TimezoneField(StrictCharField):
     {
         "type": "string",
         "enum": sorted(known_locales().values()),
-        "description": "A language code Roster knows (case and `_`/`-` are normalised).",
+        "description": (
+            "The language of the user's pages and emails: one Roster is translated into "
+            "(case and `_`/`-` are normalised; a regional variant such as `de-CH` is stored "
+            "as its language)."
+        ),
     }
 )
 class LocaleField(StrictCharField):

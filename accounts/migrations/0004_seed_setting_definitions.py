@@ -1,12 +1,11 @@
 """Seed the settings registry with the preferences and privacy settings users expect.
 
 Existing keys are left alone, so an admin's edits survive re-running this migration.
+The language is not here: it is the profile's ``locale`` (0009 folded a former
+``language`` setting into it).
 """
 
-from django.conf import global_settings
 from django.db import migrations
-
-LANGUAGE_CODES = [code for code, _name in global_settings.LANGUAGES]
 
 DEFINITIONS = [
     # --- preferences: how Roster looks and behaves for the user ----------------------
@@ -18,15 +17,6 @@ DEFINITIONS = [
         "choices": ["light", "dark", "auto"],
         "is_public": False,
         "description": "Colour scheme of the pages; auto follows the operating system.",
-    },
-    {
-        "key": "language",
-        "type": "choice",
-        "category": "preferences",
-        "default": "en",
-        "choices": LANGUAGE_CODES,
-        "is_public": False,
-        "description": "Language of the pages and emails.",
     },
     {
         "key": "timezone_display",

@@ -13,6 +13,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from accounts.i18n import supported_language
 from accounts.models import PROFILE_FIELDS, username_validator
 
 TEXT_FIELDS = ("display_name", "first_name", "last_name", "department")
@@ -99,11 +100,16 @@ def known_locales() -> dict[str, str]:
 
 
 def clean_locale(value: Any) -> str:
+    """One of ``settings.LANGUAGES``; a regional variant reads as its language (de-CH: de)."""
     value = clean_text(value, field="locale", max_length=16)
-    code = known_locales().get(value.lower().replace("_", "-"))
+    code = supported_language(value)
     if code is None:
         raise field_error(
-            "locale", "Use a language code Roster knows, e.g. en, de, pt-br.", "invalid_locale"
+            "locale",
+            "Use a language code Roster is translated into: "
+            + ", ".join(sorted(known_locales()))
+            + ".",
+            "invalid_locale",
         )
     return code
 

@@ -135,7 +135,6 @@ def test_seeded_definitions_are_coherent_and_cover_preferences_and_privacy():
     definitions = {d.key: d for d in SettingDefinition.objects.all()}
     expected = {
         "theme",
-        "language",
         "timezone_display",
         "notifications.email",
         "notifications.security_alerts",
@@ -145,6 +144,7 @@ def test_seeded_definitions_are_coherent_and_cover_preferences_and_privacy():
     }
     assert expected <= set(definitions)
     assert definitions["theme"].choices == ["light", "dark", "auto"]
+    assert "language" not in definitions  # the profile's locale is the one language setting
     assert definitions["profile_visibility"].choices == ["private", "team", "public"]
     assert {d.category for d in definitions.values()} >= {"preferences", "privacy"}
     for definition in definitions.values():
