@@ -13,6 +13,7 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.utils import translation
 
+from accounts import hooks
 from accounts.flows import limits
 from accounts.flows.login import user_may_sign_in
 from accounts.i18n import language_of
@@ -123,6 +124,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if is_impersonating(request):
             raise ImmediateHttpResponse(refusal(request))
         super().pre_social_login(request, sociallogin)
+
+    def list_apps(self, request, provider=None, client_id=None):
+        # allauth's apps (database, settings) and those the apps above accounts keep
+        # (accounts.hooks.register_social_apps: an organization's SAML identity provider).
+        apps = super().list_apps(request, provider=provider, client_id=client_id)
+        return apps + hooks.social_apps(provider=provider, client_id=client_id)
 
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form=form)

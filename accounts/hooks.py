@@ -26,6 +26,14 @@ in that organization. Token login and refresh call it inside their transaction, 
 provider may lock what it reads. Revocation goes the other way: orgs calls
 ``accounts.sessions.revoke_org_sessions`` when a member leaves or the organization is
 archived.
+
+Sign-in providers whose apps an app above accounts keeps (an organization's SAML identity
+provider) are handed to allauth through the social account adapter's ``list_apps``:
+
+    register_social_apps(saml_apps)   # source(*, provider, client_id) -> [SocialApp]
+
+``provider`` and ``client_id`` are allauth's filters (either may be None); a source returns
+unsaved ``SocialApp`` instances, as allauth builds those of ``SOCIALACCOUNT_PROVIDERS``.
 """
 
 from __future__ import annotations
@@ -64,6 +72,9 @@ class OrgClaims:
 
 OrgClaimsProvider = Callable[..., OrgClaims]
 _org_claims: list[OrgClaimsProvider] = []
+
+SocialAppSource = Callable[..., list]
+_social_app_sources: list[SocialAppSource] = []
 
 
 def register_export_section(name: str, build: ExportSection) -> None:
@@ -107,3 +118,17 @@ def org_claims(*, user, organization: str) -> OrgClaims:
             attr="organization",
         )
     return _org_claims[0](user=user, organization=organization)
+
+
+def register_social_apps(source: SocialAppSource) -> None:
+    """Add ``source(provider=, client_id=)`` to the sign-in apps allauth knows."""
+    if source not in _social_app_sources:
+        _social_app_sources.append(source)
+
+
+def social_apps(*, provider: str | None, client_id: str | None) -> list:
+    return [
+        app
+        for source in _social_app_sources
+        for app in source(provider=provider, client_id=client_id)
+    ]

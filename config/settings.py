@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.openid_connect",
+    # SAML per organization: the apps come from orgs (orgs.saml), never from settings.
+    "allauth.socialaccount.providers.saml",
     "allauth.usersessions",
     "audit",
     "notifications",
