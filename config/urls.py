@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("slots.urls")),
     path("", include("usage.urls")),
     path("", include("orgs.urls")),
+    path("", include("notifications.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

@@ -15,7 +15,7 @@ class OrgsConfig(AppConfig):
         from notifications import audience
         from notifications import ws as notifications_ws
         from orgs import ws
-        from orgs.notification_audience import send_audience
+        from orgs.notification_audience import send_audience, send_choices
         from orgs.selectors import memberships_export_for_user
         from orgs.services.invitations import invitations_end_for_erasure
         from orgs.services.members import memberships_end_for_erasure
@@ -27,7 +27,7 @@ class OrgsConfig(AppConfig):
         hooks.register_erasure_step(memberships_end_for_erasure)
         hooks.register_erasure_step(invitations_end_for_erasure)
         # Who may send a notification to whom is the organizations' rule.
-        audience.register(send_audience)
+        audience.register(send_audience, choices=send_choices)
         # Access tokens name an active organization; its claims come from orgs.permissions.
         hooks.register_org_claims(org_claims_for)
         # The notifications socket's channels and presence follow organization membership.
