@@ -328,4 +328,5 @@ from accounts import (  # noqa: E402,F401  (register their models)
     admin_access,
     admin_allauth,
     admin_settings,
+    oidc_provider_admin,
 )

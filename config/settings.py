@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     # SAML per organization: the apps come from orgs (orgs.saml), never from settings.
     "allauth.socialaccount.providers.saml",
     "allauth.usersessions",
+    "allauth.idp.oidc",  # Roster as an OpenID Connect provider (accounts.oidc_provider)
     "audit",
     "notifications",
     "accounts",
@@ -551,6 +552,19 @@ SIMPLE_JWT = {
 API_SESSION_MAX_LIFETIME = timedelta(
     seconds=env.int("API_SESSION_MAX_LIFETIME", default=30 * 24 * 3600)
 )
+
+# --- OpenID Connect provider (allauth.idp.oidc; accounts.oidc_provider, docs/operations.md) --
+# The adapter signs ID tokens with JWT_SIGNING_KEYS (so /.well-known/jwks.json verifies them),
+# names SITE_URL as the issuer and adds the ``orgs`` scope. Clients: Django admin.
+IDP_OIDC_ADAPTER = "orgs.oidc_provider.OrgsOIDCProviderAdapter"
+IDP_OIDC_ID_TOKEN_EXPIRES_IN = env.int("OIDC_ID_TOKEN_LIFETIME", default=300)
+IDP_OIDC_ACCESS_TOKEN_EXPIRES_IN = env.int("OIDC_ACCESS_TOKEN_LIFETIME", default=900)
+IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_LIFETIME", default=30 * 24 * 3600)
+IDP_OIDC_ROTATE_REFRESH_TOKEN = True
+IDP_OIDC_AUTHORIZATION_CODE_EXPIRES_IN = 60
+# RP-initiated logout signs out at once when the id_token_hint names the signed-in user, and
+# asks otherwise (OpenID Connect RP-Initiated Logout 1.0, section 2).
+IDP_OIDC_RP_INITIATED_LOGOUT_ASKS_FOR_OP_LOGOUT = False
 
 # --- Slot credentials -------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("health/ready", views.ready, name="health-ready"),
     path("api/v1/", include(api_v1)),
     path(".well-known/", include("accounts.api.urls_wellknown")),
+    path("", include("accounts.oidc_provider_urls")),  # OIDC provider (after the JWKS)
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
