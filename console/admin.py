@@ -159,3 +159,6 @@ class BackupAdmin(admin.ModelAdmin):
                 backups_services.backup_delete(backup=backup, actor=request.user, request=request)
             except DomainError as exc:
                 self.message_user(request, f"{backup.pk}: {exc.detail}", messages.ERROR)
+
+
+from console.reports import admin as reports_admin  # noqa: E402, F401  (registers ReportAdmin)

@@ -1,4 +1,4 @@
-"""The console's records: backups (``console.backups``)."""
+"""The console's records: backups (``console.backups``) and reports (``console.reports``)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,8 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backup_type} backup {self.id} ({self.status})"
+
+
+from console.reports.models import Report  # noqa: E402  (the console's records, one module each)
+
+__all__ = ["Backup", "Report"]

@@ -39,3 +39,8 @@ def verify_backup(backup_id: str) -> None:
 def expire_backups() -> int:
     """Delete backups past their retention_days. Safe to run twice."""
     return services.backups_expire()
+
+
+from console.reports.tasks import run_report  # noqa: E402  (registered with the worker)
+
+__all__ = ["expire_backups", "run_backup", "run_report", "verify_backup"]
