@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("usage.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("console.backups.api.urls")),
+    path("", include("console.reports.api.urls")),
     path("", include("notifications.api.urls")),
 ]
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", include("slots.urls")),
     path("", include("usage.urls")),
     path("", include("orgs.urls")),
+    path("", include("console.reports.urls")),
     path("", include("notifications.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
