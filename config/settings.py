@@ -469,6 +469,7 @@ SPECTACULAR_SETTINGS = {
         "AccessRequestStatusEnum": "access.models.AccessRequestStatus",
         "GrantStatusEnum": "access.models.GrantStatus",
         "ReviewActionEnum": "access.models.ReviewAction",
+        "ReportStatusEnum": "console.models.Report.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
