@@ -1,0 +1,149 @@
+"""The bell and the notifications list update live: Chromium on Roster's own web process (the
+Procfile's ``web``: HTTP and WebSocket on one port), an access request made by another
+process for the signed-in approver (tests/pages/notifications_live_side.py), once on the
+embedded defaults (the web process polls the database) and once on Redis (the channel layer).
+The page's script runs under the site's Content-Security-Policy; without JavaScript the same
+pages show the same count on each load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.servers import REDIS_SERVER, ROOT, free_port, procfile_line, redis_server, web_server
+
+pytestmark = pytest.mark.browser
+
+SIDE = Path(__file__).with_name("notifications_live_side.py")
+# The contract says 2 s from the row to the socket; the browser, the side process's start
+# and a busy test machine get the rest.
+LIVE_MS = 8_000
+
+
+def _side(env: dict, *args: str) -> dict:
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(SIDE), *args], cwd=ROOT, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def server(request, tmp_path_factory):
+    var = tmp_path_factory.mktemp("live")
+    with ExitStack() as stack:
+        extra = {}
+        if request.param == "redis":
+            if REDIS_SERVER is None:
+                pytest.skip("redis-server is not installed")
+            extra["REDIS_URL"] = stack.enter_context(redis_server(var)).url
+        port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ROSTER_VAR_DIR": str(var),
+            "DEBUG": "true",
+            "API_RATE_LIMITS_ENABLED": "false",
+            "ROSTER_TEST_PORT": str(port),
+            "ROSTER_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "1",
+            **extra,
+        }
+        subprocess.run(  # noqa: S603 - our own venv
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        made = _side(env, "setup")
+        argv = ["bash", "-c", f"exec {procfile_line('web')}"]
+        with (
+            (var / "web.log").open("wb") as log,
+            web_server(argv, env=env, errors=var / "web.err", stdout=log) as base,
+        ):
+            yield {"base": base, "env": env, **made}
+
+
+def _context(browser, server, **options):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, **options)
+    context.add_cookies(
+        [
+            {
+                "name": server["cookie_name"],
+                "value": server["cookie"],
+                "url": server["base"],
+                "httpOnly": True,
+            }
+        ]
+    )
+    return context
+
+
+def test_bell_and_list_update_live_when_an_access_request_arrives(browser, server):
+    context = _context(browser, server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text)
+        if m.type == "error" and "Content Security Policy" in m.text
+        else None,
+    )
+    base = server["base"]
+    try:
+        page.goto(f"{base}/account/")
+        bell = page.get_by_test_id("notification-bell")
+        count = bell.locator("[data-unread-count]")
+        expect(count).to_have_text("0")
+        expect(bell).to_have_attribute("data-live", "connected")
+
+        # Bob asks for access; Ada (the approver) sees the bell change without reloading.
+        _side(server["env"], "request", "read")
+        expect(count).to_have_text("1", timeout=LIVE_MS)
+        expect(bell).to_have_attribute("aria-label", "Notifications, 1 unread")
+        expect(page.locator("[data-notification-announce]")).to_have_text(
+            "New notification: Access request to review: production-db"
+        )
+
+        # On the list, a new one goes to the top, with its own "Mark read" form.
+        bell.click()
+        expect(page).to_have_url(f"{base}/account/notifications/")
+        items = page.get_by_test_id("notification")
+        expect(items).to_have_count(1)
+        first_id = items.first.get_attribute("data-notification-id")
+        expect(bell).to_have_attribute("data-live", "connected")
+        _side(server["env"], "request", "write")
+        expect(items).to_have_count(2, timeout=LIVE_MS)
+        expect(count).to_have_text("2")
+        newest = items.first
+        expect(newest).to_contain_text("Access request to review: production-db")
+        expect(newest).to_contain_text("Access request to review")  # the kind's label
+        expect(newest).to_contain_text("bob@example.com asks for write access")
+        assert newest.get_attribute("data-notification-id") != first_id
+        newest.get_by_role("button", name="Mark read").click()
+        expect(page).to_have_url(f"{base}/account/notifications/")
+        expect(count).to_have_text("1")
+        expect(page.get_by_role("button", name="Mark read")).to_have_count(1)
+    finally:
+        context.close()
+    assert not problems, problems
+
+    # Without JavaScript: the same count on each load, and the forms still work.
+    plain = _context(browser, server, java_script_enabled=False)
+    try:
+        page = plain.new_page()
+        page.goto(f"{base}/account/notifications/")
+        expect(page.get_by_test_id("notification-bell")).to_have_attribute(
+            "aria-label", "Notifications, 1 unread"
+        )
+        page.get_by_test_id("mark-all-read").click()
+        expect(
+            page.get_by_test_id("notification-bell").locator("[data-unread-count]")
+        ).to_have_text("0")
+    finally:
+        plain.close()
