@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("usage.urls")),
     path("", include("orgs.urls")),
     path("", include("console.reports.urls")),
+    path("", include("access.urls")),
     path("", include("notifications.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
