@@ -470,6 +470,10 @@ SPECTACULAR_SETTINGS = {
         "GrantStatusEnum": "access.models.GrantStatus",
         "ReviewActionEnum": "access.models.ReviewAction",
         "ReportStatusEnum": "console.models.Report.Status",
+        "TicketStatusEnum": "support.models.Ticket.Status",
+        "TicketPriorityEnum": "support.models.Ticket.Priority",
+        # Named beside the tickets' priority (which has `urgent` too).
+        "NotificationPriorityEnum": "notifications.models.Notification.Priority",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("console.backups.api.urls")),
     path("", include("console.reports.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("support.api.urls")),
 ]
 
 handler500 = views.server_error
