@@ -43,6 +43,32 @@ def _door(request) -> str:
     return "admin" if path.startswith("/admin/") else "page"
 
 
+def _login_method(request, user) -> dict[str, str]:
+    """How the sign-in was made, from allauth's record of the session's authentication
+    steps: a provider sign-in names its provider type (``saml``, ``github``, ...) and the
+    app (for SAML, the organization's); the second factor is not the method."""
+    from allauth.account.authentication import get_authentication_records
+
+    session = getattr(request, "session", None)
+    if session is None:
+        return {}
+    for step in reversed(get_authentication_records(request, user)):
+        if step.get("method") == "socialaccount":
+            from allauth.socialaccount.adapter import get_adapter
+            from allauth.socialaccount.models import SocialApp
+            from django.core.exceptions import ImproperlyConfigured
+
+            provider = str(step.get("provider", ""))
+            try:
+                kind = get_adapter().get_provider(request, provider).id
+            except (SocialApp.DoesNotExist, ImproperlyConfigured):
+                kind = "social"  # an app removed meanwhile: still a provider sign-in
+            return {"method": kind, "provider": provider}
+        if step.get("method") not in ("mfa", "reauthenticate"):
+            return {"method": str(step.get("method"))}
+    return {}
+
+
 def on_user_logged_in(sender, request, user, **kwargs: Any) -> None:
     if not _served(request) or _is_api(request):
         return
@@ -51,7 +77,7 @@ def on_user_logged_in(sender, request, user, **kwargs: Any) -> None:
         actor=user,
         target=user,
         request=request,
-        metadata={"door": _door(request)},
+        metadata={"door": _door(request), **_login_method(request, user)},
     )
 
 

@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("slots.urls")),
     path("", include("usage.urls")),
     path("", include("orgs.urls")),
+    path("", include("orgs.saml.urls")),
     path("", include("console.reports.urls")),
     path("", include("access.urls")),
     path("", include("notifications.urls")),

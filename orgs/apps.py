@@ -42,6 +42,10 @@ class OrgsConfig(AppConfig):
         post_migrate.connect(
             ensure_builtin_roles, sender=self, dispatch_uid="orgs.ensure_builtin_roles"
         )
+        # SAML per organization: allauth's apps, the sign-in policy, membership on sign-in.
+        from orgs.saml.wiring import connect as connect_saml
+
+        connect_saml()
 
 
 def ensure_builtin_roles(sender=None, using="default", **kwargs) -> None:

@@ -283,3 +283,7 @@ MembershipStatus = Membership.Status
 InvitationStatus = Invitation.Status
 TeamRole = TeamMembership.Role
 DomainJoinMode = OrganizationDomain.JoinMode
+
+
+# An organization's SAML identity provider lives in its own module (orgs.saml).
+from orgs.saml.models import SamlConnection  # noqa: E402, F401

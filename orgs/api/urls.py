@@ -1,6 +1,6 @@
 """Organization routes: both ``/orgs`` and ``/orgs/`` (no redirect, so POST bodies survive)."""
 
-from django.urls import re_path
+from django.urls import include, re_path
 
 from orgs.api.base import UUID_RE
 from orgs.api.views_invitations import (
@@ -117,4 +117,5 @@ urlpatterns = [
     route("plans", PlanList.as_view(), "plans"),
     route("permissions", PermissionCatalogue.as_view(), "permission-catalogue"),
     route("admin/tenants", TenantOnboard.as_view(), "admin-tenants"),
+    re_path("", include("orgs.saml.api_urls")),
 ]
