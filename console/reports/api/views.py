@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config.errors import Conflict
@@ -79,7 +78,6 @@ class ReportViewSet(
     }
     serializer_class = ReportSerializer
     queryset = Report.objects.none()
-    permission_classes = [IsAuthenticated]
     required_scopes = ("orgs:read", "orgs:write")
     lookup_value_regex = UUID_PATTERN
     http_method_names = ["get", "post", "head", "options"]
