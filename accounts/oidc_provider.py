@@ -14,6 +14,8 @@ userinfo, revocation, RP-initiated logout); Roster configures it here:
   tokens and access tokens stop working at once (allauth asks ``get_user_by_sub`` or checks
   ``is_active``, which the database keeps equal to ``status == active``).
 - **PKCE** (S256) is required of every client, confidential ones included.
+- **Silent authorization** (``prompt=none``) needs live tokens of *this* client covering
+  the scopes (allauth accepts those of any client); otherwise ``consent_required``.
 - **Audit**: a granted authorization is ``oidc.authorized``, every token response
   ``oidc.token.issued`` (grant type, scopes; never a token), in the token's transaction.
 - **Errors** on the provider's pages (unknown client, wrong redirect URI, bad logout
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
 from allauth.idp.oidc.models import Client, PrivateKey, Token
@@ -160,23 +163,39 @@ def _as_client_error(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _redirect_to_client(redirect_uri: str, params: dict[str, str]) -> HttpResponse:
+    # A plain 302: HttpResponseRedirect refuses the custom schemes of native clients.
+    response = HttpResponse(status=302)
+    separator = "&" if "?" in redirect_uri else "?"
+    response["Location"] = f"{redirect_uri}{separator}{urlencode(params)}"
+    return response
+
+
+def _issued_code(response: HttpResponse) -> bool:
+    location = response.get("Location", "") if response.status_code == 302 else ""
+    return "code" in parse_qs(urlsplit(location).query)
+
+
 class AuthorizeView(AuthorizationView):
-    """allauth's authorization endpoint: PKCE (S256) required, active accounts only, the
-    grant audited."""
+    """allauth's authorization endpoint: PKCE (S256) required, active accounts only, silent
+    authorization (``prompt=none``) only for a client the user already granted, every grant
+    audited."""
 
     def get(self, request, *args, **kwargs):
         refused = self._refuse(request, request.GET)
         if refused is not None:
             return refused
-        return _as_client_error(super().get(request, *args, **kwargs))
+        response = _as_client_error(super().get(request, *args, **kwargs))
+        if "none" in request.GET.get("prompt", "").split() and _issued_code(response):
+            self._record(request.GET.get("client_id", ""), request.GET.get("scope", "").split())
+        return response
 
     def post(self, request, *args, **kwargs):
+        user = request.user
+        if user.is_authenticated and user.status != User.Status.ACTIVE:
+            return _error_page(request, "This account cannot authorize applications.")
         # A POST without the signed request is allauth's "authorization request by POST",
-        # which it redirects to the GET form: the same checks apply there.
-        if not request.POST.get("request"):
-            refused = self._refuse(request, request.POST)
-            if refused is not None:
-                return refused
+        # which it redirects to the GET form, where the other checks apply.
         return _as_client_error(super().post(request, *args, **kwargs))
 
     def _refuse(self, request, params) -> HttpResponse | None:
@@ -188,19 +207,45 @@ class AuthorizeView(AuthorizationView):
                 return _error_page(request, "A PKCE code challenge (S256) is required.")
             if params.get("code_challenge_method") != PKCE_METHOD:
                 return _error_page(request, "The code challenge method must be S256.")
+        if "none" in params.get("prompt", "").split() and user.is_authenticated:
+            return self._silent_without_grant(request, params)
         return None
+
+    def _silent_without_grant(self, request, params) -> HttpResponse | None:
+        """allauth answers ``prompt=none`` when tokens of *any* client cover the scopes;
+        Roster asks that this client holds them, or answers ``consent_required``."""
+        client = Client.objects.filter(id=params.get("client_id", "")).first()
+        redirect_uri = params.get("redirect_uri", "")
+        if client is None or redirect_uri not in client.get_redirect_uris():
+            return None  # allauth refuses these with its error page
+        wanted = set(params.get("scope", "").split()) or set(client.get_default_scopes())
+        granted: set[str] = set()
+        for token in Token.objects.valid().filter(
+            user=request.user,
+            client=client,
+            type__in=[Token.Type.ACCESS_TOKEN, Token.Type.REFRESH_TOKEN],
+        ):
+            granted.update(token.get_scopes())
+        if wanted and wanted <= granted:
+            return None
+        answer = {"error": "consent_required"}
+        if params.get("state"):
+            answer["state"] = params["state"]
+        return _redirect_to_client(redirect_uri, answer)
+
+    def _record(self, client_id: str, scopes) -> None:
+        record(
+            action="oidc.authorized",
+            actor=self.request.user,
+            target=("oidc_client", client_id),
+            request=self.request,
+            metadata={"scopes": sorted(scopes)},
+        )
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        location = response.get("Location", "") if response.status_code == 302 else ""
-        if "code=" in location:
-            record(
-                action="oidc.authorized",
-                actor=self.request.user,
-                target=("oidc_client", self._request_info["client_id"]),
-                request=self.request,
-                metadata={"scopes": sorted(form.cleaned_data["scopes"])},
-            )
+        if _issued_code(response):
+            self._record(self._request_info["client_id"], form.cleaned_data["scopes"])
         return _as_client_error(response)
 
 

@@ -375,3 +375,81 @@ def test_suspended_user(provider, person, live_server, admin_user):
     again = browser.get(url, allow_redirects=False, timeout=10)
     assert again.status_code == 302 and "/accounts/login/" in again.headers["Location"]
     assert AuditEvent.objects.filter(action="oidc.authorized").count() == 2
+
+
+def test_consent_choices_and_silent_authorization(provider, person, live_server):
+    user, _ = person
+    base = live_server.url
+    metadata = provider
+    rp = _rp(metadata)
+    browser = _signed_in_browser(base, user)
+
+    # Silent authorization before any grant to this client: consent_required, no code.
+    silent_url, state = rp.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=generate_token(48), prompt="none"
+    )
+    silent = browser.get(silent_url, allow_redirects=False, timeout=10)
+    assert silent.status_code == 302
+    answer = parse_qs(urlsplit(silent.headers["Location"]).query)
+    assert answer == {"error": ["consent_required"], "state": [state]}
+
+    # Cancel: access_denied back to the client, nothing granted or audited.
+    url, state = rp.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=generate_token(48)
+    )
+    page = browser.get(url, allow_redirects=False, timeout=10)
+    cancel = browser.post(
+        f"{base}/identity/o/authorize",
+        data={
+            "csrfmiddlewaretoken": _field(page.text, "csrfmiddlewaretoken"),
+            "request": _field(page.text, "request"),
+            "scopes": SCOPE.split(),
+            "action": "cancel",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert cancel.status_code == 302
+    assert parse_qs(urlsplit(cancel.headers["Location"]).query)["error"] == ["access_denied"]
+    assert not AuditEvent.objects.filter(action="oidc.authorized").exists()
+
+    # Unticking orgs: the client gets no memberships.
+    verifier = generate_token(48)
+    url, _ = rp.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce="n-1"
+    )
+    _, granted = _consent(browser, base, url, ["openid", "email"])
+    token = rp.fetch_token(
+        metadata["token_endpoint"],
+        authorization_response=granted.headers["Location"],
+        code_verifier=verifier,
+    )
+    claims = _verify_id_token(token["id_token"], metadata, nonce="n-1")
+    assert "orgs" not in claims and "name" not in claims and claims["email"] == user.email
+    assert "orgs" not in rp.get(metadata["userinfo_endpoint"], timeout=10).json()
+    event = AuditEvent.objects.get(action="oidc.authorized")
+    assert event.metadata["scopes"] == ["email", "openid"]
+
+    # Now silent authorization of those scopes works (and is audited); of more, it does not.
+    quiet_url, _ = rp.create_authorization_url(
+        metadata["authorization_endpoint"],
+        code_verifier=generate_token(48),
+        prompt="none",
+        scope="openid email",
+    )
+    quiet = browser.get(quiet_url, allow_redirects=False, timeout=10)
+    assert quiet.status_code == 302 and "code" in parse_qs(
+        urlsplit(quiet.headers["Location"]).query
+    )
+    assert AuditEvent.objects.filter(action="oidc.authorized").count() == 2
+    more = browser.get(silent_url, allow_redirects=False, timeout=10)
+    assert parse_qs(urlsplit(more.headers["Location"]).query)["error"] == ["consent_required"]
+
+    # A malformed logout request is a 400 page, not a redirect.
+    bad = browser.get(
+        metadata["end_session_endpoint"],
+        params={"client_id": CLIENT_ID, "post_logout_redirect_uri": "https://elsewhere.example/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert bad.status_code == 400 and "Location" not in bad.headers
