@@ -73,6 +73,7 @@ class ReportViewSet(
                 "period_too_long",
                 "empty",
             ],
+            404: ["not_found"],
         },
         "download": {409: ["not_ready", "file_missing"]},
     }
