@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("console.reports.urls")),
     path("", include("access.urls")),
     path("", include("notifications.urls")),
+    path("", include("support.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

@@ -105,6 +105,21 @@ def _next_number() -> int:
     return (Ticket.objects.aggregate(n=Max("number"))["n"] or 0) + 1
 
 
+def check_status_move(current: str, new: str, *, staff: bool) -> None:
+    """Raise unless a ticket may go from ``current`` to ``new`` (a different status) by
+    staff or by its requester. The admin's form asks this before it saves."""
+    if not staff and new not in REQUESTER_MAY_SET:
+        raise Forbidden(
+            "status_not_allowed",
+            "You may only close your ticket; support staff set other statuses.",
+            attr="status",
+        )
+    if new not in TRANSITIONS[current]:
+        raise Conflict(
+            "invalid_transition", f"A {current} ticket cannot become {new}.", attr="status"
+        )
+
+
 def ticket_create(
     *,
     requester,
@@ -169,18 +184,7 @@ def ticket_update(
         if status is not UNSET:
             status = _choice(status, Status, attr="status")
             if status != ticket.status:
-                if not staff and status not in REQUESTER_MAY_SET:
-                    raise Forbidden(
-                        "status_not_allowed",
-                        "You may only close your ticket; support staff set other statuses.",
-                        attr="status",
-                    )
-                if status not in TRANSITIONS[ticket.status]:
-                    raise Conflict(
-                        "invalid_transition",
-                        f"A {ticket.status} ticket cannot become {status}.",
-                        attr="status",
-                    )
+                check_status_move(ticket.status, status, staff=staff)
                 changes["status"] = [ticket.status, status]
                 ticket.status = status
         if priority is not UNSET:

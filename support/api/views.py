@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status, viewsets
@@ -25,6 +24,7 @@ from support.api.serializers import (
     TicketUpdateSerializer,
 )
 from support.content import MAX_ATTACHMENT_BYTES
+from support.downloads import attachment_response
 from support.models import Attachment, Ticket
 
 SUPPORT_SCOPES = ("support:read", "support:write")
@@ -222,19 +222,3 @@ class SupportTicketViewSet(viewsets.GenericViewSet):
         ticket = selectors.ticket_for(request.user, ticket_id)
         row = selectors.attachment_for(request.user, ticket, attachment_id)
         return attachment_response(row)
-
-
-def attachment_response(row: Attachment) -> FileResponse:
-    """The one way an attachment leaves Roster (API and pages): as a download, typed by
-    its checked content, never rendered by the browser."""
-    response = FileResponse(
-        row.file.open("rb"),
-        as_attachment=True,
-        filename=row.filename,
-        content_type=row.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    response["ETag"] = f'"{row.sha256}"'
-    return response
