@@ -10,10 +10,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
+from accounts.i18n import language_of
 from orgs.models import Invitation
 
 
@@ -41,11 +44,16 @@ def send_invitation(*, invitation_id: Any, token: str) -> None:
         "expires_at": invitation.expires_at,
         "roles": [r.name for r in invitation.roles.all()],
     }
+    # In the invitee's language when the address is an account's, else the inviter's.
+    invitee = get_user_model().objects.filter(email__iexact=invitation.email).first()
+    language = language_of(invitee) if invitee else translation.get_language()
     prefix = getattr(settings, "ACCOUNT_EMAIL_SUBJECT_PREFIX", "")
-    subject = render_to_string("orgs/email/invitation_subject.txt", context).strip()
+    with translation.override(language):
+        subject = render_to_string("orgs/email/invitation_subject.txt", context).strip()
+        message = render_to_string("orgs/email/invitation_message.txt", context)
     send_mail(
         subject=f"{prefix}{subject}",
-        message=render_to_string("orgs/email/invitation_message.txt", context),
+        message=message,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[invitation.email],
     )
