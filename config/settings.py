@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "config.middleware.PageOnlyAuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Security policies of a web session: its lifetime, and MFA setup once required.
+    "access.policies.middleware.SecurityPolicyMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # After usersessions: impersonation must not re-assign the admin's web session row.
     "accounts.impersonation.ImpersonationMiddleware",
