@@ -25,6 +25,10 @@ from config.client_ip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_login_stages(self) -> list[str]:
+        # After the second factor: an expired password is replaced before the sign-in ends.
+        return [*super().get_login_stages(), "accounts.flows.stages.PasswordExpiredStage"]
+
     def get_client_ip(self, request) -> str:
         # One answer to "which address is the client" for allauth and Roster alike.
         ip = client_ip(request)

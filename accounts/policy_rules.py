@@ -20,9 +20,11 @@ replaces that rate for an account (accounts.flows.limits); the per-IP rates stay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,16 @@ class LockoutRule:
     window_seconds: int
 
 
+@dataclass(frozen=True)
+class SessionRules:
+    """How long the credentials of one user's sign-in live (the ``session`` policy)."""
+
+    access_token: timedelta  # an access token's lifetime (JWT exp)
+    refresh_idle: timedelta  # an API session unused this long ends
+    refresh_absolute: timedelta  # an API session ends this long after its sign-in
+    web_session: timedelta  # a web session ends this long after its sign-in
+
+
 class PolicyProvider(Protocol):
     def rules_for(self, user: Any) -> PasswordRules:
         """The strictest rules that apply to ``user`` (None or unsaved: a new account)."""
@@ -59,6 +71,15 @@ class PolicyProvider(Protocol):
     def lockout_for(self, login: str) -> LockoutRule | None:
         """The strictest lockout policy of the account signing in as ``login`` (an email
         address; the platform's for an unknown one); None while no policy is stored."""
+
+    def session_rules_for(self, user: Any) -> SessionRules:
+        """The strictest session lifetimes that apply to ``user``."""
+
+    def password_expires_at(self, user: Any) -> datetime | None:
+        """When ``user``'s password expires (None: never)."""
+
+    def mfa_deadline(self, user: Any) -> datetime | None:
+        """When ``user`` must have a second factor by (None: no policy requires one)."""
 
 
 _providers: list[PolicyProvider] = []
@@ -89,3 +110,35 @@ def lockout_rule_for(login: str) -> LockoutRule | None:
     """The per-account lockout of ``login``; None: the settings' rate applies."""
     provider = policy_provider()
     return provider.lockout_for(login) if provider is not None else None
+
+
+def default_session_rules() -> SessionRules:
+    return SessionRules(
+        access_token=settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"],
+        refresh_idle=settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"],
+        refresh_absolute=settings.API_SESSION_MAX_LIFETIME,
+        web_session=timedelta(seconds=settings.SESSION_COOKIE_AGE),
+    )
+
+
+def session_rules_for(user: Any) -> SessionRules:
+    provider = policy_provider()
+    return provider.session_rules_for(user) if provider is not None else default_session_rules()
+
+
+def password_expired(user: Any) -> bool:
+    """Whether ``user`` must choose a new password before signing in any further."""
+    provider = policy_provider()
+    expires_at = provider.password_expires_at(user) if provider is not None else None
+    return expires_at is not None and expires_at <= timezone.now()
+
+
+def mfa_setup_required(user: Any) -> bool:
+    """Whether ``user`` must set up a second factor before signing in any further: a policy
+    requires one of them, its grace period has passed, and they have none (TOTP or
+    WebAuthn)."""
+    from accounts.selectors import has_mfa
+
+    provider = policy_provider()
+    deadline = provider.mfa_deadline(user) if provider is not None else None
+    return deadline is not None and deadline <= timezone.now() and not has_mfa(user)

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -36,9 +36,10 @@ from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 from rest_framework_simplejwt.tokens import RefreshToken as SimpleRefreshToken
 
 from accounts import hooks, sessions
-from accounts.flows.login import ensure_email_verified, user_may_sign_in
+from accounts.flows.login import ensure_email_verified, ensure_mfa_policy_met, user_may_sign_in
 from accounts.flows.metrics import count_sign_in
 from accounts.models import ApiSession, User
+from accounts.policy_rules import SessionRules, session_rules_for
 from accounts.selectors import user_with_flags
 from audit.services import record
 from config.client_ip import client_ip
@@ -248,15 +249,14 @@ class TokenPair:
         }
 
 
-def _lifetimes() -> tuple[timedelta, timedelta]:
-    jwt_settings = settings.SIMPLE_JWT
-    return jwt_settings["ACCESS_TOKEN_LIFETIME"], jwt_settings["REFRESH_TOKEN_LIFETIME"]
-
-
 def _mint(
-    user: User, session: ApiSession, roles: list[str], org: hooks.OrgClaims | None
+    user: User,
+    session: ApiSession,
+    roles: list[str],
+    org: hooks.OrgClaims | None,
+    rules: SessionRules,
 ) -> tuple[TokenPair, str]:
-    access_lifetime, refresh_lifetime = _lifetimes()
+    access_lifetime, refresh_lifetime = rules.access_token, rules.refresh_idle
     now = timezone.now()
     refresh = RefreshToken()
     refresh.set_iat(at_time=now)
@@ -288,19 +288,20 @@ def _client(request) -> tuple[str | None, str]:
     return client_ip(request), request.META.get("HTTP_USER_AGENT", "")[:512]
 
 
-def _session_deadline(session: ApiSession) -> datetime:
-    """When the session ends whatever its activity (its absolute lifetime)."""
-    return session.created_at + settings.API_SESSION_MAX_LIFETIME
+def _session_deadline(session: ApiSession, rules: SessionRules) -> datetime:
+    """When the session ends whatever its activity (its absolute lifetime: the ``session``
+    policy's ``refresh_absolute_days``, by default ``API_SESSION_MAX_LIFETIME``)."""
+    return session.created_at + rules.refresh_absolute
 
 
-def _session_expiry(now: datetime, *, deadline: datetime) -> datetime:
-    """A session lives ``REFRESH_TOKEN_LIFETIME`` unused, never past its deadline.
+def _session_expiry(now: datetime, *, deadline: datetime, rules: SessionRules) -> datetime:
+    """A session lives ``refresh_idle`` unused (the ``session`` policy's, by default
+    ``REFRESH_TOKEN_LIFETIME``), never past its deadline.
 
     The refresh token itself keeps its full lifetime, so that a refresh after the deadline
     is told ``session_expired`` rather than ``token_expired`` (an idle client's token expires
     first and is told ``token_expired``)."""
-    _, refresh_lifetime = _lifetimes()
-    return min(now + refresh_lifetime, deadline)
+    return min(now + rules.refresh_idle, deadline)
 
 
 def token_issue(
@@ -313,16 +314,17 @@ def token_issue(
     written."""
     ip, user_agent = _client(request)
     now = timezone.now()
+    rules = session_rules_for(user)
     with transaction.atomic():
         org = hooks.org_claims(user=user, organization=organization) if organization else None
         session = sessions.api_session_create(
             user=user,
             ip=ip,
             user_agent=user_agent,
-            expires_at=_session_expiry(now, deadline=now + settings.API_SESSION_MAX_LIFETIME),
+            expires_at=_session_expiry(now, deadline=now + rules.refresh_absolute, rules=rules),
             active_org_id=org.org if org is not None else None,
         )
-        pair, refresh_jti = _mint(user, session, user.roles, org)
+        pair, refresh_jti = _mint(user, session, user.roles, org, rules)
         session.refresh_jti = refresh_jti
         session.save(update_fields=["refresh_jti"])
         User.objects.filter(pk=user.pk).update(last_login=now)
@@ -424,7 +426,8 @@ def token_refresh(
             raise TokenRejected("token_invalid", "The token is not valid.")
         session.user = user
         now = timezone.now()
-        deadline = _session_deadline(session)
+        rules = session_rules_for(user)
+        deadline = _session_deadline(session, rules)
         if deadline <= now and session.revoke_reason in ("", None, SESSION_EXPIRED):
             outcome = SESSION_EXPIRED
             if session.revoked_at is None:
@@ -449,7 +452,9 @@ def token_refresh(
         else:
             org, outcome = _refreshed_org(session, organization, now=now, request=request)
             if outcome == "refreshed":
-                pair = _rotate(session, org, now=now, deadline=deadline, request=request)
+                pair = _rotate(
+                    session, org, now=now, deadline=deadline, rules=rules, request=request
+                )
     if outcome == "org_revoked":
         raise TokenRejected("token_revoked", "This session has been revoked.")
     if outcome == SESSION_EXPIRED:
@@ -512,13 +517,16 @@ def _rotate(
     *,
     now: datetime,
     deadline: datetime,
+    rules: SessionRules,
     request,
 ) -> TokenPair:
     user = session.user
-    # The sign-in policy holds for refresh too (verification may have become mandatory).
+    # The sign-in policy holds for refresh too (verification may have become mandatory, a
+    # second factor required).
     ensure_email_verified(user)
-    session.expires_at = _session_expiry(now, deadline=deadline)
-    pair, refresh_jti = _mint(user, session, user.roles, org)
+    ensure_mfa_policy_met(user)
+    session.expires_at = _session_expiry(now, deadline=deadline, rules=rules)
+    pair, refresh_jti = _mint(user, session, user.roles, org, rules)
     ip, _ = _client(request)
     before_org = str(session.active_org_id) if session.active_org_id else None
     after_org = org.org if org is not None else None

@@ -1,10 +1,16 @@
 from django.urls import path, re_path
 
 from accounts import preferences, views
+from accounts.flows import stages
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/", views.overview, name="account-overview"),
+    path(
+        "account/password-expired/",
+        stages.password_expired_page,
+        name="account-password-expired",
+    ),
     path("account/api-keys/", views.api_keys, name="account-api-keys"),
     path(
         "account/api-keys/<uuid:key_id>/revoke/",

@@ -1,5 +1,5 @@
 """Admin console: security policies (the platform's and organizations'; add one of another
-type than ``password`` with ``?policy_type=lockout``), edited through
+type than ``password`` with ``?policy_type=lockout``, ``mfa`` or ``session``), edited through
 ``access.policies.services.policy_set`` with the API's rules (bounds, an organization's
 only tighter than the platform's) and its audit event ``policy.<type>.updated``."""
 
@@ -18,6 +18,8 @@ from config.errors import DomainError
 def _form_field(f) -> forms.Field:
     if f.kind is bool:
         return forms.BooleanField(required=False, help_text=f.help)
+    if f.kind is str:
+        return forms.ChoiceField(choices=[(c, c) for c in f.choices], help_text=f.help)
     return forms.IntegerField(min_value=f.minimum, max_value=f.maximum, help_text=f.help)
 
 

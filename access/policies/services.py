@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from access.policies import selectors
 from access.policies.models import PasswordHistory, SecurityPolicy
-from access.policies.types import PASSWORD, POLICY_TYPES
+from access.policies.types import PASSWORD, POLICY_TYPES, SESSION
 from audit.services import record
 from config.errors import Invalid
 from orgs.models import Organization
 
 WEAKER_THAN_PLATFORM = "weaker_than_platform"
-POLICY_ERROR_CODES = [WEAKER_THAN_PLATFORM]
+CONTRADICTORY = "contradictory_values"
+POLICY_ERROR_CODES = [WEAKER_THAN_PLATFORM, CONTRADICTORY]
 
 
 def _clean(policy_type: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +32,11 @@ def _clean(policy_type: str, values: dict[str, Any]) -> dict[str, Any]:
         if f.kind is bool:
             if not isinstance(value, bool):
                 raise Invalid("invalid", f"{f.name} must be true or false.", attr=f.name)
+        elif f.kind is str:
+            if value not in f.choices:
+                raise Invalid(
+                    "invalid", f"{f.name} must be one of {', '.join(f.choices)}.", attr=f.name
+                )
         elif isinstance(value, bool) or not isinstance(value, int):
             raise Invalid("invalid", f"{f.name} must be a whole number.", attr=f.name)
         elif not f.minimum <= value <= f.maximum:
@@ -36,7 +44,27 @@ def _clean(policy_type: str, values: dict[str, Any]) -> dict[str, Any]:
                 "invalid", f"{f.name} must be from {f.minimum} to {f.maximum}.", attr=f.name
             )
         clean[f.name] = value
+    _consistent(policy_type, clean)
     return clean
+
+
+def _consistent(policy_type: str, clean: dict[str, Any]) -> None:
+    """Values that are each within bounds but cannot hold together: 400
+    ``contradictory_values`` naming the field to change."""
+    if policy_type == PASSWORD and clean["min_length"] > settings.PASSWORD_MAX_LENGTH:
+        raise Invalid(
+            CONTRADICTORY,
+            f"min_length may not exceed the longest password accepted "
+            f"({settings.PASSWORD_MAX_LENGTH}).",
+            attr="min_length",
+        )
+    if policy_type == SESSION and clean["refresh_idle_days"] > clean["refresh_absolute_days"]:
+        raise Invalid(
+            CONTRADICTORY,
+            "refresh_idle_days may not exceed refresh_absolute_days (a session ends at the "
+            "absolute limit however active it is).",
+            attr="refresh_idle_days",
+        )
 
 
 def policy_check(
@@ -82,6 +110,10 @@ def policy_set(
         row.updated_at = timezone.now()
         row.updated_by = actor if getattr(actor, "pk", None) else None
         row.save()
+        # Now for this transaction's own reads, and again once committed (another process
+        # may have cached the rows as they were in between).
+        cache.delete(selectors.STORED_TYPES_KEY)
+        transaction.on_commit(lambda: cache.delete(selectors.STORED_TYPES_KEY))
         record(
             action=f"policy.{policy_type}.updated",
             actor=actor,
@@ -104,11 +136,11 @@ def policy_set(
 
 def password_remember(*, user: Any, encoded: str) -> None:
     """``user`` now has the password hashed as ``encoded``: keep the hashes of their last
-    ``history`` passwords (their effective policy's), and no more."""
-    keep = selectors.effective_values(user, PASSWORD)["history"]
+    ``history`` passwords (their effective policy's), and no more; the newest row always
+    (it says when the current password was set, which password expiry counts from)."""
+    keep = max(1, selectors.effective_values(user, PASSWORD)["history"])
     with transaction.atomic():
-        if keep > 0:
-            PasswordHistory.objects.create(user_id=user.pk, password=encoded)
+        PasswordHistory.objects.create(user_id=user.pk, password=encoded)
         stale = PasswordHistory.objects.filter(user_id=user.pk).values_list("pk", flat=True)[keep:]
         PasswordHistory.objects.filter(pk__in=list(stale)).delete()
 

@@ -15,22 +15,35 @@ from accounts.flows.limits import LOGIN_FAILED, rates
 
 PASSWORD = "password"  # noqa: S105 - a policy type, not a secret
 LOCKOUT = "lockout"
+MFA = "mfa"
+SESSION = "session"
+
+# mfa.required_for, from the least to the most strict.
+MFA_NONE, MFA_ADMINS, MFA_ALL = "none", "admins", "all"
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: type  # int or bool
+    kind: type  # int, bool or str (one of ``choices``)
     help: str
     default: Callable[[], Any]
     minimum: int = 0
     maximum: int = 0
     lower_is_stricter: bool = False
+    # For a str field: its values, from the least to the most strict.
+    choices: tuple[str, ...] = ()
+    # For an int field where fewer is stricter: 0 means "never" (the least strict).
+    zero_means_never: bool = False
 
     def stricter(self, a: Any, b: Any) -> Any:
-        """The stricter of two values (True for a requirement; the larger number, or the
-        smaller one where fewer is stricter)."""
+        """The stricter of two values (True for a requirement; the later choice; the larger
+        number, or the smaller one where fewer is stricter, 0 last where it means never)."""
         if self.kind is bool:
+            return a or b
+        if self.kind is str:
+            return max(a, b, key=self.choices.index)
+        if self.zero_means_never and 0 in (a, b):
             return a or b
         return min(a, b) if self.lower_is_stricter else max(a, b)
 
@@ -64,6 +77,17 @@ PASSWORD_FIELDS: tuple[Field, ...] = (
         minimum=0,
         maximum=24,
     ),
+    Field(
+        "expiry_days",
+        int,
+        "Days a password stays valid; after them the next sign-in asks for a new one (0: "
+        "never). Counted from when the password was set.",
+        lambda: 0,
+        minimum=0,
+        maximum=3650,
+        lower_is_stricter=True,
+        zero_means_never=True,
+    ),
 )
 
 
@@ -94,7 +118,84 @@ LOCKOUT_FIELDS: tuple[Field, ...] = (
     ),
 )
 
-POLICY_TYPES: dict[str, tuple[Field, ...]] = {PASSWORD: PASSWORD_FIELDS, LOCKOUT: LOCKOUT_FIELDS}
+MFA_FIELDS: tuple[Field, ...] = (
+    Field(
+        "required_for",
+        str,
+        "Who must have a second factor: `none`, `admins` (the platform's admins for the "
+        "platform's policy; an organization's owners and admins for its own) or `all`.",
+        lambda: MFA_NONE,
+        choices=(MFA_NONE, MFA_ADMINS, MFA_ALL),
+    ),
+    Field(
+        "grace_days",
+        int,
+        "Days a user who must have a second factor may still sign in without one, counted "
+        "from the later of the account's creation, the start of the membership (an "
+        "organization's policy) and the policy's last change.",
+        lambda: 7,
+        minimum=0,
+        maximum=365,
+        lower_is_stricter=True,
+    ),
+)
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+def _whole(seconds: float, unit: int, maximum: int) -> int:
+    """A setting's lifetime in whole units (rounded up), within the field's bounds."""
+    return min(maximum, max(1, math.ceil(seconds / unit)))
+
+
+SESSION_FIELDS: tuple[Field, ...] = (
+    Field(
+        "access_token_minutes",
+        int,
+        "Lifetime of an API access token (JWT `exp`), in minutes.",
+        lambda: _whole(_seconds(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]), 60, 1440),
+        minimum=1,
+        maximum=1440,
+        lower_is_stricter=True,
+    ),
+    Field(
+        "refresh_idle_days",
+        int,
+        "An API session unused for this many days ends (its refresh token expires).",
+        lambda: _whole(_seconds(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]), 86400, 365),
+        minimum=1,
+        maximum=365,
+        lower_is_stricter=True,
+    ),
+    Field(
+        "refresh_absolute_days",
+        int,
+        "An API session ends this many days after its sign-in, however active "
+        "(`session_expired`). At least `refresh_idle_days`.",
+        lambda: _whole(_seconds(settings.API_SESSION_MAX_LIFETIME), 86400, 365),
+        minimum=1,
+        maximum=365,
+        lower_is_stricter=True,
+    ),
+    Field(
+        "web_session_hours",
+        int,
+        "A web session ends this many hours after its sign-in.",
+        lambda: _whole(float(settings.SESSION_COOKIE_AGE), 3600, 8760),
+        minimum=1,
+        maximum=8760,
+        lower_is_stricter=True,
+    ),
+)
+
+POLICY_TYPES: dict[str, tuple[Field, ...]] = {
+    PASSWORD: PASSWORD_FIELDS,
+    LOCKOUT: LOCKOUT_FIELDS,
+    MFA: MFA_FIELDS,
+    SESSION: SESSION_FIELDS,
+}
 
 
 def defaults(policy_type: str) -> dict[str, Any]:

@@ -115,6 +115,18 @@ class MfaRequiredSerializer(serializers.Serializer):
     )
 
 
+class PasswordChangeRequiredSerializer(serializers.Serializer):
+    password_change_required = serializers.BooleanField()
+    password_change_token = serializers.CharField(
+        help_text="Short-lived (5 minutes), single-use ticket for `POST /auth/token/password`."
+    )
+
+
+class TokenPasswordRequestSerializer(StrictSerializer):
+    password_change_token = StrictCharField(max_length=128)
+    new_password = _password_field()
+
+
 class MfaRequestSerializer(StrictSerializer):
     mfa_token = StrictCharField(max_length=128)
     code = StrictCharField(max_length=64, help_text="A TOTP code or a recovery code.")

@@ -15,7 +15,9 @@ from accounts import apikeys, hooks, selectors, sessions, tokens
 from accounts.api import auth_serializers as s
 from accounts.api.users_serializers import UserSerializer
 from accounts.flows import login, mfa, password, signup
+from accounts.flows.login import MFA_SETUP_REQUIRED, ensure_mfa_policy_met
 from accounts.models import ApiKey, User
+from accounts.policy_rules import password_expired
 from accounts.validators import PASSWORD_ERROR_CODES
 from audit.services import record
 from config.api.permissions import API_KEY_SCOPES, NotApiKey
@@ -55,11 +57,41 @@ _ORG_DESCRIPTION = (
 )
 
 
+_POLICY_DESCRIPTION = (
+    "\n\n**Security policies.** When a policy requires a second factor of the account, its "
+    "grace period has passed and none is set up, the answer is 403 `mfa_setup_required` "
+    "(set one up on the pages; nothing is issued). When the password has expired (the "
+    "password policy's `expiry_days`), the answer is 200 `{password_change_required: true, "
+    "password_change_token}` and no tokens: `POST /auth/token/password` with a new password "
+    "gives the tokens."
+)
+
+
+def _sign_in_end(request, user: User, *, method: str, organization: str | None) -> Response:
+    """The last steps of a sign-in whose credentials (and second factor) are checked: the
+    MFA policy, then the password's expiry, then the tokens."""
+    ensure_mfa_policy_met(user)
+    if password_expired(user):
+        tokens.organization_check(user=user, organization=organization)
+        ticket = password.password_change_ticket_create(user, organization=organization)
+        return Response({"password_change_required": True, "password_change_token": ticket})
+    pair = tokens.token_issue(user=user, request=request, method=method, organization=organization)
+    return Response(pair.as_response())
+
+
+def _token_or_password_change(name: str, *others) -> PolymorphicProxySerializer:
+    return PolymorphicProxySerializer(
+        component_name=name,
+        serializers=[s.TokenPairSerializer, *others, s.PasswordChangeRequiredSerializer],
+        resource_type_field_name=None,
+    )
+
+
 class TokenView(PublicView):
     error_codes = {
         400: ["required", *_ORG_ERRORS],
         401: ["invalid_credentials"],
-        403: ["email_unverified", "mfa_method_unavailable"],
+        403: ["email_unverified", "mfa_method_unavailable", MFA_SETUP_REQUIRED],
         429: ["too_many_attempts"],
     }
     throttle_scope = "token"  # stricter per-IP bucket (config.api.throttling)
@@ -75,16 +107,11 @@ class TokenView(PublicView):
             "gets 429 `too_many_attempts` with `Retry-After`, even with the right password. "
             "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens; "
             "the organization is checked then, and named again at `POST /auth/token/mfa`."
+            + _POLICY_DESCRIPTION
             + _ORG_DESCRIPTION
         ),
         request=s.TokenRequestSerializer,
-        responses={
-            200: PolymorphicProxySerializer(
-                component_name="TokenOrMfaRequired",
-                serializers=[s.TokenPairSerializer, s.MfaRequiredSerializer],
-                resource_type_field_name=None,
-            )
-        },
+        responses={200: _token_or_password_change("TokenOrNextStep", s.MfaRequiredSerializer)},
         auth=[],
     )
     def post(self, request):
@@ -110,10 +137,7 @@ class TokenView(PublicView):
                     "methods": methods,
                 }
             )
-        pair = tokens.token_issue(
-            user=user, request=request, method="password", organization=organization
-        )
-        return Response(pair.as_response())
+        return _sign_in_end(request, user, method="password", organization=organization)
 
 
 def _email_for_username(username: str) -> str:
@@ -143,21 +167,63 @@ class TokenMfaView(PublicView):
             "Exchange the `mfa_token` and a TOTP or recovery code for tokens. A wrong code is "
             "401 `invalid_code` (the mfa_token stays usable for a few tries until it expires); "
             "an expired or spent mfa_token is 401 `invalid_mfa_token`. A recovery code works "
-            "once. Failed codes count towards the sign-in limits (429 `too_many_attempts`)."
+            "once. Failed codes count towards the sign-in limits (429 `too_many_attempts`). "
+            "An expired password is asked for next: 200 `{password_change_required, "
+            "password_change_token}` and no tokens (see `POST /auth/token/password`)."
             + _ORG_DESCRIPTION
         ),
         request=s.MfaRequestSerializer,
-        responses={200: s.TokenPairSerializer},
+        responses={200: _token_or_password_change("TokenOrPasswordChange")},
         auth=[],
     )
     def post(self, request):
         data = _valid(s.MfaRequestSerializer, request)
         result = mfa.mfa_challenge_complete(request, mfa_token=data["mfa_token"], code=data["code"])
-        pair = tokens.token_issue(
-            user=result.user,
-            request=request,
+        return _sign_in_end(
+            request,
+            result.user,
             method=f"password+{result.method}",
             organization=data.get("organization") or None,
+        )
+
+
+class TokenPasswordView(PublicView):
+    error_codes = {
+        400: [*PASSWORD_ERROR_CODES, *_ORG_ERRORS],
+        401: ["invalid_password_change_token", "invalid_credentials"],
+        403: ["email_unverified", MFA_SETUP_REQUIRED],
+    }
+    throttle_scope = "mfa"  # the same stricter per-IP bucket as the second factor
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Replace an expired password and get the tokens",
+        description=(
+            "The step after `POST /auth/token` (or `/auth/token/mfa`) answered "
+            "`password_change_required`. The `password_change_token` is short-lived (5 "
+            "minutes), kept hashed and single-use: a new password that the rules refuse is "
+            "400 naming `new_password` with the validators' codes (the password policy, "
+            "`password_reused` for one of the last `history` passwords, the expired one "
+            "included) and the token stays usable for a few tries; an expired or spent "
+            "token is 401 `invalid_password_change_token`. On success the password is "
+            "changed (audited `auth.password.changed`, reason `password_expired`; the "
+            "account's other sessions end, its API keys stay) and the tokens are issued, "
+            "with the organization named at the first step. A second factor that a policy "
+            "requires and the account lacks is 403 `mfa_setup_required` (the password is "
+            "changed first)."
+        ),
+        request=s.TokenPasswordRequestSerializer,
+        responses={200: s.TokenPairSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = _valid(s.TokenPasswordRequestSerializer, request)
+        user, organization = password.password_change_ticket_use(
+            request, token=data["password_change_token"], new_password=data["new_password"]
+        )
+        ensure_mfa_policy_met(user)
+        pair = tokens.token_issue(
+            user=user, request=request, method="password+change", organization=organization
         )
         return Response(pair.as_response())
 
@@ -165,6 +231,7 @@ class TokenMfaView(PublicView):
 class TokenRefreshView(PublicView):
     error_codes = {
         400: _ORG_ERRORS,
+        403: ["email_unverified", MFA_SETUP_REQUIRED],
         401: [
             "token_invalid",
             "token_expired",
@@ -185,8 +252,12 @@ class TokenRefreshView(PublicView):
             "already rotated refresh token is 401 `token_reused` and revokes the whole API "
             "session. An access token given here is 401 `token_wrong_type`. An API session "
             "has an absolute lifetime from its token login (`API_SESSION_MAX_LIFETIME`, 30 "
-            "days by default): after it, refresh is 401 `session_expired` however active the "
-            "session was, and the client signs in again.\n\n"
+            "days by default; the `session` security policy's `refresh_absolute_days`): after "
+            "it, refresh is 401 `session_expired` however active the session was, and the "
+            "client signs in again. An unused session ends after `refresh_idle_days`; each new "
+            "access token lives `access_token_minutes` (the policy in force at the refresh). "
+            "A second factor that a policy requires, past its grace period, and not set up: "
+            "403 `mfa_setup_required` (the refresh token stays usable once one is).\n\n"
             "**Switching organization.** `organization` (id or slug) makes it the session's "
             "active organization from this pair on; left out, the session keeps its own (its "
             'roles and permissions are read again); `null` or `""` clears it. An '

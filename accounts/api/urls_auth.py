@@ -10,6 +10,7 @@ api_key = v.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 urlpatterns = [
     re_path(r"^auth/token/?$", v.TokenView.as_view(), name="auth-token"),
     re_path(r"^auth/token/mfa/?$", v.TokenMfaView.as_view(), name="auth-token-mfa"),
+    re_path(r"^auth/token/password/?$", v.TokenPasswordView.as_view(), name="auth-token-password"),
     re_path(r"^auth/token/refresh/?$", v.TokenRefreshView.as_view(), name="auth-token-refresh"),
     re_path(r"^auth/logout/?$", v.LogoutView.as_view(), name="auth-logout"),
     re_path(r"^auth/status/?$", v.StatusView.as_view(), name="auth-status"),

@@ -12,6 +12,7 @@ from accounts.flows.limits import consume_login_attempt
 from accounts.flows.metrics import count_sign_in
 from accounts.managers import normalize_email
 from accounts.models import User
+from accounts.policy_rules import mfa_setup_required
 from accounts.selectors import email_verified_of
 from audit.services import record
 from config.errors import Forbidden, Unauthenticated
@@ -36,6 +37,20 @@ def ensure_email_verified(user: User) -> None:
         raise Forbidden(
             "email_unverified",
             "Confirm your email address first; the confirmation link was sent by email.",
+        )
+
+
+MFA_SETUP_REQUIRED = "mfa_setup_required"
+
+
+def ensure_mfa_policy_met(user: User) -> None:
+    """403 ``mfa_setup_required`` when a security policy requires a second factor of
+    ``user``, the grace period has passed and they have none (accounts.policy_rules)."""
+    if mfa_setup_required(user):
+        raise Forbidden(
+            MFA_SETUP_REQUIRED,
+            "A security policy requires a second factor for this account: set one up on the "
+            "account's security page (sign in there), then sign in again.",
         )
 
 

@@ -12,6 +12,8 @@ from config.api.serializers import StrictBooleanField, StrictFieldsMixin, Strict
 def _field(f, **kwargs) -> serializers.Field:
     if f.kind is bool:
         return StrictBooleanField(help_text=f.help, **kwargs)
+    if f.kind is str:
+        return serializers.ChoiceField(choices=list(f.choices), help_text=f.help, **kwargs)
     return StrictIntegerField(min_value=f.minimum, max_value=f.maximum, help_text=f.help, **kwargs)
 
 

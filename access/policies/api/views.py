@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from access.policies import selectors, services
 from access.policies.api.serializers import ANSWERS, BODIES
-from access.policies.types import LOCKOUT, PASSWORD
+from access.policies.types import LOCKOUT, MFA, PASSWORD, SESSION
 from config.api.permissions import IsAdminRole, NotApiKey
 from orgs.api.base import ORG_PARAM, visible_organization
 from orgs.models import Organization
@@ -25,7 +25,24 @@ ABOUT = {
     PASSWORD: "The rules of every new password (register, change, reset, admin, bulk, "
     "import): codes `password_too_short`, `password_requires_uppercase`, "
     "`password_requires_lowercase`, `password_requires_number`, `password_requires_special`, "
-    "`password_reused` (one of the last `history` passwords, the current one included).",
+    "`password_reused` (one of the last `history` passwords, the current one included). "
+    "`expiry_days` (0: never): a password older than that is replaced at the next sign-in "
+    "(pages: a form right after the password; API: `POST /auth/token` answers "
+    "`password_change_required`). Its age counts from when it was set; for a password set "
+    "before Roster recorded that, from the later of the account's creation and the last "
+    "change of an expiring policy that applies. `min_length` above the longest password "
+    "accepted is 400 `contradictory_values`.",
+    MFA: "Who must have a second factor (TOTP or a security key), and the days of grace. "
+    "Past the grace period, a user without one is sent to set one up after signing in on "
+    "the pages, and `POST /auth/token` and `/auth/token/refresh` answer 403 "
+    "`mfa_setup_required`. The grace counts from the later of the account's creation, the "
+    "membership's start (an organization's policy) and the policy's last change. Each "
+    "applicable policy is read on its own: the platform's `admins` are its admins, an "
+    "organization's `admins` its owners and admins.",
+    SESSION: "Lifetimes: of an access token, of an unused API session, of any API session "
+    "from its sign-in, and of a web session from its sign-in. Applied when tokens are minted "
+    "or refreshed and when a web session is used (a web session past it is signed out). "
+    "`refresh_idle_days` above `refresh_absolute_days` is 400 `contradictory_values`.",
     LOCKOUT: "Failed sign-ins allowed per account (at every sign-in door) before it is "
     "refused with 429 for the rest of the window; the per-IP limit stays a setting.",
 }
@@ -63,6 +80,7 @@ def _put(request, organization: Organization | None, policy_type: str) -> Respon
 def platform_view(policy_type: str) -> type[APIView]:
     class PlatformPolicyView(APIView):
         permission_classes = [IsAuthenticated, NotApiKey, IsAdminRole]
+        error_codes = {"put": {400: [services.CONTRADICTORY]}}
 
         @extend_schema(
             summary=f"The platform's {policy_type} policy",
