@@ -1,8 +1,8 @@
 """Roster as an OpenID Connect provider (accounts.oidc_provider), driven by a real client.
 
 authlib plays the relying party against the live server over HTTP: discovery, the
-authorization request with PKCE, the consent page (a ``requests`` session holding a Roster
-session stands in for the browser), the code exchange, the ID token verified against
+authorization request with PKCE, Roster's sign-in page and the consent page (a
+``requests`` session stands in for the browser), the code exchange, the ID token verified against
 Roster's JWKS with joserfc (authlib's JOSE library, which ``authlib.jose`` is deprecated
 for), userinfo, refresh, and RP-initiated logout.
 """
@@ -101,6 +101,25 @@ def _signed_in_browser(base: str, user) -> requests.Session:
     return browser
 
 
+def _sign_in_on_the_page(browser: requests.Session, base: str, login_url: str, email: str):
+    """Roster's sign-in page, as a browser fills it; returns where it sends the user next."""
+    page = browser.get(login_url, timeout=10)
+    assert page.status_code == 200
+    response = browser.post(
+        page.url,
+        data={
+            "csrfmiddlewaretoken": _field(page.text, "csrfmiddlewaretoken"),
+            "login": email,
+            "password": PASSWORD,
+            "next": parse_qs(urlsplit(page.url).query)["next"][0],
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302, response.text[:500]
+    return response.headers["Location"]
+
+
 def _consent(browser: requests.Session, base: str, authorize_url: str, scopes: list[str]):
     page = browser.get(authorize_url, allow_redirects=False, timeout=10)
     assert page.status_code == 200, page.text[:500]
@@ -163,11 +182,12 @@ def test_full_flow(provider, person, live_server):
     authorize_url, state = rp.create_authorization_url(
         metadata["authorization_endpoint"], code_verifier=verifier, nonce="n-0042"
     )
-    # Not signed in: Roster's sign-in page first.
+    # Not signed in: Roster's sign-in page first, then back to the authorization request.
     browser = requests.Session()
     first = browser.get(authorize_url, allow_redirects=False, timeout=10)
     assert first.status_code == 302 and "/accounts/login/" in first.headers["Location"]
-    browser = _signed_in_browser(base, user)
+    back = _sign_in_on_the_page(browser, base, base + first.headers["Location"], user.email)
+    assert base + back == authorize_url
 
     page, granted = _consent(browser, base, authorize_url, SCOPE.split())
     # The consent page lists what the client gets, in Roster's layout.
