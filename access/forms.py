@@ -168,7 +168,10 @@ class ResourceForm(forms.Form):
         required=False, widget=forms.CheckboxSelectMultiple, label="Approving teams"
     )
     approver_users = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, label="Approving members"
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        label="Approving members",
+        help_text="Choose several with Ctrl or Shift.",
     )
     min_approvals = forms.IntegerField(label="Approvals needed", initial=1)
     max_duration_days = forms.IntegerField(label="Longest duration (days)", initial=14)

@@ -150,6 +150,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
             "organizations": organizations,
             "chooser": chooser,
             "resources": resources,
+            "described": [r for r in resources if r.description and not r.builtin],
             "form": form,
         },
         status=status,
@@ -428,7 +429,6 @@ def org_policies(request: HttpRequest, org_id) -> HttpResponse:
                         "label": f.name.replace("_", " ").capitalize(),
                         "value": values.get(f.name),
                         "platform": platform.get(f.name),
-                        "help": f.help,
                     }
                     for f in fields
                 ],

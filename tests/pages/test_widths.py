@@ -77,6 +77,46 @@ def _rows_for(user):
     )
     usage_events_ingest(caller=user, body={"events": [{"meter": "api.calls", "quantity": 3}]})
     record(action="user.profile.updated", actor=user, target=user)
+    _access_rows(user)
+
+
+def _access_rows(user):
+    """An organization the user owns, with a resource, a request waiting for them, one of
+    theirs approved (a grant) and one they approved."""
+    from access.services import requests, resources
+    from orgs.services import members, organizations
+
+    colleague = verified_user(f"colleague.{user.email}", "a passphrase for widths 42")
+    org = organizations.org_create(name="Widths Deployment Group", actor=user)
+    members.member_add(organization=org, actor=user, user=colleague, roles=["admin"])
+    resources.resource_create(
+        organization=org,
+        actor=user,
+        key="deploy-pipeline-production-eu-west",
+        name="Deployment pipeline (production, eu-west)",
+        levels=["read", "write", "administer"],
+        approvers={"roles": ["owner", "admin"], "teams": [], "users": []},
+    )
+
+    def ask(who, level):
+        return requests.request_submit(
+            organization=org,
+            requester=who,
+            resource="deploy-pipeline-production-eu-west",
+            access_level=level,
+            justification="Rotate the deployment credentials of the eu-west pipeline",
+            duration_days=7,
+        )
+
+    requests.request_review(access_request=ask(user, "read"), reviewer=colleague, action="approve")
+    requests.request_review(
+        access_request=ask(colleague, "read"),
+        reviewer=user,
+        action="approve",
+        conditions={"duration_days": 2},
+        comments="Two days for the rotation",
+    )
+    ask(colleague, "administer")
 
 
 def _account_paths(user) -> list[str]:
@@ -97,6 +137,29 @@ def _account_paths(user) -> list[str]:
         reverse("account_email"),
         reverse("mfa_index"),
         reverse("usersessions_list"),
+        *_access_paths(user),
+    ]
+
+
+def _access_paths(user) -> list[str]:
+    from access.models import AccessRequest
+    from orgs.models import Organization
+
+    org = Organization.objects.filter(memberships__user=user).first()
+    if org is None:
+        return []
+    pending = AccessRequest.objects.filter(organization=org, status="pending").first()
+    approved = AccessRequest.objects.filter(organization=org, status="approved").first()
+    return [
+        reverse("access-home"),
+        reverse("access-request-new"),
+        reverse("access-reviews"),
+        reverse("access-request", args=[pending.pk]),
+        reverse("access-request", args=[approved.pk]),
+        reverse("org-access-resources", args=[org.pk]),
+        reverse("org-access-grants", args=[org.pk]),
+        reverse("org-access-policies", args=[org.pk]),
+        reverse("org-access-policy", args=[org.pk, "password"]),
     ]
 
 
