@@ -53,6 +53,9 @@ ADVANCED: dict[str, Any] = {
     # Only sign-ins Roster started (InResponseTo matches a request it sent).
     "reject_idp_initiated_sso": True,
     "reject_deprecated_algorithm": True,
+    # Roster's own URLs may be on a one-label host (localhost, an intranet name); this
+    # only relaxes python3-saml's URL syntax check of the settings.
+    "allow_single_label_domains": True,
 }
 
 
@@ -123,7 +126,11 @@ def sp_metadata(request, organization_id: Any) -> str:
         settings={
             "strict": True,
             "sp": sp,
-            "security": {"wantAssertionsSigned": True, "authnRequestsSigned": False},
+            "security": {
+                "wantAssertionsSigned": True,
+                "authnRequestsSigned": False,
+                "allowSingleLabelDomains": True,
+            },
         },
         sp_validation_only=True,
     )
