@@ -51,7 +51,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidRequestError
 from accounts.models import User
 from audit.services import record
 
-# What a client may ask for, in the order the consent page lists them.
+# The scopes of every client (the subclasses add theirs: extra_scopes).
 BASE_SCOPES = ("openid", "profile", "email")
 PKCE_METHOD = "S256"
 

@@ -38,14 +38,8 @@ LOGOUT_URI = "http://127.0.0.1:8765/signed-out"
 SCOPE = "openid profile email orgs"
 
 
-@pytest.fixture
-def provider(live_server, settings):
-    """The live server as the provider: issuer = SITE_URL = the live server's address."""
-    reseed()
-    settings.SITE_URL = live_server.url
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
+def register_client() -> Client:
+    """The relying party of these tests, as a platform admin would register it."""
     client = Client(
         id=CLIENT_ID,
         name="Test RP",
@@ -58,6 +52,18 @@ def provider(live_server, settings):
     client.set_secret(CLIENT_SECRET)
     client.set_post_logout_redirect_uris([LOGOUT_URI])
     client.save()
+    return client
+
+
+@pytest.fixture
+def provider(live_server, settings):
+    """The live server as the provider: issuer = SITE_URL = the live server's address."""
+    reseed()
+    settings.SITE_URL = live_server.url
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
+    register_client()
     metadata = requests.get(f"{live_server.url}/.well-known/openid-configuration", timeout=10)
     assert metadata.status_code == 200
     return metadata.json()
