@@ -354,3 +354,7 @@ class RoleAdmin(AuditedModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# SAML connections (read-only) live with the rest of SAML per organization.
+import orgs.saml.admin  # noqa: E402, F401

@@ -191,3 +191,18 @@ def test_sso_settings_page(setup, client):
     assert client.get(f"/account/organizations/{setup.org.pk}/sso/").status_code == 403
     client.force_login(setup.other_owner)
     assert client.get(f"/account/organizations/{setup.org.pk}/sso/").status_code == 404
+
+
+def test_saml_admin_is_read_only(setup, client, admin_user):
+    jwt_client(setup.owner).put(setup.url, setup.body, format="json")
+    connection = SamlConnection.objects.get()
+    client.force_login(admin_user)
+    listing = client.get("/admin/orgs/samlconnection/")
+    assert listing.status_code == 200 and b"idp.acme.example" in listing.content
+    detail = client.get(f"/admin/orgs/samlconnection/{connection.pk}/change/")
+    assert detail.status_code == 200
+    assert b"BEGIN CERTIFICATE" not in detail.content
+    assert client.get("/admin/orgs/samlconnection/add/").status_code == 403
+    posted = client.post(f"/admin/orgs/samlconnection/{connection.pk}/change/", {"enabled": ""})
+    assert posted.status_code == 403
+    assert SamlConnection.objects.get().enabled
