@@ -12,7 +12,7 @@ from orgs.saml import services
 
 class SsoSignInForm(forms.Form):
     email = forms.EmailField(
-        label="Work email",
+        label="Work address",
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         help_text="Your organization's sign-in page opens if it uses single sign-on.",
