@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import password_changed, validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -158,6 +158,9 @@ def user_change_password(
         locked = User.objects.select_for_update().get(pk=user.pk)
         locked.password = new_hash
         locked.save(update_fields=["password"])
+        # What save() after set_password() does: the validators' hook (password history,
+        # and when the password was set, which password expiry counts from).
+        password_changed(new_password, locked)
         user.password = new_hash
         record(action="auth.password.changed", actor=actor, target=locked, request=request)
         revoked = credentials_revoke_on_password_change(
