@@ -479,3 +479,46 @@ def test_consent_choices_and_silent_authorization(provider, person, live_server)
         timeout=10,
     )
     assert bad.status_code == 400 and "Location" not in bad.headers
+
+
+@pytest.mark.django_db
+def test_orgs_claim_lists_active_memberships_of_live_organizations():
+    from orgs.models import Membership, Organization
+    from orgs.oidc_provider import memberships_claim
+
+    user = verified_user("lin@example.com", PASSWORD)
+    acme = organizations.org_create(name="Acme", slug="acme", actor=user)
+    gone = organizations.org_create(name="Gone", slug="gone", actor=user)
+    paused = organizations.org_create(name="Paused", slug="paused", actor=user)
+    Organization.objects.filter(pk=gone.pk).update(status=Organization.Status.ARCHIVED)
+    Membership.objects.filter(organization=paused, user=user).update(
+        status=Membership.Status.SUSPENDED
+    )
+    assert memberships_claim(user=user) == [
+        {"id": str(acme.pk), "slug": "acme", "name": "Acme", "roles": ["owner"]}
+    ]
+
+
+def test_id_tokens_follow_a_key_rotation(settings):
+    """Two keys (a rotation): the newest signs, both are offered, under the JWKS's kids."""
+    from allauth.core.internal import jwkkit
+    from allauth.idp.oidc.adapter import get_adapter
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    new = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    old = settings.JWT_SIGNING_KEYS[0]
+    settings.JWT_SIGNING_KEYS = [new, old]
+    adapter = get_adapter()
+    assert adapter.get_signing_key().pem == new
+    offered = [jwkkit.load_jwk_from_pem(key.pem)[0]["kid"] for key in adapter.list_private_keys()]
+    assert offered == [key["kid"] for key in tokens.jwks()["keys"]]
+    assert offered[0] == tokens.keyset().signing.kid
