@@ -86,11 +86,17 @@ def access_home(request: HttpRequest) -> HttpResponse:
     to_review = selectors.requests_for(user, as_="approver", status="pending").filter(
         approvers=user
     )
+    managed = [
+        org
+        for org in _member_organizations(user)
+        if can(user, "access:manage", org) or can(user, "policies:manage", org)
+    ]
     return render(
         request,
         "access/home.html",
         {
             "access_tab": "mine",
+            "managed": managed,
             "requests": my_requests,
             "grants": grants,
             "to_review_count": to_review.count(),

@@ -301,6 +301,13 @@ ALLOWED = {
 
 
 @pytest.mark.parametrize("role", ["owner", "admin", "manager", "member"])
+def test_access_home_links_the_organizations_one_manages(world, role):
+    page = signed_in(world.person(role)).get(reverse("access-home")).content.decode()
+    link = reverse("org-access-resources", args=[world.org.pk])
+    assert (link in page) == (role in {"owner", "admin"})
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "manager", "member"])
 def test_organization_pages_per_role(world, db_resource, role):
     client = signed_in(world.person(role))
     for name, url in org_urls(world).items():
