@@ -83,14 +83,16 @@ def other_sp(sp_metadata: str) -> str:
 class Idp:
     """pysaml2 as the organization's IdP (signing with ``key_file``)."""
 
-    def __init__(self, *, key_file: str, cert_file: str, sp_metadata: str) -> None:
+    def __init__(
+        self, *, key_file: str, cert_file: str, sp_metadata: str, sso_url: str = IDP_SSO
+    ) -> None:
         config = IdPConfig()
         config.load(
             {
                 "entityid": IDP_ENTITY,
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": [(IDP_SSO, BINDING_HTTP_REDIRECT)]},
+                        "endpoints": {"single_sign_on_service": [(sso_url, BINDING_HTTP_REDIRECT)]},
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
                     }
                 },
