@@ -1,5 +1,9 @@
 """The security policies accounts applies, and where they come from: the rules a new
-password must meet, and the per-account sign-in lockout.
+password must meet, the per-account sign-in lockout, the lifetimes of tokens and sessions
+(``session_rules_for``), whether a password has expired (``password_expired``: the API's
+``password_change_required`` step, the pages' login stage accounts.flows.stages) and whether
+a second factor must be set up first (``mfa_setup_required``: 403 at the API's sign-in and
+refresh).
 
 ``accounts`` checks passwords (``accounts.validators.PasswordPolicyValidator``, one entry of
 ``AUTH_PASSWORD_VALIDATORS``, so every door that calls Django's ``validate_password`` - the
@@ -9,12 +13,14 @@ administrator changes at runtime, and those live in ``access``, which sits above
 the layer order (docs/architecture.md): accounts never imports it. Instead ``access`` fills
 in the one provider here from its ``AppConfig.ready()``:
 
-    register_password_policy(provider)   # see PolicyProvider
+    register_policies(provider)   # see PolicyProvider
 
 Without a provider (an installation without ``access``) the rules are the settings'
 defaults: at least ``PASSWORD_MIN_LENGTH`` characters, no history; and the per-account
 lockout is the ``key`` rate of ``ACCOUNT_RATE_LIMITS["login_failed"]``. The lockout policy
 replaces that rate for an account (accounts.flows.limits); the per-IP rates stay settings.
+Session lifetimes are then the settings (``SIMPLE_JWT``, ``API_SESSION_MAX_LIFETIME``,
+``SESSION_COOKIE_AGE``); passwords never expire and no second factor is required.
 """
 
 from __future__ import annotations

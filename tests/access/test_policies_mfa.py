@@ -169,3 +169,52 @@ def test_pages_within_the_grace_are_served(world):
     browser = Client()
     browser.post("/accounts/login/", {"login": world.member.email, "password": DEFAULT_PASSWORD})
     assert browser.get("/account/").status_code == 200
+
+
+def test_admin_console_edits_mfa_and_session_policies(world):
+    staff = UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.force_login(staff)
+    form = {"organization": "", "policy_type": "mfa", "required_for": "admins", "grace_days": "2"}
+    response = browser.post("/admin/access/securitypolicy/add/?policy_type=mfa", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert AuditEvent.objects.filter(action="policy.mfa.updated").exists()
+    # An organization's looser one is refused there too.
+    form = {**form, "organization": str(world.org.pk), "required_for": "none"}
+    response = browser.post("/admin/access/securitypolicy/add/?policy_type=mfa", form)
+    assert response.status_code == 200 and "weaker than the platform" in response.content.decode()
+    session = {
+        "organization": "",
+        "policy_type": "session",
+        "access_token_minutes": "10",
+        "refresh_idle_days": "9",
+        "refresh_absolute_days": "3",
+        "web_session_hours": "12",
+    }
+    response = browser.post("/admin/access/securitypolicy/add/?policy_type=session", session)
+    assert response.status_code == 200
+    assert "refresh_idle_days may not exceed" in response.content.decode()
+    response = browser.post(
+        "/admin/access/securitypolicy/add/?policy_type=session",
+        {**session, "refresh_idle_days": "3"},
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("role, status", [("manager", 403), ("member", 403), ("outsider", 404)])
+def test_org_policy_per_role(world, role, status):
+    url = f"/api/v1/orgs/{world.org.pk}/policies/mfa"
+    client = jwt_client(world.person(role))
+    assert client.get(url).status_code == status
+    response = client.put(url, {"required_for": "all", "grace_days": 1}, format="json")
+    assert response.status_code == status
+
+
+def test_api_keys_never_change_policies(world):
+    from tests.access.conftest import key_client
+
+    client = key_client(world.owner, ["profile:read"])
+    url = f"/api/v1/orgs/{world.org.pk}/policies/mfa"
+    assert (
+        client.put(url, {"required_for": "all", "grace_days": 1}, format="json").status_code == 403
+    )
