@@ -112,11 +112,22 @@ class Idp:
         query = parse_qs(urlsplit(redirect_url).query)
         request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         message = request.message
-        response = self.server.create_authn_response(
-            identity={"mail": [email], "givenName": ["Ada"], "sn": ["Lovelace"]},
+        return self.response(
+            email,
             in_response_to=message.id,
             destination=message.assertion_consumer_service_url,
-            sp_entity_id=audience or message.issuer.text,
+            audience=audience or message.issuer.text,
+            sha1=sha1,
+        )
+
+    def response(
+        self, email: str, *, in_response_to, destination: str, audience: str, sha1: bool = False
+    ) -> str:
+        response = self.server.create_authn_response(
+            identity={"mail": [email], "givenName": ["Ada"], "sn": ["Lovelace"]},
+            in_response_to=in_response_to,
+            destination=destination,
+            sp_entity_id=audience,
             name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=email),
             authn={"class_ref": PASSWORDPROTECTEDTRANSPORT},
             sign_response=True,
@@ -354,3 +365,35 @@ def test_saml_locked_out_account_refused(saml, settings):
     client, response = sign_in(saml, user.email)
     assert response.status_code == 429
     assert signed_in(client) is None
+
+
+def test_saml_refuses_idp_initiated_sign_in(saml):
+    # A response that answers no request Roster sent (IdP-initiated SSO).
+    client = Client(HTTP_HOST=HOST)
+    base = f"http://{HOST}/accounts/saml/{saml.org.pk}"
+    saml_response = saml.idp.response(
+        f"ada@{DOMAIN}",
+        in_response_to=None,
+        destination=f"{base}/acs/",
+        audience=f"{base}/metadata/",
+    )
+    response = post_response(client, saml.org, saml_response)
+    assert response.status_code == 401
+    assert signed_in(client) is None
+    assert not User.objects.filter(email=f"ada@{DOMAIN}").exists()
+
+
+def test_saml_pending_invitation_gives_its_seat(saml):
+    from orgs.models import Invitation
+    from orgs.services.invitations import invitation_create
+
+    type(saml.org).objects.filter(pk=saml.org.pk).update(seat_limit=2)
+    invitation, _raw = invitation_create(
+        organization=saml.org, actor=saml.owner, email=f"invited@{DOMAIN}"
+    )
+    client, response = sign_in(saml, f"invited@{DOMAIN}")
+    assert response.status_code == 302
+    user = signed_in(client)
+    assert Membership.objects.filter(organization=saml.org, user=user).exists()
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.CANCELED
