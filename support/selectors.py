@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db.models import Prefetch, Q, QuerySet
 
 from config.errors import NotFound
@@ -115,9 +117,6 @@ def attachment_for(user, ticket: Ticket, attachment_id: Any) -> Attachment:
 
 def support_staff_users() -> QuerySet:
     """Active users who may be assigned tickets (``support.manage`` by role or directly)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-
     perm = Permission.objects.filter(content_type__app_label="support", codename="manage")
     user_model = get_user_model()
     return (

@@ -31,7 +31,14 @@ from notifications.kinds import Kind
 from notifications.models import MESSAGE_MAX_LENGTH
 from notifications.services import notify
 from support.content import MAX_ATTACHMENTS_PER_TICKET, check_attachment
-from support.models import SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Attachment, Message, Ticket
+from support.models import (
+    SUBJECT_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    Attachment,
+    Message,
+    Ticket,
+    attachment_storage,
+)
 from support.selectors import is_support_staff
 
 logger = logging.getLogger("roster.support")
@@ -328,8 +335,6 @@ def attachment_add(*, ticket: Ticket, uploader, name: str, data: bytes, request=
 
 
 def _delete_file(name: str) -> None:
-    from support.models import attachment_storage
-
     try:
         attachment_storage().delete(name)
     except OSError:
