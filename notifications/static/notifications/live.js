@@ -34,7 +34,6 @@
     function showCount(count) {
       badge.textContent = String(count);
       badge.classList.toggle("warning", count > 0);
-      bell.setAttribute("aria-label", "Notifications, " + count + " unread");
     }
 
     // The server's count settles what a socket cannot know (read elsewhere, missed while
