@@ -7,10 +7,19 @@ from console.reports import figures, periods
 from console.reports.models import Report
 
 
+class _UUIDStringField(serializers.UUIDField):
+    """A UUID written as a string, as the schema says (DRF's UUIDField also takes integers)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class ReportCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     report_type = serializers.ChoiceField(choices=Report.Type.choices)
-    organization = serializers.UUIDField(format="hex_verbose")
-    team = serializers.UUIDField(
+    organization = _UUIDStringField(format="hex_verbose")
+    team = _UUIDStringField(
         format="hex_verbose",
         required=False,
         allow_null=True,

@@ -276,3 +276,30 @@ def test_unknown_report_id_is_404(world):
     client = jwt_client(world.owner)
     assert client.get(f"{URL}/00000000-0000-0000-0000-000000000000").status_code == 404
     assert client.get(f"{URL}/not-a-uuid").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "report",
+        None,
+        {"report_type": None, "organization": None, "period": None},
+        {"report_type": "usage", "organization": 12345, "period": "daily"},
+        {"report_type": "usage", "organization": "x" * 5000, "period": "daily"},
+        {"report_type": ["usage"], "organization": {}, "period": 1},
+        {"report_type": "usage", "period": "custom", "since": 20261201, "until": True},
+        {"report_type": "usage", "period": "custom", "since": "0001-01-01", "until": "9999-12-31"},
+        {"report_type": "usage", "period": "daily", "metrics": "members"},
+        {"report_type": "usage", "period": "daily", "metrics": [None, 1, {}]},
+        {"report_type": "usage", "period": "daily", "metrics": ["members"] * 50},
+        {"report_type": "usage", "period": "daily", "team": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+def test_odd_bodies_are_4xx_never_500(world, payload):
+    if isinstance(payload, dict) and "organization" not in payload:
+        payload = {**payload, "organization": str(world.org.pk)}
+    response = jwt_client(world.owner).post(URL, payload, format="json")
+    assert 400 <= response.status_code < 500, response.content[:500]
+    assert response.json()["errors"]
+    assert not Report.objects.exists()

@@ -108,6 +108,9 @@ def test_organization_figures_seats_slots_usage(world, generate):
     assert found["slots.suspended"]["value"] == 1
     assert found[f"usage.{meter.key}"]["value"] == 5.5
     assert found["active_users"]["value"] == 1  # used a meter, never signed in
+    from console.reports import services
+
+    assert services.report_verify(report=Report.objects.get(pk=report.pk))["ok"] is True
 
 
 def test_access_request_figures_and_median(world, generate):
@@ -228,3 +231,33 @@ def test_report_queries_do_not_grow_with_members(world, generate):
         sign_in(user)
         totp_activate(user)
     assert queries() == before
+
+
+def test_report_types_have_their_own_default_figures(world, generate):
+    activity = generate(world.owner, world.org, report_type="activity_monitoring")
+    assert {f["key"] for f in activity.result["figures"]} == {
+        "active_users",
+        "sign_ins",
+        "failed_sign_ins",
+        "access_requests.opened",
+        "access_requests.approved",
+        "access_requests.denied",
+        "access_requests.median_hours_to_decision",
+    }
+    usage = generate(world.owner, world.org, report_type="usage", period="monthly")
+    keys = [f["key"] for f in usage.result["figures"]]
+    assert keys[0] == "active_users" and all(k.startswith("usage.") for k in keys[1:])
+    assert all(len(f["series"]) == 30 for f in usage.result["figures"])
+
+
+def test_a_report_that_cannot_be_computed_is_failed_and_audited(world, generate, monkeypatch):
+    from audit.models import AuditEvent
+
+    def broken(self, metrics):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(figures.Calculator, "figures", broken)
+    report = generate(world.owner, world.org)
+    assert report.status == "failed" and report.result is None and report.sha256 == ""
+    event = AuditEvent.objects.get(action="console.report.failed", target_id=str(report.pk))
+    assert event.changes == {"error": "RuntimeError"}
