@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 
 from config import outages
 from config.api.exceptions import envelope
@@ -40,13 +41,13 @@ class RequestIDMiddleware:
 
 
 _STATUS_CODES = {
-    400: ("client_error", "bad_request", "The request is malformed."),
-    401: ("client_error", "not_authenticated", "Authentication credentials were not provided."),
-    403: ("client_error", "permission_denied", "You do not have permission to do this."),
-    404: ("client_error", "not_found", "Not found."),
-    405: ("client_error", "method_not_allowed", "Method not allowed."),
-    413: ("client_error", "payload_too_large", "The request body is too large."),
-    500: ("server_error", "error", "A server error occurred."),
+    400: ("client_error", "bad_request", _("The request is malformed.")),
+    401: ("client_error", "not_authenticated", _("Authentication credentials were not provided.")),
+    403: ("client_error", "permission_denied", _("You do not have permission to do this.")),
+    404: ("client_error", "not_found", _("Not found.")),
+    405: ("client_error", "method_not_allowed", _("Method not allowed.")),
+    413: ("client_error", "payload_too_large", _("The request body is too large.")),
+    500: ("server_error", "error", _("A server error occurred.")),
 }
 
 
@@ -72,10 +73,12 @@ class ApiErrorMiddleware:
                 (
                     "client_error" if response.status_code < 500 else "server_error",
                     "error",
-                    "The request failed.",
+                    _("The request failed."),
                 ),
             )
-            return JsonResponse(envelope(error_type, code, detail), status=response.status_code)
+            return JsonResponse(
+                envelope(error_type, code, str(detail)), status=response.status_code
+            )
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception):
@@ -86,7 +89,7 @@ class ApiErrorMiddleware:
             return outages.outage_response(request)
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(
-            envelope("server_error", "error", "A server error occurred."), status=500
+            envelope("server_error", "error", str(_("A server error occurred."))), status=500
         )
 
 
