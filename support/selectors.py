@@ -75,8 +75,9 @@ def tickets_filtered(
     if q:
         text = q.strip()
         match = Q(subject__icontains=text) | Q(description__icontains=text)
-        if text.lstrip("#").isdigit() and len(text) <= 10:
-            match |= Q(number=int(text.lstrip("#")))
+        digits = text.lstrip("#")
+        if digits.isascii() and digits.isdigit() and int(digits) < 2**31:
+            match |= Q(number=int(digits))
         if is_support_staff(viewer):
             match |= Q(requester__email__icontains=text)
         rows = rows.filter(match)
