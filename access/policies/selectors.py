@@ -26,6 +26,7 @@ from access.policies.types import (
     strictest,
 )
 from accounts.models import User
+from config.outages import is_outage
 from orgs.models import Membership, Organization
 
 
@@ -52,15 +53,26 @@ def policy_values(organization: Organization | None, policy_type: str) -> dict[s
 
 
 STORED_TYPES_KEY = "policies:stored-types"
+# Deleted at every policy_set; the timeout bounds how long a missed deletion (the cache was
+# unreachable then) can last.
+STORED_TYPES_TTL = 60
 
 
 def stored_types() -> frozenset[str]:
     """The policy types with at least one stored row (platform or organization), cached
-    until the next ``policy_set``."""
-    found = cache.get(STORED_TYPES_KEY)
+    until the next ``policy_set`` (at most ``STORED_TYPES_TTL`` seconds)."""
+    try:
+        found = cache.get(STORED_TYPES_KEY)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        found, reachable = None, False  # the cache is down: ask the database
+    else:
+        reachable = True
     if found is None:
         found = frozenset(SecurityPolicy.objects.values_list("policy_type", flat=True).distinct())
-        cache.set(STORED_TYPES_KEY, found, timeout=None)
+        if reachable:
+            cache.set(STORED_TYPES_KEY, found, timeout=STORED_TYPES_TTL)
     return found
 
 

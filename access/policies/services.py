@@ -16,6 +16,7 @@ from access.policies.models import PasswordHistory, SecurityPolicy
 from access.policies.types import PASSWORD, POLICY_TYPES, SESSION
 from audit.services import record
 from config.errors import Invalid
+from config.outages import is_outage
 from orgs.models import Organization
 
 WEAKER_THAN_PLATFORM = "weaker_than_platform"
@@ -112,8 +113,8 @@ def policy_set(
         row.save()
         # Now for this transaction's own reads, and again once committed (another process
         # may have cached the rows as they were in between).
-        cache.delete(selectors.STORED_TYPES_KEY)
-        transaction.on_commit(lambda: cache.delete(selectors.STORED_TYPES_KEY))
+        _forget_stored_types()
+        transaction.on_commit(_forget_stored_types)
         record(
             action=f"policy.{policy_type}.updated",
             actor=actor,
@@ -132,6 +133,15 @@ def policy_set(
             },
         )
     return row
+
+
+def _forget_stored_types() -> None:
+    try:
+        cache.delete(selectors.STORED_TYPES_KEY)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The cache is down: the entry it may keep expires by itself (STORED_TYPES_TTL).
 
 
 def password_remember(*, user: Any, encoded: str) -> None:
