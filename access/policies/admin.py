@@ -8,19 +8,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from access.forms import policy_form_field
 from access.policies import selectors, services
 from access.policies.models import SecurityPolicy
 from access.policies.types import PASSWORD, POLICY_TYPES
 from audit.admin_mixins import AuditedModelAdmin
 from config.errors import DomainError
-
-
-def _form_field(f) -> forms.Field:
-    if f.kind is bool:
-        return forms.BooleanField(required=False, help_text=f.help)
-    if f.kind is str:
-        return forms.ChoiceField(choices=[(c, c) for c in f.choices], help_text=f.help)
-    return forms.IntegerField(min_value=f.minimum, max_value=f.maximum, help_text=f.help)
 
 
 class _PolicyForm(forms.ModelForm):
@@ -70,7 +63,7 @@ FORMS = {
     t: type(
         f"{t.title()}PolicyForm",
         (_PolicyForm,),
-        {"policy_type_name": t, **{f.name: _form_field(f) for f in fields}},
+        {"policy_type_name": t, **{f.name: policy_form_field(f) for f in fields}},
     )
     for t, fields in POLICY_TYPES.items()
 }
