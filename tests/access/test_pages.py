@@ -484,3 +484,60 @@ def test_admin_cannot_post_a_policy_without_policies_manage(world):
     response = signed_in(world.manager).post(org_urls(world)["policy"], {"min_length": 30})
     assert response.status_code == 403
     assert not SecurityPolicy.objects.exists()
+
+
+def test_an_organization_that_is_not_a_uuid_shows_the_first_one(world, db_resource):
+    page = signed_in(world.member).get(reverse("access-request-new"), {"organization": "x'<"})
+    assert page.status_code == 200 and "Production database" in page.content.decode()
+    refused = signed_in(world.member).post(
+        reverse("access-request-new"), {"organization": "x'<", "resource": "production-db"}
+    )
+    assert refused.status_code == 404
+
+
+def test_a_new_policy_type_is_set_from_its_definition(world):
+    """A type with a list of choices (mfa's required_for) works on the page as it is
+    defined, with no page of its own."""
+    from access.policies.types import POLICY_TYPES
+
+    policy_type, fields = next(
+        ((t, fs) for t, fs in POLICY_TYPES.items() if any(f.choices for f in fs)), (None, ())
+    )
+    if policy_type is None:
+        pytest.skip("no policy type with choices")
+    values = policy_selectors.policy_values(world.org, policy_type)
+    body = {}
+    for f in fields:
+        if f.choices:
+            body[f.name] = f.choices[-1]  # the strictest
+        elif f.kind is bool:
+            if values[f.name]:
+                body[f.name] = "on"
+        else:
+            body[f.name] = values[f.name]
+    url = reverse("org-access-policy", args=[world.org.pk, policy_type])
+    response = signed_in(world.owner).post(url, body)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    stored = SecurityPolicy.objects.get(organization=world.org, policy_type=policy_type)
+    choice = next(f for f in fields if f.choices)
+    assert stored.values[choice.name] == choice.choices[-1]
+
+
+def test_list_pages_read_in_a_fixed_number_of_queries(
+    world, db_resource, django_assert_max_num_queries
+):
+    for level in ("read", "write", "admin"):
+        req = submit(world, access_level=level)
+        svc.request_review(access_request=req, reviewer=world.admin, action="approve")
+        submit(world, requester=world.spare, access_level=level)
+    pages = [
+        (world.member, reverse("access-home")),
+        (world.admin, reverse("access-reviews")),
+        (world.admin, reverse("access-home")),
+        (world.owner, reverse("org-access-grants", args=[world.org.pk])),
+        (world.owner, reverse("org-access-resources", args=[world.org.pk])),
+    ]
+    for user, url in pages:
+        client = signed_in(user)
+        with django_assert_max_num_queries(40):
+            assert client.get(url).status_code == 200, url
