@@ -13,9 +13,11 @@
   would share the IdP user's account). MFA is allauth's login stage, which runs after this
   for social sign-ins as for passwords; refusals are audited as ``auth.login.failed`` with
   ``method: saml``.
-- **Membership** (:func:`join_after_sign_in`, on allauth's ``user_logged_in``, so after the
-  MFA step): the person becomes a ``member`` of the organization (seat checked again with
-  the organization row locked; a seat taken meanwhile leaves them signed in, not a member).
+- **Membership** (:func:`join_after_sign_in`, on Django's ``user_logged_in``, so after the
+  MFA step and before the security policies read the new session): the person becomes a
+  ``member`` of the organization (seat checked again with the organization row locked; a
+  seat taken meanwhile leaves them signed in, not a member). The organization's MFA
+  policy then applies to the new session as to any other.
 """
 
 from __future__ import annotations
@@ -177,11 +179,27 @@ def guard_sign_in(sender, request, sociallogin, **kwargs: Any) -> None:
         usage.rollback()
 
 
+def _saml_organization_of_sign_in(request, user) -> Any:
+    """The organization whose IdP made this sign-in, from allauth's record of the session's
+    authentication steps (the second factor is not the method); None for any other."""
+    from allauth.account.authentication import get_authentication_records
+
+    if getattr(request, "session", None) is None:
+        return None
+    for step in reversed(get_authentication_records(request, user)):
+        if step.get("method") in ("mfa", "reauthenticate"):
+            continue
+        if step.get("method") != "socialaccount":
+            return None
+        return organization_id_of(str(step.get("provider", "")))
+    return None
+
+
 def join_after_sign_in(sender, request, user, **kwargs: Any) -> None:
-    sociallogin = kwargs.get("sociallogin")
-    if sociallogin is None:
-        return
-    org_id = organization_id_of(sociallogin.account.provider)
+    # On Django's user_logged_in, connected before the security policies' receiver (orgs
+    # is ready before access): the membership exists when the organization's MFA policy
+    # is read for the new session.
+    org_id = _saml_organization_of_sign_in(request, user)
     if org_id is None:
         return
     organization = Organization.objects.filter(pk=org_id).first()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def connect() -> None:
-    from allauth.account import signals as account_signals
     from allauth.socialaccount import signals as social_signals
+    from django.contrib.auth.signals import user_logged_in
 
     from accounts import hooks
     from orgs.saml.provider import saml_apps
@@ -14,4 +14,4 @@ def connect() -> None:
     # allauth finds each organization's SAML app through the social adapter's list_apps.
     hooks.register_social_apps(saml_apps)
     social_signals.pre_social_login.connect(guard_sign_in, dispatch_uid="orgs.saml.guard")
-    account_signals.user_logged_in.connect(join_after_sign_in, dispatch_uid="orgs.saml.join")
+    user_logged_in.connect(join_after_sign_in, dispatch_uid="orgs.saml.join")

@@ -397,3 +397,21 @@ def test_saml_pending_invitation_gives_its_seat(saml):
     assert Membership.objects.filter(organization=saml.org, user=user).exists()
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.CANCELED
+
+
+def test_saml_sign_in_meets_the_organizations_mfa_policy(saml):
+    # The organization requires a second factor with no grace: the newcomer who just
+    # joined through SAML is sent to set one up, as after a password sign-in.
+    from access.policies import services as policies
+
+    policies.policy_set(
+        organization=saml.org,
+        policy_type="mfa",
+        values={"required_for": "all", "grace_days": 0},
+        actor=None,
+    )
+    client, response = sign_in(saml, f"nofactor@{DOMAIN}")
+    assert response.status_code == 302
+    assert signed_in(client) is not None
+    account = client.get("/account/")
+    assert account.status_code == 302 and account["Location"].startswith("/accounts/2fa/")
