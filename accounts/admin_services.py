@@ -15,6 +15,7 @@ from django.db import transaction
 
 from accounts.credentials import credentials_revoke_on_mfa_change
 from accounts.models import User
+from accounts.sms.models import SmsCode, SmsDevice
 from audit.services import record
 from config.errors import Conflict
 
@@ -24,7 +25,7 @@ def _django_request(request):
 
 
 def user_mfa_reset(*, user: User, actor, request=None) -> list[str]:
-    """Remove every authenticator of ``user`` (TOTP, WebAuthn, recovery codes) and end all
+    """Remove every authenticator of ``user`` (TOTP, WebAuthn, SMS, recovery codes) and end all
     of the user's sessions, web and API (as any MFA change does: accounts.credentials).
 
     For a user who lost their device. Audited as ``auth.mfa.disabled`` with the admin as
@@ -33,10 +34,13 @@ def user_mfa_reset(*, user: User, actor, request=None) -> list[str]:
     """
     with transaction.atomic():
         authenticators = list(Authenticator.objects.select_for_update().filter(user=user))
-        if not authenticators:
+        sms_devices = list(SmsDevice.objects.select_for_update().filter(user=user))
+        if not authenticators and not sms_devices:
             raise Conflict("mfa_not_enabled", "This user has no MFA authenticator.")
-        types = sorted({a.type for a in authenticators})
+        types = sorted({a.type for a in authenticators} | ({"sms"} if sms_devices else set()))
         Authenticator.objects.filter(pk__in=[a.pk for a in authenticators]).delete()
+        SmsDevice.objects.filter(user=user).delete()
+        SmsCode.objects.filter(user=user).delete()
         record(
             action="auth.mfa.disabled",
             actor=actor,

@@ -281,3 +281,7 @@ class UserSetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.definition_id}"
+
+
+# The SMS second factor's tables (accounts.sms: why not an allauth Authenticator).
+from accounts.sms.models import SmsCode, SmsDevice  # noqa: E402, F401

@@ -27,13 +27,15 @@ from accounts.models import (
     UserSetting,
 )
 from accounts.sessions import web_session_id
+from accounts.sms.models import SmsDevice
 from audit.masking import mask
 from audit.personal import revealed_chunks
 from audit.selectors import events_of
 
-# Authenticators that count as a second factor (recovery codes alone do not). The one answer
-# to "is MFA on": the sign-in doors ask for a code exactly then (as allauth's pages do), and
-# the user object, the admin and the exports show it.
+# Authenticators that count as a second factor (recovery codes alone do not), and a verified
+# phone for SMS codes (accounts.sms). The one answer to "is MFA on": the sign-in doors ask for
+# a code exactly then (as allauth's pages do, through accounts.sms.adapter), and the user
+# object, the admin and the exports show it.
 MFA_TYPES = (Authenticator.Type.TOTP.value, Authenticator.Type.WEBAUTHN.value)
 
 
@@ -50,14 +52,19 @@ def timestamp(value: datetime | None) -> str | None:
 def mfa_enabled_expression(user_ref: Any = None) -> Exists:
     """``has_mfa`` as a queryset annotation (``user_ref``: the user's pk, default the row's)."""
     user_ref = OuterRef("pk") if user_ref is None else user_ref
-    return Exists(Authenticator.objects.filter(user_id=user_ref, type__in=MFA_TYPES))
+    return Exists(Authenticator.objects.filter(user_id=user_ref, type__in=MFA_TYPES)) | Exists(
+        SmsDevice.objects.filter(user_id=user_ref)
+    )
 
 
 def has_mfa(user: User) -> bool:
-    """Whether a second factor (TOTP or WebAuthn) is active for ``user``."""
+    """Whether a second factor (TOTP, WebAuthn or SMS) is active for ``user``."""
     if hasattr(user, "mfa_enabled_flag"):
         return bool(user.mfa_enabled_flag)
-    return Authenticator.objects.filter(user_id=user.pk, type__in=MFA_TYPES).exists()
+    return (
+        Authenticator.objects.filter(user_id=user.pk, type__in=MFA_TYPES).exists()
+        or SmsDevice.objects.filter(user_id=user.pk).exists()
+    )
 
 
 def _flag_expressions() -> dict[str, Exists]:
@@ -207,16 +214,18 @@ def auth_flags(user: User) -> tuple[bool, bool]:
     bench/scenarios/auth.py)."""
     q = connection.ops.quote_name
     authenticators = q(Authenticator._meta.db_table)
+    sms_devices = q(SmsDevice._meta.db_table)
     addresses = q(EmailAddress._meta.db_table)
     user_pk = User._meta.pk.get_db_prep_value(user.pk, connection)
     sql = (
         f"SELECT EXISTS(SELECT 1 FROM {authenticators} WHERE {q('user_id')} = %s "  # noqa: S608
-        f"AND {q('type')} IN ({', '.join(['%s'] * len(MFA_TYPES))})), "
+        f"AND {q('type')} IN ({', '.join(['%s'] * len(MFA_TYPES))})) "
+        f"OR EXISTS(SELECT 1 FROM {sms_devices} WHERE {q('user_id')} = %s), "
         f"EXISTS(SELECT 1 FROM {addresses} WHERE {q('user_id')} = %s "
         f"AND {q('email')} = %s AND {q('verified')} = %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_pk, *MFA_TYPES, user_pk, user.email, True])
+        cursor.execute(sql, [user_pk, *MFA_TYPES, user_pk, user_pk, user.email, True])
         mfa, verified = cursor.fetchone()
     return bool(mfa), bool(verified)
 
@@ -381,7 +390,7 @@ def user_export(*, user: User) -> dict[str, Any]:
 
 
 def _export_mfa(user: User) -> list[dict[str, Any]]:
-    return [
+    exported = [
         {
             "type": a.type,
             "created_at": timestamp(a.created_at),
@@ -389,6 +398,16 @@ def _export_mfa(user: User) -> list[dict[str, Any]]:
         }
         for a in Authenticator.objects.filter(user=user).order_by("id")
     ]
+    exported += [
+        {
+            "type": "sms",
+            "phone": d.phone,
+            "created_at": timestamp(d.created_at),
+            "last_used_at": timestamp(d.last_used_at),
+        }
+        for d in SmsDevice.objects.filter(user=user)
+    ]
+    return exported
 
 
 def _export_social_accounts(user: User) -> list[dict[str, Any]]:

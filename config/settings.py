@@ -338,11 +338,16 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.str("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
     "signup": env.str("RATE_LIMIT_SIGNUP", default="20/m/ip"),
     "reset_password": env.str("RATE_LIMIT_RESET_PASSWORD", default="20/m/ip,5/m/key"),
+    # Text messages with a code (accounts.sms), per account and per number alike.
+    "sms_send": env.str("RATE_LIMIT_SMS_SEND", default="3/5m/key,10/d/key"),
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Roster] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if not DEBUG else "http"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
+# SMS codes (accounts.sms) join allauth's MFA through its adapter and its code form.
+MFA_ADAPTER = "accounts.sms.adapter.MFAAdapter"
+MFA_FORMS = {"authenticate": "accounts.sms.forms.AuthenticateForm"}
 MFA_TOTP_ISSUER = SITE_NAME
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
 USERSESSIONS_TRACK_ACTIVITY = True
@@ -632,6 +637,17 @@ else:
     )
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roster <roster@localhost>")
+
+# --- SMS (accounts.sms.backends) --------------------------------------------------------
+
+SMS_BACKEND = env.str("SMS_BACKEND", default="accounts.sms.backends.FileBackend")
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
+SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio.com")
+SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
+SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
+SMS_TWILIO_FROM = env.str("SMS_TWILIO_FROM", default="")  # a number or a Messaging Service SID
+SMS_TIMEOUT = env.float("SMS_TIMEOUT", default=5.0)
+SMS_CODE_TTL = env.int("SMS_CODE_TTL", default=300)
 
 # --- i18n, static -----------------------------------------------------------------------
 

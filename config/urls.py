@@ -39,6 +39,7 @@ urlpatterns = [
     path("", include("access.urls")),
     path("", include("notifications.urls")),
     path("", include("support.urls")),
+    path("accounts/2fa/sms/", include("accounts.sms.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

@@ -110,7 +110,7 @@ class MfaRequiredSerializer(serializers.Serializer):
         help_text="Short-lived (5 minutes), single-use ticket for `POST /auth/token/mfa`."
     )
     methods = serializers.ListField(
-        child=serializers.ChoiceField(choices=["totp", "recovery_codes"]),
+        child=serializers.ChoiceField(choices=["totp", "sms", "recovery_codes"]),
         help_text="Second factors usable through the API.",
     )
 
@@ -129,7 +129,10 @@ class TokenPasswordRequestSerializer(StrictSerializer):
 
 class MfaRequestSerializer(StrictSerializer):
     mfa_token = StrictCharField(max_length=128)
-    code = StrictCharField(max_length=64, help_text="A TOTP code or a recovery code.")
+    code = StrictCharField(
+        max_length=64,
+        help_text="A TOTP code, an SMS code (`POST /auth/token/mfa/sms`) or a recovery code.",
+    )
     organization = _organization_field(
         _ORG_AT_LOGIN + " Name it here: the first step only checks it."
     )

@@ -3,6 +3,7 @@
 from django.urls import re_path
 
 from accounts.api import auth_views as v
+from accounts.sms.api import TokenMfaSmsView
 
 api_keys = v.ApiKeyViewSet.as_view({"get": "list", "post": "create"})
 api_key = v.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
@@ -10,6 +11,7 @@ api_key = v.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 urlpatterns = [
     re_path(r"^auth/token/?$", v.TokenView.as_view(), name="auth-token"),
     re_path(r"^auth/token/mfa/?$", v.TokenMfaView.as_view(), name="auth-token-mfa"),
+    re_path(r"^auth/token/mfa/sms/?$", TokenMfaSmsView.as_view(), name="auth-token-mfa-sms"),
     re_path(r"^auth/token/password/?$", v.TokenPasswordView.as_view(), name="auth-token-password"),
     re_path(r"^auth/token/refresh/?$", v.TokenRefreshView.as_view(), name="auth-token-refresh"),
     re_path(r"^auth/logout/?$", v.LogoutView.as_view(), name="auth-logout"),

@@ -1,7 +1,8 @@
 """The second factor of an API sign-in: allauth's authenticators and its code form.
 
-Codes are checked by allauth's ``AuthenticateForm`` (the pages' form: same rate limit key,
-same single-use recovery codes, same TOTP replay guard). Whether a second factor is asked
+Codes are checked by the pages' form (allauth's ``AuthenticateForm`` as accounts.sms.forms
+extends it with SMS codes: same rate limit key, same single-use recovery codes, same TOTP
+replay guard). Whether a second factor is asked
 for at all is :func:`accounts.selectors.has_mfa`, as on the pages.
 """
 
@@ -13,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 from allauth.core import context as allauth_context
-from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_used
 from django.conf import settings
@@ -23,14 +23,18 @@ from accounts.flows.limits import lockout_error, mfa_attempt_key
 from accounts.flows.login import invalid_credentials, user_may_sign_in
 from accounts.flows.metrics import count_sign_in
 from accounts.models import User
+from accounts.sms import services as sms
+from accounts.sms.forms import AuthenticateForm
 from config.errors import Unauthenticated
 
-MFA_API_METHODS = ("totp", "recovery_codes")
+MFA_API_METHODS = ("totp", "sms", "recovery_codes")
 MFA_MAX_CODES_PER_TOKEN = 5
 
 
 def mfa_methods(user: User) -> list[str]:
     types = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    if sms.device_of(user) is not None:
+        types.add("sms")
     return [m for m in MFA_API_METHODS if m in types]
 
 
@@ -68,6 +72,18 @@ def _take_ticket(key: str) -> dict:
     return ticket
 
 
+def mfa_challenge_user(mfa_token: str) -> User:
+    """The user an unspent, unexpired ``mfa_token`` stands for; the ticket is left as it is
+    (asking for an SMS code does not use it up)."""
+    ticket = cache.get(_mfa_cache_key(mfa_token or ""))
+    if not ticket or ticket["deadline"] <= time.time():
+        raise Unauthenticated("invalid_mfa_token", "The MFA token is not valid or has expired.")
+    user = User.objects.filter(pk=ticket["user_id"]).first()
+    if user is None or not user_may_sign_in(user):
+        raise invalid_credentials()
+    return user
+
+
 def mfa_challenge_complete(request, *, mfa_token: str, code: str) -> MfaResult:
     """Check the second factor. The ticket is taken out of the cache atomically (only one
     request can hold it); a wrong code puts it back until it expires or has been tried
@@ -82,6 +98,8 @@ def mfa_challenge_complete(request, *, mfa_token: str, code: str) -> MfaResult:
     with allauth_context.request_context(django_request):
         form = AuthenticateForm(data={"code": code}, user=user)
         valid = form.is_valid()
+    if valid and form.sms_device is not None:
+        return MfaResult(user=user, method="sms")
     if valid:
         authenticator = form.authenticator
         authenticator.record_usage()

@@ -27,6 +27,7 @@ from accounts.services.users import (
     lock_user,
     revoke_access,
 )
+from accounts.sms.models import SmsCode, SmsDevice
 from audit.personal import subject_forget
 from audit.services import record
 from config.errors import Conflict
@@ -116,6 +117,8 @@ def user_erase(*, user_id, now: datetime | None = None) -> bool:
             "email_addresses": EmailAddress.objects.filter(user=locked).delete()[0],
             "social_accounts": SocialAccount.objects.filter(user=locked).delete()[0],
             "authenticators": Authenticator.objects.filter(user=locked).delete()[0],
+            "sms_devices": SmsDevice.objects.filter(user=locked).delete()[0],
+            "sms_codes": SmsCode.objects.filter(user=locked).delete()[0],
         }
         locked.email = erased_email(locked.pk)
         locked.username = None
