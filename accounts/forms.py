@@ -8,38 +8,43 @@ import json
 from allauth.account.forms import ChangePasswordForm, ResetPasswordKeyForm
 from django import forms
 from django.utils.html import escape
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.credentials import API_KEYS_ALL, API_KEYS_FIELD, API_KEYS_NONE, API_KEYS_RECENT
 from config.api.permissions import API_KEY_SCOPES
 
 SCOPE_LABELS = {
-    "profile:read": "Read your profile",
-    "profile:write": "Change your profile",
-    "slots:read": "Read your slots",
-    "slots:write": "Create and change your slots",
-    "usage:read": "Read your usage",
-    "usage:write": "Report usage events",
-    "orgs:read": "Read your organizations",
-    "orgs:write": "Manage your organizations (as far as your roles allow)",
-    "tenants:write": "Onboard tenants (platform admins)",
-    "notifications:read": "Read your notifications",
-    "notifications:write": "Mark your notifications read and send notifications",
-    "access:check": "Ask whether a member holds access (organization access managers)",
+    "profile:read": _("Read your profile"),
+    "profile:write": _("Change your profile"),
+    "slots:read": _("Read your slots"),
+    "slots:write": _("Create and change your slots"),
+    "usage:read": _("Read your usage"),
+    "usage:write": _("Report usage events"),
+    "orgs:read": _("Read your organizations"),
+    "orgs:write": _("Manage your organizations (as far as your roles allow)"),
+    "tenants:write": _("Onboard tenants (platform admins)"),
+    "notifications:read": _("Read your notifications"),
+    "notifications:write": _("Mark your notifications read and send notifications"),
+    "access:check": _("Ask whether a member holds access (organization access managers)"),
 }
 
 
 class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="So you can tell your keys apart.")
+    name = forms.CharField(
+        max_length=100, label=_("Name"), help_text=_("So you can tell your keys apart.")
+    )
     scopes = forms.MultipleChoiceField(
-        choices=[(s, f"{s} — {SCOPE_LABELS.get(s, s)}") for s in API_KEY_SCOPES],
+        label=_("Scopes"),
+        choices=[(s, format_lazy("{} — {}", s, SCOPE_LABELS.get(s, s))) for s in API_KEY_SCOPES],
         widget=forms.CheckboxSelectMultiple,
-        help_text="A key can never do more than you, and never manage keys or sessions.",
+        help_text=_("A key can never do more than you, and never manage keys or sessions."),
     )
     expires_on = forms.DateField(
         required=False,
-        label="Expires on",
+        label=_("Expires on"),
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Leave empty for a key that does not expire. Expiry is at 00:00 UTC.",
+        help_text=_("Leave empty for a key that does not expire. Expiry is at 00:00 UTC."),
     )
 
     def expires_at(self) -> dt.datetime | None:
@@ -53,20 +58,23 @@ class ProfileForm(forms.Form):
     """The writable fields of the user object. Shapes only: accounts.services.fields.clean_profile
     checks every value (the API's serializer calls the same function)."""
 
-    display_name = forms.CharField(required=False, max_length=150, strip=False)
-    username = forms.CharField(required=False, max_length=150, strip=False)
-    first_name = forms.CharField(required=False, max_length=150, strip=False)
-    last_name = forms.CharField(required=False, max_length=150, strip=False)
+    display_name = forms.CharField(
+        required=False, max_length=150, strip=False, label=_("Display name")
+    )
+    username = forms.CharField(required=False, max_length=150, strip=False, label=_("Username"))
+    first_name = forms.CharField(required=False, max_length=150, strip=False, label=_("First name"))
+    last_name = forms.CharField(required=False, max_length=150, strip=False, label=_("Last name"))
     phone = forms.CharField(
         required=False,
+        label=_("Phone"),
         max_length=40,
         strip=False,
-        help_text="International format, e.g. +41 44 668 18 00.",
+        help_text=_("International format, e.g. +41 44 668 18 00."),
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
     )
-    department = forms.CharField(required=False, max_length=150, strip=False)
-    timezone = forms.CharField(label="Time zone", max_length=64)
-    locale = forms.CharField(label="Language", max_length=16)
+    department = forms.CharField(required=False, max_length=150, strip=False, label=_("Department"))
+    timezone = forms.CharField(label=_("Time zone"), max_length=64)
+    locale = forms.CharField(label=_("Language"), max_length=16)
 
     def __init__(self, *args, timezones=(), locales=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,7 +94,7 @@ class JSONSettingField(forms.CharField):
         try:
             return json.loads(value)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise forms.ValidationError("Enter valid JSON.", code="invalid_json") from exc
+            raise forms.ValidationError(_("Enter valid JSON."), code="invalid_json") from exc
 
     def prepare_value(self, value):
         if isinstance(value, dict | list):
@@ -154,11 +162,12 @@ class DeleteAccountForm(forms.Form):
     password = forms.CharField(
         required=False,
         strip=False,
+        label=_("Password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Your current password.",
+        help_text=_("Your current password."),
     )
     confirm_email = forms.CharField(
-        required=False, label="Type your email address to confirm", strip=True
+        required=False, label=_("Type your email address to confirm"), strip=True
     )
 
     def __init__(self, *args, user, **kwargs):
@@ -178,12 +187,14 @@ class DeleteAccountForm(forms.Form):
             if password and not self.user.check_password(password):
                 self.add_error(
                     "password",
-                    forms.ValidationError("The password is not correct.", code="invalid_password"),
+                    forms.ValidationError(
+                        _("The password is not correct."), code="invalid_password"
+                    ),
                 )
         elif "confirm_email" in self.fields:
             typed = (data.get("confirm_email") or "").lower()
             if typed and typed != self.user.email.lower():
-                self.add_error("confirm_email", "This is not your email address.")
+                self.add_error("confirm_email", _("This is not your email address."))
         return data
 
 
@@ -191,21 +202,25 @@ class DeleteAccountForm(forms.Form):
 
 
 def _api_keys_choice_field(*, reset: bool) -> forms.ChoiceField:
-    help_text = (
+    help_text = _(
         "Every other browser and API session is signed out. Unless you choose otherwise, "
         "API keys created in the last 24 hours are revoked and older keys keep working."
     )
     if reset:
-        help_text += (
-            " If your email address was not verified yet, every session, API key and linked "
-            "social account is removed, whatever you choose: they may not have been yours."
+        help_text = format_lazy(
+            "{} {}",
+            help_text,
+            _(
+                "If your email address was not verified yet, every session, API key and linked "
+                "social account is removed, whatever you choose: they may not have been yours."
+            ),
         )
     return forms.ChoiceField(
-        label="API keys",
+        label=_("API keys"),
         choices=[
-            (API_KEYS_RECENT, "Revoke keys created in the last 24 hours, keep older ones"),
-            (API_KEYS_ALL, "Revoke all my API keys"),
-            (API_KEYS_NONE, "Keep all my API keys"),
+            (API_KEYS_RECENT, _("Revoke keys created in the last 24 hours, keep older ones")),
+            (API_KEYS_ALL, _("Revoke all my API keys")),
+            (API_KEYS_NONE, _("Keep all my API keys")),
         ],
         initial=API_KEYS_RECENT,
         # Left out (an older form, a script): the default, as the help text says.

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -115,7 +117,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke(request: HttpRequest, key_id) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=key_id, user=request.user, revoked_at__isnull=True)
     apikeys.api_key_revoke(key=key, actor=request.user, request=request)
-    messages.success(request, f"The API key “{key.name}” was revoked; it no longer works.")
+    messages.success(
+        request, _("The API key “%(name)s” was revoked; it no longer works.") % {"name": key.name}
+    )
     return redirect("account-api-keys")
 
 
@@ -140,7 +144,7 @@ def session_revoke(request: HttpRequest, session_id) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, "The session was signed out.")
+        messages.success(request, _("The session was signed out."))
     return redirect("account-sessions")
 
 
@@ -154,7 +158,13 @@ def sessions_revoke_others(request: HttpRequest) -> HttpResponse:
         reason="revoked_by_user",
         keep_web_session_key=request.session.session_key,
     )
-    messages.success(request, f"Signed out {count} other session{'s' if count != 1 else ''}.")
+    messages.success(
+        request,
+        ngettext(
+            "Signed out %(count)d other session.", "Signed out %(count)d other sessions.", count
+        )
+        % {"count": count},
+    )
     return redirect("account-sessions")
 
 
@@ -203,7 +213,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 add_domain_error(form, exc)
             else:
-                messages.success(request, "Profile saved.")
+                messages.success(request, _("Profile saved."))
                 return redirect("account-profile")
     else:
         form = _profile_form(request)
@@ -232,7 +242,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            messages.success(request, "Settings saved." if changed else "Nothing to change.")
+            messages.success(request, _("Settings saved.") if changed else _("Nothing to change."))
             return redirect("account-settings")
     return render(
         request, "roster/settings.html", {"form": form}, status=400 if form.errors else 200
@@ -306,8 +316,10 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             auth_logout(request)
             messages.success(
                 request,
-                "Your account is deleted: you are signed out, and your personal data will be "
-                "erased after the grace period.",
+                _(
+                    "Your account is deleted: you are signed out, and your personal data will "
+                    "be erased after the grace period."
+                ),
             )
             return redirect("home")
     return render(request, "roster/data.html", {"form": form}, status=400)
