@@ -278,6 +278,13 @@ def test_oversize_attachment_is_413(ticket, requester):
     assert not Attachment.objects.exists()
 
 
+def test_body_far_over_the_limit_is_413_from_its_length(ticket, requester):
+    data = png_bytes() + b"\x00" * (6 * 1024 * 1024)
+    response = upload(jwt(requester), ticket, "huge.png", data)
+    assert (response.status_code, error_code(response)) == (413, "file_too_large")
+    assert not Attachment.objects.exists()
+
+
 def test_sixth_attachment_is_409(ticket, requester):
     client = jwt(requester)
     for i in range(5):
