@@ -43,6 +43,7 @@ class ReportCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         child=serializers.ChoiceField(choices=list(figures.METRICS)),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=len(figures.METRICS),
         help_text="The figures to compute (default: the report type's set). Not for access_review.",
     )

@@ -156,4 +156,6 @@ class ReportViewSet(
             content_type="text/csv; charset=utf-8",
         )
         response["X-Content-Type-Options"] = "nosniff"
+        # The file's digest is its validator, as for every other GET of the API.
+        response["ETag"] = f'"{report.file_sha256}"'
         return response

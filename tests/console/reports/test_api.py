@@ -241,6 +241,7 @@ def test_csv_report_downloads_through_the_checked_endpoint(
     response = client.get(f"{URL}/{report_id}/download")
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment")
+    assert response["ETag"] == f'"{Report.objects.get(pk=report_id).file_sha256}"'
     text = b"".join(response.streaming_content).decode()
     assert text.splitlines()[0] == "key,label,value,unit,previous,difference,percentage"
     assert "members,Members,3," in text
