@@ -372,7 +372,7 @@ def _on_user_saved_or_deleted(sender, instance, **kwargs) -> None:
 
 
 def _on_owned_row_changed(sender, instance, **kwargs) -> None:
-    # An email address or an MFA authenticator: the user object's email_verified /
+    # An email address, an MFA authenticator or an SMS phone: the user object's email_verified /
     # mfa_enabled; a role membership row written directly; an API key saved or deleted
     # (its snapshot carries its owner's generation: accounts.apikey_cache).
     invalidate_users([instance.user_id])
@@ -413,12 +413,13 @@ def connect_receivers() -> None:
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
     from accounts.models import ApiKey, ApiSession
+    from accounts.sms.models import SmsDevice
 
     memberships = User.groups.through
     for signal in (post_save, post_delete):
         uid = "saved" if signal is post_save else "deleted"
         signal.connect(_on_user_saved_or_deleted, sender=User, dispatch_uid=f"identity.user.{uid}")
-        for model in (EmailAddress, Authenticator, memberships, ApiKey):
+        for model in (EmailAddress, Authenticator, SmsDevice, memberships, ApiKey):
             signal.connect(
                 _on_owned_row_changed,
                 sender=model,

@@ -90,6 +90,7 @@ def _flag_columns_sql() -> str:
     groups = Group._meta.db_table
     emails = EmailAddress._meta.db_table
     authenticators = Authenticator._meta.db_table
+    sms_devices = SmsDevice._meta.db_table
     role = (
         f"EXISTS (SELECT 1 FROM {memberships} m JOIN {groups} g ON g.id = m.group_id "  # noqa: S608
         f"WHERE m.user_id = u.id AND g.name = %s)"
@@ -98,8 +99,9 @@ def _flag_columns_sql() -> str:
         f"{', '.join([role] * len(ROLE_NAMES))}, "  # noqa: S608
         f"EXISTS (SELECT 1 FROM {emails} e WHERE e.user_id = u.id AND e.verified "
         f"AND UPPER(e.email) = UPPER(u.email)), "
-        f"EXISTS (SELECT 1 FROM {authenticators} a WHERE a.user_id = u.id "
-        f"AND a.type IN ({', '.join(['%s'] * len(MFA_TYPES))}))"
+        f"(EXISTS (SELECT 1 FROM {authenticators} a WHERE a.user_id = u.id "
+        f"AND a.type IN ({', '.join(['%s'] * len(MFA_TYPES))})) "
+        f"OR EXISTS (SELECT 1 FROM {sms_devices} s WHERE s.user_id = u.id))"
     )
 
 
