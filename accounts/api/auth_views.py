@@ -105,7 +105,8 @@ class TokenView(PublicView):
             "mandatory, an unverified address gives 403 `email_unverified`. After too many "
             "failures for the account or the IP (shared with the sign-in page) every attempt "
             "gets 429 `too_many_attempts` with `Retry-After`, even with the right password. "
-            "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens; "
+            "With MFA active the answer is `{mfa_required, mfa_token, methods}` and no tokens "
+            "(`methods`: `totp`, `sms`, `recovery_codes`, those the account has); "
             "the organization is checked then, and named again at `POST /auth/token/mfa`."
             + _POLICY_DESCRIPTION
             + _ORG_DESCRIPTION
@@ -128,7 +129,8 @@ class TokenView(PublicView):
                 raise Forbidden(
                     "mfa_method_unavailable",
                     "This account's second factor cannot be used through the API; add an "
-                    "authenticator app or recovery codes on the security page.",
+                    "authenticator app, a phone for SMS codes or recovery codes on the "
+                    "security page.",
                 )
             return Response(
                 {
@@ -164,7 +166,8 @@ class TokenMfaView(PublicView):
         tags=AUTH_TAG,
         summary="Second step of a sign-in with MFA",
         description=(
-            "Exchange the `mfa_token` and a TOTP or recovery code for tokens. A wrong code is "
+            "Exchange the `mfa_token` and a TOTP code, a code sent by SMS "
+            "(`POST /auth/token/mfa/sms`) or a recovery code for tokens. A wrong code is "
             "401 `invalid_code` (the mfa_token stays usable for a few tries until it expires); "
             "an expired or spent mfa_token is 401 `invalid_mfa_token`. A recovery code works "
             "once. Failed codes count towards the sign-in limits (429 `too_many_attempts`). "
