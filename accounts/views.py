@@ -5,7 +5,6 @@ from __future__ import annotations
 import zoneinfo
 
 from allauth.account.models import EmailAddress
-from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
@@ -58,9 +57,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "email_verified": EmailAddress.objects.filter(
             user=user, email__iexact=user.email, verified=True
         ).exists(),
-        "mfa_enabled": Authenticator.objects.filter(user=user)
-        .exclude(type=Authenticator.Type.RECOVERY_CODES)
-        .exists(),
+        "mfa_enabled": selectors.has_mfa(user),
         "roles": user.roles,
     }
     return render(request, "roster/overview.html", context)
