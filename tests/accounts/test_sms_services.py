@@ -314,3 +314,19 @@ def test_an_unconfigured_gateway_is_sms_unavailable(settings, member):
     settings.SMS_TWILIO_ACCOUNT_SID = ""
     with pytest.raises(SmsUnavailable):
         services.setup_start(_request(member), user=member, phone=PHONE)
+
+
+def test_an_admin_mfa_reset_removes_the_phone(member, admin_user, sms_dir):
+    from accounts.admin_services import user_mfa_reset
+
+    _set_up(member, sms_dir)
+    assert user_mfa_reset(user=member, actor=admin_user) == ["sms"]
+    assert not SmsDevice.objects.exists() and not selectors.has_mfa(member)
+    event = AuditEvent.objects.get(action="auth.mfa.disabled")
+    assert event.metadata["authenticators"] == ["sms"]
+
+
+def test_the_owners_export_lists_the_phone(member, sms_dir):
+    _set_up(member, sms_dir)
+    [entry] = selectors.user_export(user=member)["mfa"]
+    assert entry["type"] == "sms" and entry["phone"] == PHONE
