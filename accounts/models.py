@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.managers import UserManager, normalize_email
 
@@ -46,9 +47,9 @@ username_validator = RegexValidator(
 
 class User(AbstractBaseUser, PermissionsMixin):
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        SUSPENDED = "suspended"
-        DEACTIVATED = "deactivated"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        DEACTIVATED = "deactivated", _("Deactivated")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254, unique=True)

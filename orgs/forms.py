@@ -7,6 +7,7 @@ lead) lives in ``orgs.services`` and comes back as a ``DomainError`` shown next 
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from orgs.catalogue import PERMISSIONS
 from orgs.models import Membership, OrganizationDomain, Plan, TeamMembership
@@ -18,18 +19,23 @@ def _role_choices(roles) -> list[tuple[str, str]]:
 
 
 class OrganizationCreateForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, label=_("Name"))
     slug = forms.CharField(
         max_length=50,
+        label=_("Slug"),
         required=False,
-        help_text="Lower-case letters, digits and dashes; made from the name when left empty.",
+        help_text=_("Lower-case letters, digits and dashes; made from the name when left empty."),
     )
-    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea, label=_("Description")
+    )
 
 
 class MemberAddForm(forms.Form):
-    email = forms.EmailField(max_length=254, help_text="Someone who already has an account.")
-    role = forms.ChoiceField()
+    email = forms.EmailField(
+        max_length=254, label=_("Email"), help_text=_("Someone who already has an account.")
+    )
+    role = forms.ChoiceField(label=_("Role"))
 
     def __init__(self, *args, roles, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,10 +44,11 @@ class MemberAddForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    roles = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    roles = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label=_("Roles"))
     status = forms.ChoiceField(
         choices=Membership.Status.choices,
-        help_text="A suspended member keeps their seat but holds no permission.",
+        label=_("Status"),
+        help_text=_("A suspended member keeps their seat but holds no permission."),
     )
 
     def __init__(self, *args, roles, **kwargs):
@@ -50,54 +57,65 @@ class MemberForm(forms.Form):
 
 
 class TeamCreateForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    team_type = forms.CharField(max_length=50, required=False, label="Kind of team")
-    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    name = forms.CharField(max_length=100, label=_("Name"))
+    team_type = forms.CharField(max_length=50, required=False, label=_("Kind of team"))
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea, label=_("Description")
+    )
 
 
 class TeamMemberAddForm(forms.Form):
     user_email = forms.EmailField(
-        max_length=254, label="Email", help_text="A member of the organization."
+        max_length=254, label=_("Email"), help_text=_("A member of the organization.")
     )
-    role = forms.ChoiceField(choices=TeamMembership.Role.choices, initial="member")
-    title = forms.CharField(max_length=100, required=False)
+    role = forms.ChoiceField(choices=TeamMembership.Role.choices, initial="member", label=_("Role"))
+    title = forms.CharField(max_length=100, required=False, label=_("Title"))
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(max_length=254)
-    role = forms.ChoiceField()
-    team = forms.ChoiceField(required=False, help_text="The invitee joins this team too.")
+    email = forms.EmailField(max_length=254, label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"))
+    team = forms.ChoiceField(
+        required=False, label=_("Team"), help_text=_("The invitee joins this team too.")
+    )
     expires_in_days = forms.IntegerField(
-        min_value=1, max_value=MAX_DAYS, required=False, label="Valid for (days)"
+        min_value=1, max_value=MAX_DAYS, required=False, label=_("Valid for (days)")
     )
 
     def __init__(self, *args, roles, teams, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = _role_choices(roles)
         self.fields["role"].initial = "member"
-        self.fields["team"].choices = [("", "No team")] + [(str(t.pk), t.name) for t in teams]
+        self.fields["team"].choices = [("", _("No team"))] + [(str(t.pk), t.name) for t in teams]
 
 
 class RoleCreateForm(forms.Form):
     key = forms.CharField(
-        max_length=40, help_text="Lower-case letters, digits, dashes and underscores."
+        max_length=40,
+        label=_("Key"),
+        help_text=_("Lower-case letters, digits, dashes and underscores."),
     )
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    name = forms.CharField(max_length=100, label=_("Name"))
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea, label=_("Description")
+    )
     permissions = forms.MultipleChoiceField(
         choices=[(k, f"{k} — {text}") for k, text in PERMISSIONS.items()],
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        label=_("Permissions"),
     )
 
 
 class DomainAddForm(forms.Form):
-    domain = forms.CharField(max_length=253, help_text="For example example.com.")
+    domain = forms.CharField(
+        max_length=253, label=_("Domain"), help_text=_("For example example.com.")
+    )
     join_mode = forms.ChoiceField(
         choices=OrganizationDomain.JoinMode.choices,
         initial=OrganizationDomain.JoinMode.OFF,
-        label="People with a verified address there",
-        help_text="off: nothing; suggest: offered to join; auto: join at once.",
+        label=_("People with a verified address there"),
+        help_text=_("off: nothing; suggest: offered to join; auto: join at once."),
     )
 
 
