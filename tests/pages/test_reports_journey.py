@@ -43,6 +43,12 @@ def test_manager_generates_a_team_report(page, site, world):  # noqa: F811
     assert page.locator("[data-testid=report-chart] rect.bar").count() > 0
     page.get_by_test_id("report-verified").wait_for()
     screenshot(page, "reports-team")
+    # On a small phone the page does not scroll sideways (charts and the digest fit).
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    page.set_viewport_size({"width": 1100, "height": 900})
 
     # The report is in the manager's list.
     page.get_by_role("link", name="All reports").click()
