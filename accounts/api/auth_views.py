@@ -158,6 +158,8 @@ class TokenMfaView(PublicView):
     error_codes = {
         400: _ORG_ERRORS,
         401: ["invalid_code", "invalid_mfa_token"],
+        # The second factor was removed between the two steps while a policy requires one.
+        403: [MFA_SETUP_REQUIRED],
         429: ["too_many_attempts"],
     }
     throttle_scope = "mfa"  # stricter per-IP bucket (config.api.throttling)
