@@ -145,18 +145,18 @@ def test_an_english_user_gets_it_in_english(client):
     assert "Password Reset" in message.subject
 
 
-def test_an_invitation_to_a_german_user_is_german(client_for, manager):
-    from orgs.models import Organization
+def test_an_invitation_to_a_german_user_is_german(django_capture_on_commit_callbacks):
+    from orgs.services import invitations, organizations
+    from tests.orgs.conftest import verified
 
+    owner = verified(UserFactory(email="owner@example.com", locale="en"))
     UserFactory(email="greta@example.com", locale="de")
-    org = Organization.objects.filter(memberships__user=manager).first()
-    if org is None:
-        pytest.skip("the manager fixture has no organization")
-    client_for(manager).post(
-        f"/api/v1/orgs/{org.pk}/invitations", {"email": "greta@example.com"}, format="json"
-    )
+    org = organizations.org_create(name="Acme", slug="acme", actor=owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitations.invitation_create(organization=org, actor=owner, email="greta@example.com")
     (message,) = mail.outbox
-    assert "hat Sie zu" in message.subject and "Hallo," in message.body
+    assert "hat Sie zu Acme eingeladen" in message.subject
+    assert message.body.startswith("Hallo,")
 
 
 def test_api_error_detail_in_german_code_unchanged(anon_client):
