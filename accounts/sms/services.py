@@ -18,8 +18,12 @@ from datetime import timedelta
 
 import phonenumbers
 import prometheus_client
+from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.credentials import credentials_revoke_on_mfa_change
@@ -28,7 +32,7 @@ from accounts.models import User
 from accounts.sms.backends import get_backend
 from accounts.sms.models import SmsCode, SmsDevice, masked_phone
 from audit.services import record
-from config.errors import Conflict, Invalid, NotFound, TooManyRequests
+from config.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 
 SEND_ACTION = "sms_send"
 CODE_DIGITS = 6
@@ -130,9 +134,10 @@ def _take_code(*, user: User, purpose: str, code: str, phone: str | None = None)
     ):
         spent = SmsCode.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now)
         return row if spent == 1 else None
-    attempts = row.attempts + 1
-    SmsCode.objects.filter(pk=row.pk).update(
-        attempts=attempts, used_at=now if attempts >= MAX_CODE_ATTEMPTS else None
+    # Counted in the database (parallel wrong tries all count); the last one spends it.
+    SmsCode.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
+    SmsCode.objects.filter(pk=row.pk, used_at__isnull=True, attempts__gte=MAX_CODE_ATTEMPTS).update(
+        used_at=now
     )
     return None
 
@@ -140,9 +145,22 @@ def _take_code(*, user: User, purpose: str, code: str, phone: str | None = None)
 # --- setup ----------------------------------------------------------------------------
 
 
+def _email_verified_or_refuse(user: User) -> None:
+    """allauth's rule for adding any authenticator: not while an address of the account is
+    unverified (whoever registered someone else's address could otherwise lock its owner
+    out for good). ``MFA_ALLOW_UNVERIFIED_EMAIL`` lifts it, as for TOTP."""
+    if mfa_settings.ALLOW_UNVERIFIED_EMAIL:
+        return
+    if EmailAddress.objects.filter(user_id=user.pk, verified=False).exists():
+        raise Forbidden(
+            "email_unverified", str(get_mfa_adapter().error_messages["unverified_email"])
+        )
+
+
 def setup_start(request, *, user: User, phone: str) -> str:
     """Send a code to a new number (E.164 returned); it becomes the account's SMS factor once
     the code comes back (:func:`setup_confirm`)."""
+    _email_verified_or_refuse(user)
     number = normalize_phone(phone)
     _send_code(request, user=user, phone=number, purpose=SmsCode.Purpose.SETUP)
     return number
@@ -173,6 +191,7 @@ def _own_session_key(request, user: User) -> str | None:
 def setup_confirm(request, *, user: User, code: str) -> SmsDevice:
     """The code sent by :func:`setup_start`: the number is the account's SMS factor now
     (replacing an earlier one). Audited ``auth.mfa.sms.added``; other sessions end."""
+    _email_verified_or_refuse(user)
     # Outside the transaction below: a wrong try counts even though the request fails.
     row = _take_code(user=user, purpose=SmsCode.Purpose.SETUP, code=code)
     if row is None:

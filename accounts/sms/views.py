@@ -16,7 +16,7 @@ from accounts.sms import services
 from accounts.sms.backends import SmsUnavailable
 from accounts.sms.forms import CodeForm, PhoneForm
 from accounts.sms.models import masked_phone
-from config.errors import DomainError, Invalid, NotFound, TooManyRequests
+from config.errors import DomainError, Forbidden, Invalid, NotFound, TooManyRequests
 
 # allauth's login stage of the second factor (allauth.mfa.stages.AuthenticateStage.key).
 MFA_STAGE = "mfa_authenticate"
@@ -40,7 +40,7 @@ def setup(request):
     if request.method == "POST" and form.is_valid():
         try:
             services.setup_start(request, user=request.user, phone=form.cleaned_data["phone"])
-        except (TooManyRequests, SmsUnavailable) as exc:
+        except (TooManyRequests, SmsUnavailable, Forbidden) as exc:
             _refusal(request, exc)
         else:
             return redirect("mfa-sms-confirm")
@@ -67,6 +67,8 @@ def confirm(request):
             services.setup_confirm(request, user=request.user, code=form.cleaned_data["code"])
         except Invalid as exc:
             form.add_error("code", exc.detail)
+        except Forbidden as exc:
+            _refusal(request, exc)
         else:
             messages.success(request, _("Codes by SMS are on."))
             return redirect("mfa_index")

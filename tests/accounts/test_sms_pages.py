@@ -174,3 +174,13 @@ def test_removing_the_phone(verified, sms_dir):
     # Signing in asks for no second factor any more.
     response = _sign_in(_browser(), verified)
     assert response.status_code == 302 and response["Location"] != AUTHENTICATE
+
+
+def test_the_page_refuses_a_phone_while_an_address_is_unverified(member, sms_dir):
+    EmailAddress.objects.create(user=member, email=member.email, verified=False, primary=True)
+    web = _browser()
+    web.force_login(member)
+    _get_past_reauthentication(web, SETUP)
+    response = web.post(SETUP, {"phone": PHONE}, follow=True)
+    assert "verified your email address" in response.content.decode()
+    assert sent_messages(sms_dir) == []

@@ -330,3 +330,15 @@ def test_the_owners_export_lists_the_phone(member, sms_dir):
     _set_up(member, sms_dir)
     [entry] = selectors.user_export(user=member)["mfa"]
     assert entry["type"] == "sms" and entry["phone"] == PHONE
+
+
+def test_no_phone_while_an_address_is_unverified(member, sms_dir):
+    from allauth.account.models import EmailAddress
+
+    from config.errors import Forbidden
+
+    EmailAddress.objects.create(user=member, email=member.email, verified=False, primary=True)
+    with pytest.raises(Forbidden) as exc:
+        services.setup_start(_request(member), user=member, phone=PHONE)
+    assert exc.value.code == "email_unverified"
+    assert sent_messages(sms_dir) == []
