@@ -32,7 +32,8 @@ ABOUT = {
     "before Roster recorded that, from the later of the account's creation and the last "
     "change of an expiring policy that applies. `min_length` above the longest password "
     "accepted is 400 `contradictory_values`.",
-    MFA: "Who must have a second factor (TOTP or a security key), and the days of grace. "
+    MFA: "Who must have a second factor (recovery codes alone do not count), and the days "
+    "of grace. "
     "Past the grace period, a user without one is sent to set one up after signing in on "
     "the pages, and `POST /auth/token` and `/auth/token/refresh` answer 403 "
     "`mfa_setup_required`. The grace counts from the later of the account's creation, the "
