@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -27,6 +27,7 @@ from accounts.forms import (
     SettingsForm,
     setting_field_name,
 )
+from accounts.i18n import supported_language
 from accounts.models import ApiKey, SettingDefinition
 from accounts.services.erasure import user_request_erasure
 from accounts.services.fields import known_locales
@@ -210,7 +211,10 @@ def profile(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 add_domain_error(form, exc)
             else:
-                messages.success(request, _("Profile saved."))
+                # In the language just chosen: the next page is in it too.
+                chosen = supported_language(data.get("locale")) or translation.get_language()
+                with translation.override(chosen):
+                    messages.success(request, _("Profile saved."))
                 return redirect("account-profile")
     else:
         form = _profile_form(request)
