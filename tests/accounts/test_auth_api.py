@@ -205,6 +205,8 @@ def test_status_with_jwt(member):
         "notifications:read",
         "notifications:write",
         "access:check",
+        "support:read",
+        "support:write",
     ]
     assert body["expires_at"].endswith("Z")
     assert body["mfa_enabled"] is False and body["email_verified"] is False
