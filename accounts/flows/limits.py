@@ -188,14 +188,15 @@ def clear(request, *, action: str, key: str | None = None) -> None:
                 cache.delete(cache_key)
 
 
-def retry_after(request, *, key: str | None) -> int:
-    """Seconds until the login_failed limits let one more attempt through."""
+def retry_after(request, *, key: str | None, action: str = LOGIN_FAILED) -> int:
+    """Seconds until the limits of ``action`` (login_failed unless named) let one more
+    attempt through."""
     now = time.time()
     wait = 0.0
-    for rate in rates(LOGIN_FAILED, key=key):
+    for rate in rates(action, key=key):
         if rate.per not in ("ip", "key") or (rate.per == "key" and key is None):
             continue
-        cache_key = _cache_key(request, action=LOGIN_FAILED, rate=rate, key=key)
+        cache_key = _cache_key(request, action=action, rate=rate, key=key)
         history = [ts for ts in (cache.get(cache_key) or []) if ts > now - rate.duration]
         if len(history) >= rate.amount:
             history.sort(reverse=True)

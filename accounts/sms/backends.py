@@ -32,6 +32,7 @@ class SmsUnavailable(DomainError):
     status_code = 503
     default_code = "sms_unavailable"
     default_detail = "The text message could not be sent. Try again later."
+    wait = 30  # Retry-After, as every 503 of the API carries one
 
 
 class BaseBackend:

@@ -78,7 +78,7 @@ def _send_limited(request, *, user: User, phone: str) -> None:
     (an attacker cannot flood one phone from many accounts, nor one account to many phones)."""
     for key in (f"sms:user:{user.pk}", f"sms:number:{phone}"):
         if limits.consume(request, action=SEND_ACTION, key=key, per="key") is None:
-            wait = max((r.duration for r in limits.rates(SEND_ACTION, per="key")), default=60)
+            wait = limits.retry_after(request, key=key, action=SEND_ACTION)
             raise TooManyRequests(
                 wait, code="too_many_sms", detail="Too many codes were sent. Try again later."
             )
