@@ -21,12 +21,14 @@ class Kind(models.TextChoices):
     NEW_DEVICE_SIGN_IN = "new_device_sign_in", "New sign-in from a new device"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     MFA_CHANGED = "mfa_changed", "Two-factor authentication changed"
+    REPORT_READY = "report_ready", "Report ready"
+    REPORT_FAILED = "report_failed", "Report failed"
     MESSAGE = "message", "Message"
 
 
 # What goes by email until the user says otherwise: the security notices (someone else
-# may be holding the account) and what asks the user to act. Not an invitation: its own
-# email (with the link) already went to the address.
+# may be holding the account) and what asks the user to act (a failed report: ask again).
+# Not an invitation: its own email (with the link) already went to the address.
 EMAIL_BY_DEFAULT: tuple[str, ...] = (
     Kind.ACCESS_REQUEST_TO_REVIEW,
     Kind.GRANT_EXPIRING,
@@ -34,4 +36,5 @@ EMAIL_BY_DEFAULT: tuple[str, ...] = (
     Kind.NEW_DEVICE_SIGN_IN,
     Kind.PASSWORD_CHANGED,
     Kind.MFA_CHANGED,
+    Kind.REPORT_FAILED,
 )
