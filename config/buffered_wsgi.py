@@ -148,6 +148,12 @@ class BufferedWSGI:
         finally:
             self._waiting.discard(future)
 
+    def busy_for(self) -> float:
+        """How long (seconds) the application thread has been on its current call; 0 when it
+        is idle. Called on the loop."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
     def overdue(self, limit: float) -> tuple[str, str] | None:
         """The request (method, path with its secrets redacted) the application thread has
         been on for more than ``limit`` seconds, if any. Called on the loop."""

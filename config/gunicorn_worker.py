@@ -24,6 +24,16 @@ tests/config/test_gunicorn_worker.py fails if a trickled header is not cut throu
 gunicorn. (asyncio's loop policies are deprecated from Python 3.14: on that Python, pass
 the loop class some other way.)
 
+Accepting. Every worker's loop listens on the same socket, and a loop is free to accept
+while its application thread is busy: left alone, a worker held by a slow request would go
+on taking about half the new connections, which then wait behind that request, while the
+other worker idles (a sync worker only accepts when it is free). So the loop's servers are
+``_GatedServer``s: once the application thread has been on one call for
+``ACCEPT_PAUSE_AFTER`` seconds, the worker stops accepting (new connections stay in the
+kernel's queue for the other workers) and looks again every ``ACCEPT_RECHECK`` seconds.
+Built on the loop's public ``add_reader`` / ``remove_reader`` and
+``connect_accepted_socket``; it costs nothing per request on a kept-alive connection.
+
 Request time limit. Requests run on one application thread per process
 (config.buffered_wsgi) while the loop keeps heart-beating to the arbiter, so gunicorn's
 ``timeout`` no longer ends a stuck request as it does under the sync worker. The worker
@@ -38,8 +48,10 @@ meanwhile. The stuck thread is a daemon thread, so it does not keep the process 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import gc
+import socket
 
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -56,6 +68,16 @@ _HEADERS_TOO_SLOW = (
 
 # How long a connection answered 408 may go on sending before it is closed.
 LINGER_SECONDS = 2.0
+
+# A worker whose application thread has been on one call this long (seconds) stops
+# accepting connections, and looks again this often, until the call returns.
+ACCEPT_PAUSE_AFTER = 0.5
+ACCEPT_RECHECK = 0.05
+# Connections taken per wake-up of the listening socket (asyncio's servers take up to their
+# backlog), and the pause after the process ran out of file descriptors or memory.
+ACCEPT_BATCH = 100
+ACCEPT_OUT_OF_RESOURCES_PAUSE = 1.0
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 class _HeaderDeadline(asyncio.Protocol):
@@ -136,18 +158,108 @@ class _HeaderDeadline(asyncio.Protocol):
         self._inner.resume_writing()
 
 
+class _GatedServer:
+    """A server on a listening socket shared with the other workers, which accepts only
+    while ``loop.may_accept()`` says so (see "Accepting" above). It answers what gunicorn's
+    worker asks of a server: ``close()`` and ``wait_closed()``."""
+
+    def __init__(self, loop: HeaderDeadlineLoop, sock: socket.socket, protocol_factory, ssl):
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol_factory = protocol_factory
+        self._ssl = ssl
+        self._reading = False
+        self._recheck = None
+        self._closed = False
+        self._connecting = set()
+        sock.setblocking(False)
+        self._watch()
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return () if self._closed else (self._sock,)
+
+    def is_serving(self) -> bool:
+        return not self._closed
+
+    def _watch(self) -> None:
+        self._recheck = None
+        if not self._closed and not self._reading:
+            self._loop.add_reader(self._fd, self._accept)
+            self._reading = True
+
+    def _pause(self, seconds: float) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+        if self._recheck is None:
+            self._recheck = self._loop.call_later(seconds, self._watch)
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if not self._loop.may_accept():
+                self._pause(ACCEPT_RECHECK)
+                return
+            try:
+                conn, _address = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return  # another worker took it, or the client gave up first
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise
+                self._loop.log.error("Could not accept a connection: %s; pausing", exc)
+                self._pause(ACCEPT_OUT_OF_RESOURCES_PAUSE)
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._protocol_factory, conn, ssl=self._ssl)
+        except Exception as exc:  # a TLS handshake that failed, a client gone meanwhile
+            conn.close()
+            self._loop.log.debug("Connection dropped before it was served: %s", exc)
+
+    def close(self) -> None:
+        """Stop accepting and close this worker's copy of the listening socket (as an
+        asyncio server does); connections already accepted carry on."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+        self._sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+
 class HeaderDeadlineLoop(asyncio.SelectorEventLoop):
     """An asyncio loop whose servers give each connection ``header_timeout`` seconds to send
-    its first request line and headers."""
+    its first request line and headers, and accept only while ``may_accept()``."""
 
     header_timeout = 10.0
     log = None
 
-    async def create_server(self, protocol_factory, *args, **kwargs):
+    def may_accept(self) -> bool:
+        return True
+
+    async def create_server(self, protocol_factory, *args, sock=None, ssl=None, **kwargs):
         def guarded():
             return _HeaderDeadline(protocol_factory(), self)
 
-        return await super().create_server(guarded, *args, **kwargs)
+        if sock is None or args:
+            return await super().create_server(guarded, *args, sock=sock, ssl=ssl, **kwargs)
+        # gunicorn hands over its listening sockets (reuse_address, start_serving: already
+        # set up and meant to serve at once).
+        return _GatedServer(self, sock, guarded, ssl)
 
 
 class _HeaderDeadlinePolicy(asyncio.DefaultEventLoopPolicy):
@@ -185,8 +297,10 @@ class RosterWorker(ASGIWorker):
     def run(self):
         # config.asgi routes HTTP to its ``http_application``, WebSocket elsewhere.
         app = getattr(self.asgi, "http_application", self.asgi)
-        if self.cfg.timeout and isinstance(app, BufferedWSGI):
-            self.loop.create_task(self._end_overdue_requests(app, self.cfg.timeout))
+        if isinstance(app, BufferedWSGI):
+            self.loop.may_accept = lambda: app.busy_for() < ACCEPT_PAUSE_AFTER
+            if self.cfg.timeout:
+                self.loop.create_task(self._end_overdue_requests(app, self.cfg.timeout))
         super().run()
 
     async def _end_overdue_requests(self, app: BufferedWSGI, limit: float) -> None:
