@@ -35,6 +35,10 @@ class AccountsConfig(AppConfig):
         # A person's notifications are in their export and go with their erasure.
         hooks.register_export_section("notifications", notifications_export_for_user)
         hooks.register_erasure_step(notifications_erase_for_user)
+        # The apps signed in to with Roster (OpenID Connect): clients, scopes, dates.
+        from accounts.oidc_grants import oidc_grants_export
+
+        hooks.register_export_section("oidc_grants", oidc_grants_export)
         # A sign-in from a device the account has not used is announced (accounts.notices).
         logged_in.connect(notices.on_user_logged_in, dispatch_uid="accounts.new_device_page")
         post_save.connect(

@@ -45,6 +45,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiSession, User
+from accounts.oidc_grants import oidc_grants_revoke_all
 from audit.services import record
 from config import redis_connection
 from config.errors import NotFound
@@ -318,6 +319,9 @@ def revoke_user_sessions(
     Audits ``session.revoked`` per session. Returns how many sessions were revoked.
     Called on password change (keeping the caller's session), suspension, deactivation
     and deletion (keeping nothing).
+
+    The tokens of the apps the user signed in to with Roster (OpenID Connect) end too, every
+    one of them (``accounts.oidc_grants``; audited ``oidc.revoked``, not counted here).
     """
     keep_api = str(keep_api_session_id) if keep_api_session_id else None
     now = timezone.now()
@@ -348,6 +352,7 @@ def revoke_user_sessions(
                 request=request,
                 metadata={"kind": "web", "reason": reason, "user_id": str(user.pk)},
             )
+        oidc_grants_revoke_all(user=user, actor=actor, request=request, reason=reason)
     return len(api_sessions) + len(web_sessions)
 
 

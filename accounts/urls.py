@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from accounts import preferences, views
+from accounts import oidc_grants_views, preferences, views
 from accounts.flows import stages
 
 urlpatterns = [
@@ -27,6 +27,14 @@ urlpatterns = [
         "account/sessions/revoke-others/",
         views.sessions_revoke_others,
         name="account-sessions-revoke-others",
+    ),
+    path(
+        "account/connected-apps/", oidc_grants_views.connected_apps, name="account-connected-apps"
+    ),
+    path(
+        "account/connected-apps/<str:client_id>/revoke/",
+        oidc_grants_views.connected_app_revoke,
+        name="account-connected-app-revoke",
     ),
     path("account/profile/", views.profile, name="account-profile"),
     path("account/settings/", views.settings_page, name="account-settings"),
