@@ -264,6 +264,10 @@ CHANNEL_LAYERS = (
                     }
                 ],
                 "prefix": env.str("CACHE_KEY_PREFIX", default="roster") + ":ws",
+                # Every socket of a web process shares the process's one queue: a team's
+                # notification puts a message per member in it at once, and channels-redis
+                # drops what is over capacity (default 100) silently.
+                "capacity": 10_000,
             },
         }
     }
