@@ -14,13 +14,16 @@ Documented settings of this run (production settings otherwise, bench/harness.py
   listed, with reasons, in .ci/schemathesis.toml. Every other check runs everywhere.
 - One schemathesis worker (see below). FUZZ_MAX_TIME bounds each role's run (seconds).
 - The run signs in through POST /api/v1/auth/token (.ci/fuzz_hooks.py) and again on 401,
-  because it signs itself out and revokes its own sessions on purpose.
+  because it signs itself out and revokes its own sessions on purpose. The fuzz accounts
+  have TOTP and recovery codes, so a second factor a stored policy requires is there (the
+  hook completes POST /auth/token/mfa, and /auth/token/password if a password expires).
 
 Reports (NDJSON, every request and check) are written to var/fuzz/report/<role>/.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,17 +61,31 @@ def main() -> int:
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
+    # Each account has a TOTP authenticator and recovery codes from the start: a security
+    # policy the fuzzer stores may require a second factor of it at once (.ci/fuzz_hooks.py).
     seed = (
+        "import json\n"
         "from accounts.models import User\n"
         "from accounts.roles import assign_roles\n"
+        "from tests.mfa import recovery_codes_activate, totp_activate\n"
+        "factors = {}\n"
         "for email, role in [('fuzz-member@example.com', 'member'),"
         " ('fuzz-admin@example.com', 'admin')]:\n"
         f"    u = User.objects.create_user(email=email, password={PASSWORD!r})\n"
         "    assign_roles(u, [role])\n"
+        "    factors[email] = {'totp': totp_activate(u).secret,"
+        " 'recovery_codes': recovery_codes_activate(u)}\n"
+        "print(json.dumps(factors))\n"
     )
-    subprocess.run(
-        [python, "manage.py", "shell", "--no-imports", "-c", seed], cwd=ROOT, env=env, check=True
+    seeded = subprocess.run(
+        [python, "manage.py", "shell", "--no-imports", "-c", seed],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
+    factors = json.loads(seeded.stdout.strip().splitlines()[-1])
     server = harness.Server(env, workers=2)
     server.start()
     failed = False
@@ -104,6 +121,8 @@ def main() -> int:
                     "FUZZ_BASE_URL": server.base_url,
                     "FUZZ_EMAIL": email,
                     "FUZZ_PASSWORD": PASSWORD,
+                    "FUZZ_TOTP_SECRET": factors[email]["totp"],
+                    "FUZZ_RECOVERY_CODES": " ".join(factors[email]["recovery_codes"]),
                 },
             )
             failed = failed or result.returncode != 0
