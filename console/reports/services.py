@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from config.errors import Forbidden, Invalid, NotFound
-from console.reports import figures, periods
+from console.reports import figures, lifecycle, periods
 from console.reports.models import Report
 from orgs.models import Organization, Team, TeamMembership
 from orgs.permissions import can, is_platform_admin
@@ -346,6 +346,8 @@ def report_run(*, report_id: Any) -> Report:
                     target=report,
                     changes={"error": type(exc).__name__},
                 )
+                report.refresh_from_db()
+                lifecycle.report_finished_notify(report)
         report.refresh_from_db()
         return report
     file_name, file_sha256 = "", ""
@@ -379,6 +381,8 @@ def report_run(*, report_id: Any) -> Report:
                 },
                 metadata={"organization_id": str(report.organization_id)},
             )
+            report.refresh_from_db()
+            lifecycle.report_finished_notify(report)
     report.refresh_from_db()
     return report
 
