@@ -316,8 +316,13 @@ async def _send_unavailable(scope, send) -> None:
 
 
 async def _send_error(scope, send, status: int, error: tuple[str, str, str], extra_headers=()):
-    """The API's error envelope under /api, the detail as plain text elsewhere; the
-    connection closes."""
+    """The API's error envelope under /api, the detail as plain text elsewhere, with an
+    ``X-Request-ID`` like every response (a valid incoming one echoed); the connection
+    closes."""
+    from config.middleware import request_id_from
+
+    incoming = dict(scope.get("headers") or ()).get(b"x-request-id", b"")
+    request_id = request_id_from(incoming.decode("latin-1"))
     path = scope.get("path", "")
     if path == "/api" or path.startswith("/api/"):
         from config.api.exceptions import envelope
@@ -335,6 +340,7 @@ async def _send_error(scope, send, status: int, error: tuple[str, str, str], ext
                 (b"content-type", content_type),
                 (b"content-length", str(len(content)).encode()),
                 (b"connection", b"close"),
+                (b"x-request-id", request_id.encode()),
                 *extra_headers,
             ],
         }

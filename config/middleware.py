@@ -21,6 +21,11 @@ logger = logging.getLogger("roster.request")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def request_id_from(incoming: str) -> str:
+    """The id of a request: the caller's ``X-Request-ID`` if valid, else a new one."""
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 class RequestIDMiddleware:
     """Echo a valid incoming ``X-Request-ID`` or make one; expose it to logs and audit."""
 
@@ -28,8 +33,7 @@ class RequestIDMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get("X-Request-ID", ""))
         request.request_id = request_id
         token = request_id_var.set(request_id)
         try:

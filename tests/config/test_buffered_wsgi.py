@@ -12,14 +12,14 @@ from config.buffered_wsgi import BufferedWSGI
 from tests.loops import on_own_thread
 
 
-def _scope(path: str) -> dict:
+def _scope(path: str, headers=()) -> dict:
     return {
         "type": "http",
         "method": "GET",
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [],
+        "headers": list(headers),
         "http_version": "1.1",
         "scheme": "http",
         "server": ("testserver", 80),
@@ -28,7 +28,7 @@ def _scope(path: str) -> dict:
     }
 
 
-async def _call(app: BufferedWSGI, path: str) -> list[dict]:
+async def _call(app: BufferedWSGI, path: str, headers=()) -> list[dict]:
     sent = []
 
     async def receive():
@@ -37,7 +37,7 @@ async def _call(app: BufferedWSGI, path: str) -> list[dict]:
     async def send(message):
         sent.append(message)
 
-    await app(_scope(path), receive, send)
+    await app(_scope(path, headers), receive, send)
     return sent
 
 
@@ -109,6 +109,32 @@ def test_abandon_answers_the_held_request_those_queued_behind_it_and_those_after
         status, headers, body = _status_and_body(sent)
         assert status == 503
         assert headers["content-type"].startswith("text/plain")
+
+
+def test_answers_from_the_loop_carry_a_request_id_like_every_response():
+    release = threading.Event()
+    app = BufferedWSGI(_held_app(release))
+
+    async def main():
+        held = asyncio.create_task(
+            _call(app, "/api/v1/held", headers=[(b"x-request-id", b"fuzz-1:a.b")])
+        )
+        await asyncio.sleep(0.2)
+        queued = asyncio.create_task(
+            _call(app, "/api/v1/held", headers=[(b"x-request-id", b"bad id\x01")])
+        )
+        await asyncio.sleep(0.05)
+        app.abandon()
+        return await asyncio.wait_for(asyncio.gather(held, queued), 5)
+
+    try:
+        held, queued = on_own_thread(asyncio.run, main())
+    finally:
+        release.set()
+
+    assert _status_and_body(held)[1]["x-request-id"] == "fuzz-1:a.b"  # a valid one echoed
+    made = _status_and_body(queued)[1]["x-request-id"]
+    assert len(made) == 32 and int(made, 16) >= 0  # an invalid one replaced, as Django does
 
 
 def test_abandon_mid_stream_ends_the_call_without_completing_the_response():
