@@ -8,8 +8,11 @@ Documented settings of this run (production settings otherwise, bench/harness.py
   bench's RATELIMIT_ENABLE=false / RATE_LIMIT_LOGIN_FAILED): the fuzzer sends thousands of
   requests a minute from one IP and would otherwise only see 429s. Both have their own
   tests (tests/config/test_throttling*.py, tests/accounts/test_auth_*.py).
-- Celery runs eagerly in the web process, so the work queued by requests (audit sealing,
-  quota checks) runs against the fuzzed data too, and no task is left in a broker queue.
+- A Celery worker runs beside the web server (broker and results in Redis DB 4 with the
+  cache, emptied before and after), as in production: the work queued by requests (audit
+  sealing, quota checks, reports, backups and their proofs) runs against the fuzzed data
+  too, and a request answers when its own work is done (a backup's proof migrates a scratch
+  database, far longer than the server's request time limit if it ran inside the request).
 - positive_data_acceptance also accepts 400, and use_after_free is off, on the operations
   listed, with reasons, in .ci/schemathesis.toml. Every other check runs everywhere.
 - One schemathesis worker (see below). FUZZ_MAX_TIME bounds each role's run (seconds).
@@ -47,8 +50,10 @@ def main() -> int:
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/roster_fuzz",
             "REDIS_CACHE_DB": "4",
             "CACHE_KEY_PREFIX": "roster-fuzz",
+            "REDIS_BROKER_DB": "4",
+            "REDIS_RESULT_DB": "4",
             "API_RATE_LIMITS_ENABLED": "false",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
         }
     )
     import psycopg
@@ -86,6 +91,25 @@ def main() -> int:
         text=True,
     )
     factors = json.loads(seeded.stdout.strip().splitlines()[-1])
+    _empty_redis_db(env)
+    worker = subprocess.Popen(
+        [
+            str(harness.VENV_BIN / "celery"),
+            "--app",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--concurrency",
+            "1",
+            "--hostname",
+            "fuzz@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     server = harness.Server(env, workers=2)
     server.start()
     failed = False
@@ -128,7 +152,21 @@ def main() -> int:
             failed = failed or result.returncode != 0
     finally:
         server.stop()
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        _empty_redis_db(env)
     return 1 if failed else 0
+
+
+def _empty_redis_db(env: dict[str, str]) -> None:
+    """Redis DB 4 belongs to this run (cache, broker, results): no task left queued."""
+    import redis
+
+    redis.Redis.from_url(env["REDIS_URL"], db=4).flushdb()
 
 
 if __name__ == "__main__":
