@@ -498,7 +498,10 @@ class SessionRevokeOthersView(APIView):
     @extend_schema(
         tags=SESSIONS_TAG,
         summary="End all my other sessions",
-        description="Every web and API session except the one making this request.",
+        description=(
+            "Every web and API session except the one making this request, and every token "
+            "of the apps the caller signed in to with Roster (OpenID Connect)."
+        ),
         request=None,
         responses={204: None},
     )
