@@ -22,7 +22,7 @@ class AccountsConfig(AppConfig):
             sender=self,
             dispatch_uid="accounts.notification_email_settings",
         )
-        delivery.register_email_preference(notification_settings.wants_email)
+        delivery.register_email_preference(notification_settings.wanting_email)
 
         from django.contrib.auth.signals import user_logged_in as logged_in
         from django.db.models.signals import post_save

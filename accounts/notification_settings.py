@@ -58,19 +58,26 @@ def ensure_definitions(sender=None, using: str = "default", **kwargs) -> None:
         )
 
 
-def wants_email(*, user, kind: str) -> bool:
-    """The master switch and the kind's setting, each the user's effective value (stored if
-    still valid, else the default); a definition an admin deleted counts as off."""
+def wanting_email(*, users, kind: str) -> set:
+    """The pks of ``users`` whose master switch and setting for ``kind`` are both on, each
+    the user's effective value (stored if still valid, else the default); a definition an
+    admin deleted counts as off. Two queries however many users (a team's notification)."""
     keys = [MASTER_KEY, setting_key(kind)]
     definitions = {d.key: d for d in SettingDefinition.objects.filter(key__in=keys)}
     if len(definitions) < len(keys):
-        return False
-    stored = dict(
-        UserSetting.objects.filter(user=user, definition__in=definitions.values()).values_list(
-            "definition_id", "value"
+        return set()
+    stored: dict = {user.pk: {} for user in users}
+    rows = UserSetting.objects.filter(
+        user_id__in=list(stored), definition__in=definitions.values()
+    ).values_list("user_id", "definition_id", "value")
+    for user_id, definition_id, value in rows:
+        stored[user_id][definition_id] = value
+    return {
+        pk
+        for pk, values in stored.items()
+        if all(
+            settings_registry.effective_value(d, values.get(d.pk), has_stored=d.pk in values)
+            is True
+            for d in definitions.values()
         )
-    )
-    return all(
-        settings_registry.effective_value(d, stored.get(d.pk), has_stored=d.pk in stored) is True
-        for d in definitions.values()
-    )
+    }

@@ -1,13 +1,15 @@
 """Write side of notifications: ``notify`` stores one, then it is delivered after commit.
 
-Every app calls ``notify`` from its own services, inside their transaction: the row commits
-with the change that caused it (or not at all), and only then do the email and the
-deliverers registered in ``notifications.delivery`` (the WebSocket) see it.
+Every app calls ``notify`` (``notify_many`` for one notification to many people) from its
+own services, inside their transaction: the rows commit with the change that caused them (or
+not at all), and only then do the email and the deliverers registered in
+``notifications.delivery`` (the WebSocket) see them, as one batch per call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -16,7 +18,7 @@ from django.utils import timezone
 from audit.services import record
 from config.errors import Invalid
 from notifications import audience, delivery
-from notifications.emails import send_notification_email
+from notifications.emails import send_notification_emails
 from notifications.kinds import Kind
 from notifications.models import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH, Notification
 from notifications.validation import check_data, check_text
@@ -36,6 +38,24 @@ def notify(
 ) -> Notification:
     """Store a notification for ``user``; after commit, email it if the user's setting for
     ``kind`` says so, then hand it to every registered deliverer."""
+    return notify_many(
+        [user], kind, title, message, priority=priority, data=data, from_user=from_user
+    )[0]
+
+
+def notify_many(
+    users: Sequence[Any],
+    kind: str,
+    title: str,
+    message: str,
+    *,
+    priority: str = Notification.Priority.MEDIUM,
+    data: dict[str, Any] | None = None,
+    from_user=None,
+) -> list[Notification]:
+    """``notify`` for each of ``users`` (the same notification each), stored in one insert
+    and delivered as one batch after commit: the email settings of all of them read at
+    once, the emails over one connection, one hand-over to each deliverer."""
     if kind not in Kind.values:
         raise ValueError(f"Unknown notification kind {kind!r}.")
     if priority not in Notification.Priority.values:
@@ -43,29 +63,39 @@ def notify(
     title = check_text(title, attr="title", max_length=TITLE_MAX_LENGTH, required=True)
     message = check_text(message, attr="message", max_length=MESSAGE_MAX_LENGTH)
     data = check_data(data)
-    notification = Notification.objects.create(
-        user=user,
-        kind=kind,
-        title=title,
-        message=message,
-        priority=priority,
-        data=data,
-        from_user=from_user,
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(
+                user=user,
+                kind=kind,
+                title=title,
+                message=message,
+                priority=priority,
+                data=data,
+                from_user=from_user,
+            )
+            for user in users
+        ]
     )
-    transaction.on_commit(lambda: _deliver(notification))
-    return notification
+    if notifications:
+        transaction.on_commit(lambda: _deliver(notifications))
+    return notifications
 
 
-def _deliver(notification: Notification) -> None:
+def _deliver(notifications: list[Notification]) -> None:
     try:
-        if delivery.wants_email(user=notification.user, kind=notification.kind):
-            send_notification_email(notification)
-    except Exception:
-        # The row is stored; a mail server that is down must not hide it from the other doors.
-        logger.exception(
-            "notification email failed", extra={"notification_id": str(notification.pk)}
+        wanted = delivery.wanting_email(
+            users=[n.user for n in notifications], kind=notifications[0].kind
         )
-    delivery.run_deliverers(notification)
+        send_notification_emails([n for n in notifications if n.user.pk in wanted])
+    except Exception:
+        # The rows are stored; a mail server that is down must not hide them from the other
+        # doors.
+        logger.exception(
+            "notification email failed",
+            extra={"notification_ids": [str(n.pk) for n in notifications[:20]]},
+        )
+    delivery.run_deliverers(notifications)
 
 
 def notifications_send(
@@ -96,18 +126,15 @@ def notifications_send(
         raise Invalid("invalid_choice", f"Unknown priority {priority!r}.", attr="priority")
     with transaction.atomic():
         reached = audience.resolve(actor=actor, target_user_id=target_user_id, team_id=team_id)
-        sent = [
-            notify(
-                user,
-                Kind.MESSAGE,
-                title,
-                message,
-                priority=priority,
-                data=data,
-                from_user=actor,
-            )
-            for user in reached.recipients
-        ]
+        sent = notify_many(
+            reached.recipients,
+            Kind.MESSAGE,
+            title,
+            message,
+            priority=priority,
+            data=data,
+            from_user=actor,
+        )
         record(
             action="notification.sent",
             actor=actor,

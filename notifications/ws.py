@@ -9,20 +9,30 @@ Layers. ``notifications`` sits below ``accounts`` and ``orgs``, so what the sock
 from them is registered here from their ``AppConfig.ready()``:
 
     register_authenticator(token=fn, cookie=fn)      # accounts.ws: Identity or Refused
-    register_directory(may_subscribe=, colleagues=, activity_teams=)   # orgs.ws
+    register_directory(may_subscribe=, organizations_of=, members_of=, activity_teams=)  # orgs.ws
 
 A client's ``notification`` message goes through the HTTP send's service and rule
 (``notifications.services.notifications_send``, ``notifications.audience``).
 
 Delivery across processes. With ``REDIS_URL`` the Redis channel layer (channels-redis)
-carries notifications (group ``user.<id>``, sent by the deliverer registered in
-``notifications.delivery``) and channel events (``team.<id>``, ``org.<id>``). On the
+carries notifications and channel events (``team.<id>``, ``org.<id>``). Notifications go
+in batches (the deliverer registered in ``notifications.delivery``): one message per batch
+of up to ``BATCH_ITEMS`` to every web process holding sockets (group ``notifications.hubs``,
+one channel per process), and each process hands them to its sockets of their users, so a
+team's message is one channel-layer message per process, not one per member. On the
 embedded defaults (no channel layer), each web process polls the notification table twice a
 second for the users it holds sockets of, so a notification made by any process (another
 web worker, a Celery task, manage.py) arrives within about a second; channel events then
 reach the sockets of the same process only. Presence (``online_users``) is a cache entry per
 connected user, refreshed by the process holding the socket: the cache is Redis or the
 shared file cache, so it counts sockets of every process.
+
+Cost per process, whatever the number of sockets: a heartbeat's ``online_users`` comes from
+one count per process every few seconds (``_Presence``: the organizations of all its users,
+their members and their presence, three reads), not from a count per socket; a batch of
+notifications (a team's message) is one channel-layer message per process; at most
+``LAYER_CONCURRENCY`` channel-layer calls are in flight at a time, the bound that keeps many
+sockets closing at once within the Redis connection pool.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +87,19 @@ MESSAGES_PER_SECOND = 10
 MAX_MESSAGE_CHARS = 16 * 1024
 RESUME_LIMIT = 200
 PRESENCE_SECONDS = 60
+# How long one count of who is online serves the heartbeats of this process's sockets.
+ONLINE_COUNT_SECONDS = 5.0
 MAX_CHANNELS = 100
+# Channel-layer calls in flight at once per event loop: well below channels-redis's pool of
+# 100 connections (redis-py's default), which refuses the 101st (MaxConnectionsError).
+LAYER_CONCURRENCY = 32
+# The web processes holding sockets, one channel each, and how many notifications one
+# channel-layer message to them carries at most.
+HUBS_GROUP = "notifications.hubs"
+BATCH_ITEMS = 500
+# A process renews its place in HUBS_GROUP this often (channels-redis forgets a member
+# after a day).
+HUB_RENEW_SECONDS = 3600.0
 
 
 class Refused(Exception):
@@ -105,12 +128,23 @@ def register_authenticator(*, token: Callable, cookie: Callable) -> None:
 
 
 def register_directory(
-    *, may_subscribe: Callable, colleagues: Callable, activity_teams: Callable
+    *,
+    may_subscribe: Callable,
+    organizations_of: Callable,
+    members_of: Callable,
+    activity_teams: Callable,
 ) -> None:
-    """``may_subscribe(user, kind, id) -> bool`` (kind ``team``/``org``); ``colleagues(user)
-    -> set of user ids`` (members of the user's organizations); ``activity_teams(user) ->
-    team ids`` the user may broadcast activity to."""
-    _hooks.update(may_subscribe=may_subscribe, colleagues=colleagues, activity_teams=activity_teams)
+    """``may_subscribe(user, kind, id) -> bool`` (kind ``team``/``org``);
+    ``organizations_of(user_ids) -> {user id: organization ids}`` and
+    ``members_of(organization_ids) -> {organization id: user ids}`` (whose presence a
+    heartbeat counts: the members of the user's organizations), each one query;
+    ``activity_teams(user) -> team ids`` the user may broadcast activity to."""
+    _hooks.update(
+        may_subscribe=may_subscribe,
+        organizations_of=organizations_of,
+        members_of=members_of,
+        activity_teams=activity_teams,
+    )
 
 
 def _hook(name: str) -> Callable:
@@ -138,10 +172,6 @@ def as_message(notification: Notification) -> dict[str, Any]:
     }
 
 
-def user_group(user_id) -> str:
-    return f"user.{uuid.UUID(str(user_id)).hex}" if _is_uuid(user_id) else f"user.{user_id}"
-
-
 def _is_uuid(value) -> bool:
     try:
         uuid.UUID(str(value))
@@ -155,15 +185,39 @@ def channel_group(channel: str) -> str:
     return f"{kind}.{uuid.UUID(object_id).hex}"
 
 
-def push_to_channel_layer(notification: Notification) -> None:
-    """The deliverer on Redis: the notification to every socket of its user, any process."""
+_layer_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slots() -> asyncio.Semaphore:
+    """This event loop's bound on channel-layer calls in flight (``LAYER_CONCURRENCY``)."""
+    loop = asyncio.get_running_loop()
+    slots = _layer_slots.get(loop)
+    if slots is None:
+        slots = _layer_slots[loop] = asyncio.Semaphore(LAYER_CONCURRENCY)
+    return slots
+
+
+async def _bounded(call, *args) -> None:
+    async with _slots():
+        await call(*args)
+
+
+def push_to_channel_layer(notifications: list[Notification]) -> None:
+    """The deliverer on Redis: the batch to every web process holding sockets, which hands
+    each notification to its sockets of the notification's user (``_Hub.dispatch``)."""
     layer = get_channel_layer()
     if layer is None:
         return  # the embedded defaults: the web processes poll (``_Hub``)
-    async_to_sync(layer.group_send)(
-        user_group(notification.user_id),
-        {"type": "notification.push", "message": as_message(notification)},
-    )
+    items = [[str(n.user_id), as_message(n)] for n in notifications]
+    async_to_sync(_send_batches)(layer, items)
+
+
+async def _send_batches(layer, items: list) -> None:
+    for start in range(0, len(items), BATCH_ITEMS):
+        batch = items[start : start + BATCH_ITEMS]
+        await layer.group_send(HUBS_GROUP, {"type": "notifications.batch", "items": batch})
 
 
 def _presence_key(user_id) -> str:
@@ -185,6 +239,11 @@ class _Hub:
         self.by_user: dict[str, set[NotificationConsumer]] = {}
         self.by_group: dict[str, set[NotificationConsumer]] = {}
         self._task: asyncio.Task | None = None
+        # With a channel layer: this process's channel in HUBS_GROUP and its reader.
+        self._channel: str | None = None
+        self._joined_at = float("-inf")
+        self._listener: asyncio.Task | None = None
+        self._joining: asyncio.Lock | None = None
 
     def add(self, consumer: NotificationConsumer) -> None:
         self.by_user.setdefault(consumer.user_id, set()).add(consumer)
@@ -203,6 +262,40 @@ class _Hub:
             del self.by_user[consumer.user_id]
             return True
         return False
+
+    async def listen(self, layer) -> None:
+        """This process in HUBS_GROUP with a reader of its channel; awaited before a socket
+        says it is connected, so that no notification made after that misses it."""
+        if self._joining is None:
+            self._joining = asyncio.Lock()
+        async with self._joining:
+            if self._channel is None:
+                # A process-specific channel: the process's one queue, read by whichever of
+                # its receivers holds channels-redis's receive lock.
+                self._channel = await layer.new_channel()
+            if time.monotonic() - self._joined_at > HUB_RENEW_SECONDS:
+                await _bounded(layer.group_add, HUBS_GROUP, self._channel)
+                self._joined_at = time.monotonic()
+            if self._listener is None or self._listener.done():
+                loop = asyncio.get_running_loop()
+                self._listener = loop.create_task(self._read(layer, self._channel))
+
+    async def _read(self, layer, channel: str) -> None:
+        while True:
+            try:
+                event = await layer.receive(channel)
+                await self.dispatch(event.get("items") or ())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("notifications batch could not be read")
+                await asyncio.sleep(1)
+
+    async def dispatch(self, items) -> None:
+        """Each ``[user id, message]`` to this process's sockets of that user."""
+        for user_id, message in items:
+            for consumer in list(self.by_user.get(user_id, ())):
+                await consumer.push(message)
 
     def join(self, consumer: NotificationConsumer, group: str) -> None:
         self.by_group.setdefault(group, set()).add(consumer)
@@ -241,13 +334,54 @@ def _mark_offline(user_id) -> None:
     cache.delete(_presence_key(user_id))
 
 
-def _online_among(user_ids: set) -> int:
-    if not user_ids:
-        return 0
-    return len(cache.get_many([_presence_key(u) for u in user_ids]))
+def online_counts(user_ids: list[str]) -> dict[str, int]:
+    """``online_users`` for each of ``user_ids``: how many members of their organizations
+    (themselves included) are online. Three reads whatever the number of users: their
+    organizations, those organizations' members, and the members' presence."""
+    organizations = _hook("organizations_of")(user_ids)
+    members = _hook("members_of")(sorted({o for orgs in organizations.values() for o in orgs}))
+    everyone = set(user_ids).union(*members.values())
+    keys = {_presence_key(u): u for u in everyone}
+    online = {keys[k] for k in cache.get_many(list(keys))}
+    by_organization = {o: frozenset(m & online) for o, m in members.items()}
+    counts: dict[str, int] = {}
+    by_circle: dict[frozenset, frozenset] = {}
+    for user_id in user_ids:
+        circle = frozenset(organizations.get(user_id, ()))
+        if circle not in by_circle:
+            by_circle[circle] = frozenset().union(*(by_organization[o] for o in circle))
+        counts[user_id] = len(by_circle[circle] | ({user_id} & online))
+    return counts
+
+
+class _Presence:
+    """The heartbeats' ``online_users`` of this process's users: counted for all of them at
+    once (``online_counts``), and that count serves every heartbeat for
+    ``ONLINE_COUNT_SECONDS``; a user who connected since is counted with everyone again."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.counted_at = float("-inf")
+        self._lock: asyncio.Lock | None = None
+
+    def _fresh(self, user_id: str) -> bool:
+        return user_id in self.counts and time.monotonic() - self.counted_at < ONLINE_COUNT_SECONDS
+
+    async def online_users(self, user_id: str) -> int:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if not self._fresh(user_id):
+            async with self._lock:  # one count at a time; who waited uses it
+                if not self._fresh(user_id):
+                    users = sorted({*_hub.by_user, user_id})
+                    started = time.monotonic()
+                    self.counts = await database_sync_to_async(online_counts)(users)
+                    self.counted_at = started
+        return self.counts[user_id]
 
 
 _hub = _Hub()
+_presence = _Presence()
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):
@@ -335,7 +469,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         _hub.add(self)
         await database_sync_to_async(_mark_online)([self.user_id])
         if self.channel_layer is not None:
-            await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+            await _hub.listen(self.channel_layer)
         await self._send(
             {
                 "type": "connection",
@@ -354,15 +488,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if self.identity is None:
             return
         if self.channel_layer is not None:
-            for group in [user_group(self.user_id), *self.groups_joined]:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            for group in self.groups_joined:
+                await _bounded(self.channel_layer.group_discard, group, self.channel_name)
         if _hub.remove(self):
             await database_sync_to_async(_mark_offline)(self.user_id)
 
     async def _heartbeat(self):
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            online = await database_sync_to_async(self._online_users)()
+            online = await _presence.online_users(self.user_id)
             await self._send(
                 {
                     "type": "heartbeat",
@@ -370,9 +504,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                     "online_users": online,
                 }
             )
-
-    def _online_users(self) -> int:
-        return _online_among(set(map(str, _hook("colleagues")(self.identity.user))))
 
     async def _recheck(self):
         while True:
@@ -409,9 +540,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.sent = {k: t for k, t in self.sent.items() if t > horizon}
         await self._send(message)
 
-    async def notification_push(self, event):  # channel layer: "notification.push"
+    async def push(self, message: dict) -> None:  # a batch from the channel layer (_Hub)
         if not self.closing:
-            await self._send_once(event["message"])
+            await self._send_once(message)
 
     async def channel_event(self, event):  # channel layer: "channel.event"
         if not self.closing:
@@ -508,7 +639,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.groups_joined.add(group)
         _hub.join(self, group)
         if self.channel_layer is not None:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await _bounded(self.channel_layer.group_add, group, self.channel_name)
 
     async def _unsubscribe(self, message: dict) -> None:
         parsed = self._channel(message)
@@ -520,7 +651,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.groups_joined.discard(group)
         _hub.leave(self, group)
         if self.channel_layer is not None:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await _bounded(self.channel_layer.group_discard, group, self.channel_name)
         await self._send({"type": "unsubscribed", "channel": f"{kind}:{object_id}"})
 
     async def _resume(self, message: dict) -> None:
@@ -588,7 +719,7 @@ async def broadcast(group: str, message: dict) -> None:
     process on the embedded defaults."""
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(group, {"type": "channel.event", "message": message})
+        await _bounded(layer.group_send, group, {"type": "channel.event", "message": message})
         return
     for consumer in list(_hub.by_group.get(group, ())):
         await consumer.channel_event({"message": message})

@@ -33,7 +33,8 @@ class OrgsConfig(AppConfig):
         # The notifications socket's channels and presence follow organization membership.
         notifications_ws.register_directory(
             may_subscribe=ws.may_subscribe,
-            colleagues=ws.colleagues,
+            organizations_of=ws.organizations_of,
+            members_of=ws.members_of,
             activity_teams=ws.activity_teams,
         )
         account_signals.email_confirmed.connect(

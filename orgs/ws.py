@@ -4,7 +4,8 @@ with ``orgs.permissions.can``; registered from ``OrgsConfig.ready()``.
 - who may subscribe to ``team:<id>`` (its members, and whoever may manage the team) and
   ``org:<id>`` (its active members);
 - whose presence counts in a heartbeat's ``online_users`` (the members of the caller's
-  organizations);
+  organizations): the organizations of many users and the members of many organizations,
+  each in one query, so that a heartbeat tick counts once per organization;
 - to which teams a caller may broadcast ``activity``: those they belong to and hold
   ``notifications:send`` in, the right of the HTTP send. (Whom a ``notification`` message
   may reach is the HTTP send's own rule, ``notifications.audience``.)
@@ -35,11 +36,22 @@ def _active_memberships():
     return Membership.objects.filter(status=Membership.Status.ACTIVE)
 
 
-def colleagues(user: Any) -> set[str]:
-    """The members of ``user``'s organizations (``user`` included)."""
-    orgs = _active_memberships().filter(user_id=user.pk).values("organization_id")
-    ids = _active_memberships().filter(organization_id__in=orgs).values_list("user_id", flat=True)
-    return {str(pk) for pk in ids} | {str(user.pk)}
+def organizations_of(user_ids: list[str]) -> dict[str, set[str]]:
+    """The organizations each of ``user_ids`` is an active member of (one query)."""
+    found: dict[str, set[str]] = {str(pk): set() for pk in user_ids}
+    rows = _active_memberships().filter(user_id__in=user_ids)
+    for user_id, organization_id in rows.values_list("user_id", "organization_id"):
+        found[str(user_id)].add(str(organization_id))
+    return found
+
+
+def members_of(organization_ids: list[str]) -> dict[str, set[str]]:
+    """The active members of each of ``organization_ids`` (one query)."""
+    found: dict[str, set[str]] = {str(pk): set() for pk in organization_ids}
+    rows = _active_memberships().filter(organization_id__in=organization_ids)
+    for organization_id, user_id in rows.values_list("organization_id", "user_id"):
+        found[str(organization_id)].add(str(user_id))
+    return found
 
 
 def activity_teams(user: Any) -> list[str]:

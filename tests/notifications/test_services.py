@@ -24,10 +24,11 @@ def alice(db):
 def delivered():
     got: list[Notification] = []
 
-    def deliver(notification):
-        # What a deliverer sees is committed: a fresh read finds the row.
-        assert Notification.objects.filter(pk=notification.pk).exists()
-        got.append(notification)
+    def deliver(notifications):
+        # What a deliverer sees is committed: a fresh read finds the rows.
+        pks = [n.pk for n in notifications]
+        assert Notification.objects.filter(pk__in=pks).count() == len(pks)
+        got.extend(notifications)
 
     delivery.register(deliver)
     yield got
@@ -56,7 +57,7 @@ def test_notify_rolled_back_is_neither_stored_nor_delivered(alice, delivered):
 def test_notify_a_failing_deliverer_does_not_stop_the_others(
     alice, delivered, django_capture_on_commit_callbacks
 ):
-    def broken(notification):
+    def broken(notifications):
         raise ConnectionError("socket layer down")
 
     delivery.register(broken)
