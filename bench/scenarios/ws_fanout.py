@@ -13,7 +13,8 @@ channel layer delivers):
   through ``notifications_send`` (the service behind ``POST /api/v1/notifications/send``)
   from this process; the time from the call until the last connected socket has received
   it, and until the first, until the rows were stored (audit included), until they were
-  handed to the channel layer (one send per member), BENCH_WS_REPEATS times (default 10):
+  handed to the channel layer (the email settings read and the batch sent to the web
+  processes, notifications.ws), BENCH_WS_REPEATS times (default 10):
   each repeat printed, then p50/p95/max over the repeats that reached every socket within
   60 s.
 
