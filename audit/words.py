@@ -52,6 +52,7 @@ ACTION_WORDS = {
     "usage.quota.exceeded": _("Usage quota reached"),
     "oidc.authorized": _("You let an application sign you in"),
     "oidc.token.issued": _("An application signed you in"),
+    "oidc.revoked": _("An application's access was revoked"),
 }
 
 # The authenticator of an auth.mfa.* event (its metadata "authenticator").

@@ -104,6 +104,8 @@ def test_revoke_ends_that_app_only_and_is_audited(granted):
     assert event.actor_id == str(granted.pk)
     assert event.metadata == {"user_id": str(granted.pk), "count": 3, "reason": "revoked_by_user"}
     assert "wiki-at-1" not in str(event.metadata) and "wiki-rt-1" not in str(event.metadata)
+    log = _web(granted).get("/account/security-log/").content.decode()
+    assert "access was revoked" in log
 
 
 def test_revoking_what_is_not_yours_is_404_and_changes_nothing(granted, other_member, chat):
@@ -205,3 +207,12 @@ def test_suspension_deletes_the_tokens(granted, admin_user):
 
     user_set_status(user=granted, status="suspended", actor=admin_user)
     assert not Token.objects.filter(user=granted).exists()
+
+
+def test_the_page_is_german_for_a_german_user(granted):
+    from tests.i18n.test_german import english_left
+
+    type(granted).objects.filter(pk=granted.pk).update(locale="de")
+    html = _web(granted).get(PAGE).content.decode()
+    assert "Verbundene Apps" in html
+    assert english_left(html) == []
