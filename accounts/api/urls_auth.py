@@ -1,8 +1,10 @@
-"""Routes of the sign-in door: /auth/*, /users/me/sessions, /users/me/api-keys."""
+"""Routes of the sign-in door: /auth/*, /users/me/sessions, /users/me/connected-apps,
+/users/me/api-keys."""
 
 from django.urls import re_path
 
 from accounts.api import auth_views as v
+from accounts.api.oidc_grants_views import ConnectedAppDetailView, ConnectedAppListView
 from accounts.sms.api import TokenMfaSmsView
 
 api_keys = v.ApiKeyViewSet.as_view({"get": "list", "post": "create"})
@@ -28,6 +30,12 @@ urlpatterns = [
         r"^users/me/sessions/(?P<session_id>[^/]+)/?$",
         v.SessionDetailView.as_view(),
         name="me-session",
+    ),
+    re_path(r"^users/me/connected-apps/?$", ConnectedAppListView.as_view(), name="me-apps"),
+    re_path(
+        r"^users/me/connected-apps/(?P<client_id>[^/]+)/?$",
+        ConnectedAppDetailView.as_view(),
+        name="me-app",
     ),
     re_path(r"^users/me/api-keys/?$", api_keys, name="me-api-keys"),
     re_path(r"^users/me/api-keys/(?P<pk>[^/]+)/?$", api_key, name="me-api-key"),

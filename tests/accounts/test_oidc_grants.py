@@ -216,3 +216,45 @@ def test_the_page_is_german_for_a_german_user(granted):
     html = _web(granted).get(PAGE).content.decode()
     assert "Verbundene Apps" in html
     assert english_left(html) == []
+
+
+def _api(user) -> APIClient:
+    from accounts.tokens import token_issue
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_issue(user=user).access}")
+    return api
+
+
+API = "/api/v1/users/me/connected-apps"
+
+
+def test_the_api_lists_and_revokes_like_the_page(granted, other_member):
+    api = _api(granted)
+    body = api.get(API).json()
+    assert [(a["client_id"], a["client_name"], a["scopes"]) for a in body] == [
+        ("wiki", "Team Wiki", ["email", "openid", "profile"]),
+        ("chat", "Chat", ["openid"]),
+    ]
+    assert set(body[0]) == {"client_id", "client_name", "scopes", "authorized_at", "last_used_at"}
+    assert _api(other_member).get(API).json() == []
+    missing = _api(other_member).delete(f"{API}/wiki")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_found"
+    assert api.delete(f"{API}/wiki").status_code == 204
+    assert _userinfo("wiki-at-1") == 401 and _userinfo("chat-at-1") == 200
+    assert api.delete(f"{API}/wiki").status_code == 404
+    assert [a["client_id"] for a in api.get(API).json()] == ["chat"]
+    assert AuditEvent.objects.filter(action="oidc.revoked").count() == 1
+
+
+def test_the_api_refuses_keys_and_strangers(granted):
+    from accounts.apikeys import api_key_create
+
+    _, raw = api_key_create(user=granted, name="k", scopes=["profile:read"], actor=granted)
+    keyed = APIClient()
+    keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert keyed.get(API).status_code == 403
+    assert keyed.delete(f"{API}/wiki").status_code == 403
+    assert APIClient().get(API).status_code == 401
+    assert APIClient().delete(f"{API}/wiki").status_code == 401
+    assert Token.objects.filter(client_id="wiki").count() == 3
