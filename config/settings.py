@@ -718,7 +718,6 @@ SILENCED_SYSTEM_CHECKS = [
 # form-action is left out on purpose: social sign-in POSTs a form that redirects to the
 # provider's origin, which form-action would block.
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/api/docs/", "/api/redoc/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from config import views
+from config import api_docs, views
 from config.metrics import metrics_view
 
 api_v1 = [
@@ -28,8 +28,8 @@ urlpatterns = [
     path(".well-known/", include("accounts.api.urls_wellknown")),
     path("", include("accounts.oidc_provider_urls")),  # OIDC provider (after the JWKS)
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs/", api_docs.swagger_ui, name="swagger-ui"),
+    path("api/redoc/", api_docs.redoc, name="redoc"),
     path("", include("accounts.urls")),
     path("", include("slots.urls")),
     path("", include("usage.urls")),
