@@ -249,6 +249,16 @@ def take_screenshots(page: Page, browser, base: str, var_dir: Path) -> None:
     shot(page, "security-log")
     other.close()
 
+    # The theme follows the system ("auto") until one is chosen: the same account page in
+    # light and dark, on a desktop (1280 px) and a phone (360 px).
+    for width, height in ((1280, 800), (360, 740)):
+        page.set_viewport_size({"width": width, "height": height})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            page.goto(f"{base}/account/")
+            shot(page, f"account-{scheme}-{width}")
+    page.emulate_media(color_scheme="light")
+
 
 if __name__ == "__main__":
     main()

@@ -46,3 +46,15 @@ def test_pages_link_a_favicon_roster_serves(client):
     html = client.get("/accounts/login/").content.decode()
     assert '<link rel="icon" href="/static/roster/favicon.svg"' in html
     assert finders.find("roster/favicon.svg")
+
+
+def test_user_guide_shows_the_account_pages_light_and_dark_at_two_widths():
+    guide = (README.parent / "docs" / "user-guide.md").read_text()
+    for scheme in ("light", "dark"):
+        for width in (1280, 360):
+            name = f"images/account-{scheme}-{width}.png"
+            assert f"]({name})" in guide
+            image = README.parent / "docs" / name
+            assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert image.stat().st_size < 150_000
+    assert "docs/user-guide.md" in README.read_text()
