@@ -14,20 +14,13 @@ from access.forms import words
 from access.models import AccessRequest, Grant, RequestableResource, Review
 from access.services import resources as resource_services
 from access.services.requests import grant_revoke
-from audit.admin_mixins import AuditedModelAdmin
+from audit.admin_mixins import AuditedModelAdmin, ReadOnlyMixin
 from config.errors import DomainError
 from orgs.models import Membership, Team
 
 
-class ReadOnlyAdmin(AuditedModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, AuditedModelAdmin):
+    """Shown only; its actions (revoke) call the access services."""
 
 
 def _any_email(emails: list[str]) -> Q:

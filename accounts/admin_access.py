@@ -11,19 +11,11 @@ from django.utils import timezone
 
 from accounts import apikeys, sessions
 from accounts.models import API_KEY_METADATA_FIELDS, ApiKey, ApiSession
-from audit.admin_mixins import AuditedModelAdmin
+from audit.admin_mixins import AuditedModelAdmin, ReadOnlyMixin
 
 
-class _ReadOnlyAdmin(AuditedModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Viewing only; revocation goes through the actions (which need "change" below).
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _ReadOnlyAdmin(ReadOnlyMixin, AuditedModelAdmin):
+    # Viewing only; revocation goes through the actions (which need "change" below).
 
     def has_revoke_permission(self, request) -> bool:
         opts = self.opts

@@ -25,28 +25,15 @@ from allauth.usersessions.models import UserSession
 from django import forms
 from django.contrib import admin
 
-from audit.admin_mixins import AuditedModelAdmin
+from audit.admin_mixins import AuditedModelAdmin, ReadOnlyModelAdmin
 
 for _model in (Authenticator, SocialAccount, SocialApp, SocialToken, UserSession):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    audit_enabled = False  # nothing here can change
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Authenticator)
-class AuthenticatorAdmin(ReadOnlyAdmin):
+class AuthenticatorAdmin(ReadOnlyModelAdmin):
     list_display = ("user", "type", "created_at", "last_used_at")
     list_filter = ("type",)
     list_select_related = ("user",)
@@ -55,7 +42,7 @@ class AuthenticatorAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SocialAccount)
-class SocialAccountAdmin(ReadOnlyAdmin):
+class SocialAccountAdmin(ReadOnlyModelAdmin):
     list_display = ("user", "provider", "uid", "last_login", "date_joined")
     list_filter = ("provider",)
     list_select_related = ("user",)
@@ -65,7 +52,7 @@ class SocialAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(ReadOnlyAdmin):
+class UserSessionAdmin(ReadOnlyModelAdmin):
     list_display = ("user", "created_at", "last_seen_at", "ip", "user_agent")
     list_select_related = ("user",)
     search_fields = ("user__email", "=ip")

@@ -21,6 +21,7 @@ from accounts.models import (
 )
 from accounts.selectors import mfa_enabled_expression
 from accounts.services.fields import clean_profile
+from audit.admin_mixins import ReadOnlyMixin
 
 
 def with_mfa(queryset):
@@ -64,7 +65,7 @@ class MfaFilter(admin.SimpleListFilter):
 # --- read-only inlines ---------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     """Metadata shown on the user's page; changes go through the actions and services."""
 
     extra = 0
@@ -73,15 +74,6 @@ class ReadOnlyInline(admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         # allauth's models carry no Roster role permissions: seeing a user's page is enough.

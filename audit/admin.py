@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit import selectors
-from audit.admin_mixins import recorded_export_rows
+from audit.admin_mixins import ReadOnlyModelAdmin, recorded_export_rows
 from audit.models import AuditChain, AuditEvent
 from audit.personal import attach_revealed, revealed_of
 
@@ -117,8 +117,8 @@ def _export_response(request, queryset, filename: str, what: dict) -> StreamingH
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    audit_enabled = False  # nothing here changes data; exports are recorded explicitly
+class AuditEventAdmin(ReadOnlyModelAdmin):
+    # Nothing here changes data; exports are recorded explicitly.
     list_display = (
         "occurred_at",
         "action",
@@ -169,17 +169,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "seq",
         "seal",
     )
-
-    # --- read-only -----------------------------------------------------------------------
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         # Links from an event to "everything this actor / request did".

@@ -203,6 +203,27 @@ class AuditedModelAdmin(AdminAuditMixin, admin.ModelAdmin):
     """Records every add/change/delete made through this admin (see the module docstring)."""
 
 
+class ReadOnlyMixin:
+    """Mix into a ``ModelAdmin`` (or an inline) whose rows are shown, never added, changed or
+    deleted through the admin: they are written by their app's services (whose actions on the
+    page, e.g. "revoke", call those services and are audited there)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyModelAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A read-only admin page: nothing on it can change, so nothing to audit."""
+
+    audit_enabled = False
+
+
 def audit_registered_admins(site: admin.AdminSite) -> list[str]:
     """Give every registered ModelAdmin without the mixin the mixin; returns their names."""
     upgraded = []

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from audit.admin_mixins import ReadOnlyModelAdmin
 from notifications.models import Notification
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyModelAdmin):
     """Read-only: notifications are written by ``notifications.services`` only."""
 
     list_display = ("created_at", "user", "kind", "priority", "title", "read_at")
@@ -17,12 +18,3 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audit.admin_mixins import AuditedModelAdmin, recorded_export_rows
+from audit.admin_mixins import AuditedModelAdmin, ReadOnlyModelAdmin, recorded_export_rows
 from config.exports import spreadsheet_cell
 from usage import selectors
 from usage.models import (
@@ -74,18 +74,9 @@ class MeterLimitOverrideAdmin(AuditedModelAdmin):
     list_select_related = ("meter", "user")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyModelAdmin):
     # Large tables: never COUNT(*) all rows for the changelist.
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class UsageExportForm(forms.Form):

@@ -13,12 +13,13 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.admin_mixins import ReadOnlyModelAdmin
 from console.reports import services
 from console.reports.models import Report
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "report_type",
@@ -51,15 +52,6 @@ class ReportAdmin(admin.ModelAdmin):
         "result_display",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="parameters")
     def parameters_display(self, obj: Report) -> str:

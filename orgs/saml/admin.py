@@ -8,13 +8,13 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.admin_mixins import ReadOnlyModelAdmin
 from orgs.saml.models import SamlConnection
 from orgs.saml.services import certificate_fingerprint
 
 
 @admin.register(SamlConnection)
-class SamlConnectionAdmin(admin.ModelAdmin):
-    audit_enabled = False  # nothing here can change
+class SamlConnectionAdmin(ReadOnlyModelAdmin):
     list_display = ("organization", "idp_entity_id", "enabled", "updated_at")
     list_filter = ("enabled",)
     list_select_related = ("organization",)
@@ -31,15 +31,6 @@ class SamlConnectionAdmin(admin.ModelAdmin):
         "settings_page",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="certificate SHA-256")
     def certificate_sha256(self, obj: SamlConnection) -> str:
