@@ -9,15 +9,16 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
 
 from slots.models import CREDENTIAL_KINDS, SLOT_NAME_MAX_LENGTH
 
 CONFIG_PREFIX = "config__"
 
 CREDENTIAL_KIND_LABELS = {
-    "api_key": "API key",
-    "basic": "Username and password",
-    "oauth": "OAuth client",
+    "api_key": _("API key"),
+    "basic": _("Username and password"),
+    "oauth": _("OAuth client"),
 }
 # Which inputs each kind uses; the service (slots.services) decides which are required.
 CREDENTIAL_INPUTS = {

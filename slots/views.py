@@ -17,6 +17,7 @@ from config.errors import DomainError
 from slots import selectors, services
 from slots.forms import (
     CONFIG_PREFIX,
+    CREDENTIAL_KIND_LABELS,
     SlotConfigForm,
     SlotCreateForm,
     SlotCredentialsForm,
@@ -107,9 +108,15 @@ def slot_create(request: HttpRequest, type_key: str) -> HttpResponse:
 
 def _detail(request, slot, *, rename=None, config=None, credentials=None, status=200):
     schema = slot.type.config_schema or {}
+    credential = getattr(slot, "credential", None)
     context = {
         "slot": slot,
         "credentials": selectors.credentials_summary(slot),
+        # The stored credential: its kind in words and when it was set.
+        "credential": credential,
+        "credential_kind": CREDENTIAL_KIND_LABELS.get(credential.kind, credential.kind)
+        if credential
+        else None,
         "rename_form": rename or SlotRenameForm(initial={"name": slot.name}),
         "config_form": config
         or SlotConfigForm(schema=schema, initial=SlotConfigForm.initial_from(slot.config)),

@@ -35,7 +35,11 @@ def test_slot_lifecycle_with_credentials(page, site):
     page.locator("#id_api_key").fill(SECRET)
     page.get_by_role("button", name="Save credentials").click()
     page.get_by_text("Credentials saved.").wait_for()
-    assert page.get_by_test_id("slot-credentials").inner_text().startswith("api_key ending in 60aa")
+    assert (
+        page.get_by_test_id("slot-credentials")
+        .inner_text()
+        .startswith("API key ending in 60aa, set ")
+    )
     assert SECRET not in page.content()
     page.reload()
     assert SECRET not in page.content()

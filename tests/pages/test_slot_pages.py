@@ -123,7 +123,7 @@ def test_credentials_are_never_rendered(signed_in, slot):
     )
     page = signed_in.get(reverse("slot-detail", args=[slot.pk])).content.decode()
     assert secret not in page
-    assert "basic ending in <code>alue</code>" in page
+    assert "Username and password ending in <code>alue</code>, set " in page
 
 
 def test_create_absurdly_nested_config_is_a_field_error(signed_in):

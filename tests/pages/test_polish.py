@@ -1,0 +1,57 @@
+"""Plain words on the pages (issue 22): slot config fields by the schema's title, credentials
+in words with the date in the person's format."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from accounts.services.settings import settings_update
+from slots import services
+from slots.models import SlotType
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_in(client, member):
+    client.force_login(member)
+    return client
+
+
+def test_slot_config_fields_are_labelled_by_the_schema_title(signed_in):
+    SlotType.objects.create(
+        key="titled",
+        name="Titled",
+        config_schema={
+            "type": "object",
+            "properties": {
+                "memory_gb": {"type": "integer", "title": "Memory (GB)"},
+                "region": {"type": "string", "enum": ["eu-west"], "title": "Data region"},
+                "note": {"type": "string"},
+            },
+        },
+        default_limit=1,
+    )
+    page = signed_in.get(reverse("slot-create", args=["titled"])).content.decode()
+    assert re.search(r'<label for="id_config__memory_gb"[^>]*>\s*Memory \(GB\)', page)
+    assert re.search(r'<label for="id_config__region"[^>]*>\s*Data region', page)
+    # No title: the property's name in words.
+    assert re.search(r'<label for="id_config__note"[^>]*>\s*Note', page)
+
+
+def test_credentials_read_as_words_with_the_date_in_the_users_format(signed_in, member):
+    slot = services.slot_create(owner=member, type="workspace", name="box", config={}, actor=member)
+    services.slot_credentials_set(
+        slot=slot,
+        credentials={"kind": "api_key", "api_key": "key-0123456789abcdef"},
+        actor=member,
+    )
+    set_on = slot.__class__.objects.get(pk=slot.pk).credential.updated_at
+    page = signed_in.get(reverse("slot-detail", args=[slot.pk])).content.decode()
+    assert f"API key ending in <code>cdef</code>, set {set_on:%Y-%m-%d}</dd>" in page
+    assert "api_key" not in page.split('data-testid="slot-credentials">')[1].split("</dd>")[0]
+
+    settings_update(user=member, values={"date_format": "dmy"}, actor=member)
+    page = signed_in.get(reverse("slot-detail", args=[slot.pk])).content.decode()
+    assert f"API key ending in <code>cdef</code>, set {set_on:%d/%m/%Y}</dd>" in page
