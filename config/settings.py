@@ -345,7 +345,7 @@ ACCOUNT_RATE_LIMITS = {
     # Text messages with a code (accounts.sms), per account and per number alike.
     "sms_send": env.str("RATE_LIMIT_SMS_SEND", default="3/5m/key,10/d/key"),
 }
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Roster] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if not DEBUG else "http"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
