@@ -6,10 +6,12 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.utils import filter_users_by_email
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import PermissionDenied
 from django.utils import translation
 
@@ -96,7 +98,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """allauth's emails in the recipient's language (their profile locale) when the
-        address is a user's, whoever asked; otherwise in the request's language."""
+        address is a user's, whoever asked; otherwise in the request's language. They
+        greet with the site's name (settings.SITE_NAME), not the request's host."""
+        site = get_current_site(context.get("request") or allauth_context.request)
+        site.name = settings.SITE_NAME
+        context = {**context, "current_site": site}
         user = context.get("user")
         if user is None:
             user = next(iter(filter_users_by_email(email, is_active=True)), None)

@@ -4,6 +4,8 @@ in words with the date in the person's format."""
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
+from django.test import Client
 from django.urls import reverse
 
 from accounts.services.settings import settings_update
@@ -55,3 +57,17 @@ def test_credentials_read_as_words_with_the_date_in_the_users_format(signed_in, 
     settings_update(user=member, values={"date_format": "dmy"}, actor=member)
     page = signed_in.get(reverse("slot-detail", args=[slot.pk])).content.decode()
     assert f"API key ending in <code>cdef</code>, set {set_on:%d/%m/%Y}</dd>" in page
+
+
+def test_emails_greet_with_the_site_name_not_the_host(user_factory, settings, mailoutbox):
+    settings.SITE_NAME = "Acme Roster"
+    user = user_factory(email="greet@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    response = Client(HTTP_HOST="127.0.0.1:8000").post(
+        "/accounts/password/reset/", {"email": user.email}
+    )
+    assert response.status_code == 302
+    (mail,) = mailoutbox
+    assert mail.body.startswith("Hello from Acme Roster!")
+    assert "Thank you for using Acme Roster!" in mail.body
+    assert "Hello from 127.0.0.1" not in mail.body
