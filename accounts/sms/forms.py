@@ -6,8 +6,10 @@ from __future__ import annotations
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.core import context
 from allauth.mfa.base.forms import AuthenticateForm as AllauthAuthenticateForm
+from allauth.mfa.models import Authenticator
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from accounts.flows import limits
@@ -46,6 +48,14 @@ class AuthenticateForm(AllauthAuthenticateForm):
     and when it is not the code the count is handed back for allauth's check to take."""
 
     sms_device = None
+
+    @cached_property
+    def authenticator_types(self) -> frozenset[str]:
+        """The kinds of second factor this user has (``totp``, ``recovery_codes``,
+        ``webauthn``): the page offers only these, plus SMS when ``sms_phone`` is set."""
+        return frozenset(
+            Authenticator.objects.filter(user=self.user).values_list("type", flat=True)
+        )
 
     @property
     def sms_phone(self) -> str | None:

@@ -5,12 +5,16 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.webauthn.internal.flows import auth as webauthn_flows
 from django.test import Client
 from django.urls import reverse
 
 from accounts.services.settings import settings_update
 from slots import services
 from slots.models import SlotType
+from tests.factories import DEFAULT_PASSWORD
+from tests.mfa import recovery_codes_activate, totp_activate
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +75,38 @@ def test_emails_greet_with_the_site_name_not_the_host(user_factory, settings, ma
     assert mail.body.startswith("Hello from Acme Roster!")
     assert "Thank you for using Acme Roster!" in mail.body
     assert "Hello from 127.0.0.1" not in mail.body
+
+
+@pytest.fixture
+def verified(member):
+    EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
+    return member
+
+
+def _mfa_step(user) -> str:
+    web = Client()
+    response = web.post("/accounts/login/", {"login": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    return web.get("/accounts/2fa/authenticate/").content.decode()
+
+
+def test_mfa_step_offers_no_security_key_to_a_user_without_one(verified):
+    totp_activate(verified)
+    recovery_codes_activate(verified)
+    page = _mfa_step(verified)
+    assert "authenticator app or a recovery code" in page
+    assert "Use a security key" not in page
+    assert 'id="mfa_webauthn_authenticate"' not in page
+    assert "Cancel" in page  # the way out stays
+
+
+def test_mfa_step_offers_the_security_key_to_a_user_with_one(verified, monkeypatch):
+    # A stored key's challenge needs a real device's registration, which a test has not:
+    # the page is checked with the challenge left empty.
+    monkeypatch.setattr(webauthn_flows, "begin_authentication", lambda user: {})
+    recovery_codes_activate(verified)
+    Authenticator.objects.create(user=verified, type="webauthn", data={"name": "key"})
+    page = _mfa_step(verified)
+    assert "Use a security key" in page
+    assert "Use your security key, or enter a recovery code" in page
+    assert "authenticator app" not in page
