@@ -7,6 +7,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.webauthn.internal.flows import auth as webauthn_flows
+from allauth.socialaccount.models import SocialApp
 from django.test import Client
 from django.urls import reverse
 
@@ -110,3 +111,25 @@ def test_mfa_step_offers_the_security_key_to_a_user_with_one(verified, monkeypat
     assert "Use a security key" in page
     assert "Use your security key, or enter a recovery code" in page
     assert "authenticator app" not in page
+
+
+def _connections(user) -> str:
+    web = Client()
+    web.force_login(user)
+    response = web.get(reverse("socialaccount_connections"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_connections_empty_state_says_what_to_do(verified):
+    page = _connections(verified)
+    assert (
+        "No connected accounts. Sign-in providers appear here when your administrator "
+        "configures them." in page
+    )
+    assert "Add a Third-Party Account" not in page
+
+    SocialApp.objects.create(provider="github", name="GitHub", client_id="gh", secret="s")
+    page = _connections(verified)
+    assert "No connected accounts. Connect one below to sign in with it." in page
+    assert "Add a Third-Party Account" in page
