@@ -7,7 +7,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.webauthn.internal.flows import auth as webauthn_flows
-from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
 from django.urls import reverse
 
@@ -133,3 +133,9 @@ def test_connections_empty_state_says_what_to_do(verified):
     page = _connections(verified)
     assert "No connected accounts. Connect one below to sign in with it." in page
     assert "Add a Third-Party Account" in page
+
+    SocialAccount.objects.create(user=verified, provider="github", uid="4242")
+    page = _connections(verified)
+    account = SocialAccount.objects.get(user=verified)
+    assert f'id="id_account_{account.pk}"' in page
+    assert "No connected accounts" not in page
