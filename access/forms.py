@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from access.models import Review
 from access.services.requests import COMMENT_MAX, JUSTIFICATION_MAX
@@ -62,7 +63,7 @@ class PolicyForm(forms.Form):
 class OrganizationChoiceForm(forms.Form):
     """Which organization's resources to ask for (a GET form: the page reloads with them)."""
 
-    organization = forms.ChoiceField(label="Organization")
+    organization = forms.ChoiceField(label=_("Organization"))
 
     def __init__(self, *args, organizations, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,15 +71,16 @@ class OrganizationChoiceForm(forms.Form):
 
 
 class AccessRequestForm(forms.Form):
-    resource = forms.ChoiceField(label="Resource")
+    resource = forms.ChoiceField(label=_("Resource"))
     access_level = forms.ChoiceField(
-        label="Access level", help_text="Each resource offers its own levels (listed above)."
+        label=_("Access level"), help_text=_("Each resource offers its own levels (listed above).")
     )
-    duration_days = forms.IntegerField(label="Duration (days)", min_value=1)
+    duration_days = forms.IntegerField(label=_("Duration (days)"), min_value=1)
     justification = forms.CharField(
         max_length=JUSTIFICATION_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why you need it; the approvers read this.",
+        label=_("Justification"),
+        help_text=_("Why you need it; the approvers read this."),
     )
 
     def __init__(self, *args, resources, **kwargs):
@@ -90,27 +92,35 @@ class AccessRequestForm(forms.Form):
 
 class ReviewForm(forms.Form):
     action = forms.ChoiceField(
-        choices=Review.Action.choices, widget=forms.RadioSelect, label="Decision"
+        choices=[
+            (Review.Action.APPROVE, _("Approve")),
+            (Review.Action.DENY, _("Deny")),
+            (Review.Action.DELEGATE, _("Delegate")),
+        ],
+        widget=forms.RadioSelect,
+        label=_("Decision"),
     )
     comments = forms.CharField(
         max_length=COMMENT_MAX,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Comment",
+        label=_("Comment"),
     )
     duration_days = forms.IntegerField(
         min_value=1,
         required=False,
-        label="Shorter duration (days)",
-        help_text="Approve for fewer days than asked.",
+        label=_("Shorter duration (days)"),
+        help_text=_("Approve for fewer days than asked."),
     )
     access_level = forms.ChoiceField(
         required=False,
-        label="Narrower level",
-        help_text="Approve a level listed before the one asked for.",
+        label=_("Narrower level"),
+        help_text=_("Approve a level listed before the one asked for."),
     )
     delegate_to = forms.ChoiceField(
-        required=False, label="Delegate to", help_text="With a delegation: who decides instead."
+        required=False,
+        label=_("Delegate to"),
+        help_text=_("With a delegation: who decides instead."),
     )
 
     def __init__(self, *args, access_request, members, **kwargs):
@@ -121,10 +131,10 @@ class ReviewForm(forms.Form):
             if access_request.access_level in levels
             else 0
         )
-        self.fields["access_level"].choices = [("", "As asked")] + [
+        self.fields["access_level"].choices = [("", _("As asked"))] + [
             (lv, lv) for lv in levels[: asked + 1]
         ]
-        self.fields["delegate_to"].choices = [("", "Nobody")] + [
+        self.fields["delegate_to"].choices = [("", _("Nobody"))] + [
             (str(m.user_id), m.user.email) for m in members
         ]
 
@@ -151,38 +161,46 @@ class ReviewForm(forms.Form):
 class ResourceForm(forms.Form):
     key = forms.CharField(
         max_length=63,
-        help_text="Lower-case letters, digits, dots, dashes and underscores, starting with a "
-        "letter; fixed once created.",
+        label=_("Key"),
+        help_text=_(
+            "Lower-case letters, digits, dots, dashes and underscores, starting with a "
+            "letter; fixed once created."
+        ),
     )
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, label=_("Name"))
     description = forms.CharField(
-        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Description"),
     )
     levels = forms.CharField(
-        max_length=1000, help_text="Narrowest first, separated by commas: read, write, admin."
+        max_length=1000,
+        label=_("Levels"),
+        help_text=_("Narrowest first, separated by commas: read, write, admin."),
     )
     approver_roles = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, label="Approving roles"
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Approving roles")
     )
     approver_teams = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, label="Approving teams"
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Approving teams")
     )
     approver_users = forms.MultipleChoiceField(
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        label="Approving members",
-        help_text="Choose several with Ctrl or Shift.",
+        label=_("Approving members"),
+        help_text=_("Choose several with Ctrl or Shift."),
     )
-    min_approvals = forms.IntegerField(label="Approvals needed", initial=1)
-    max_duration_days = forms.IntegerField(label="Longest duration (days)", initial=14)
+    min_approvals = forms.IntegerField(label=_("Approvals needed"), initial=1)
+    max_duration_days = forms.IntegerField(label=_("Longest duration (days)"), initial=14)
     pending_days = forms.IntegerField(
-        label="Days a request may wait", initial=7, help_text="Then it lapses."
+        label=_("Days a request may wait"), initial=7, help_text=_("Then it lapses.")
     )
     auto_approve_levels = forms.CharField(
         max_length=1000,
         required=False,
-        label="Levels approved at once",
-        help_text="Among the levels, separated by commas.",
+        label=_("Levels approved at once"),
+        help_text=_("Among the levels, separated by commas."),
     )
 
     # The service's attribute names → this form's fields.

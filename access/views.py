@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -143,9 +144,11 @@ def request_new(request: HttpRequest) -> HttpResponse:
         )
         if status is None:
             if created.status == AccessRequest.Status.APPROVED:
-                messages.success(request, "Your request was approved at once; the grant started.")
+                messages.success(
+                    request, _("Your request was approved at once; the grant started.")
+                )
             else:
-                messages.success(request, "Your request is waiting for approval.")
+                messages.success(request, _("Your request is waiting for approval."))
             return redirect("access-request", created.pk)
     return render(
         request,
@@ -217,7 +220,7 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
             field_for=lambda attr: (attr or "").removeprefix("conditions."),
         )
         if status is None:
-            messages.success(request, "Your review is recorded.")
+            messages.success(request, _("Your review is recorded."))
             return redirect("access-request", row.pk)
         may_review = True
     grant = getattr(row, "grant", None) if row.status == AccessRequest.Status.APPROVED else None
@@ -248,7 +251,10 @@ def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, f"Your request for {row.resource_key} was canceled.")
+        messages.success(
+            request,
+            _("Your request for %(resource)s was canceled.") % {"resource": row.resource_key},
+        )
     return redirect("access-request", row.pk)
 
 
@@ -264,7 +270,9 @@ def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, f"The grant of {grant.resource_key} ended.")
+        messages.success(
+            request, _("The grant of %(resource)s ended.") % {"resource": grant.resource_key}
+        )
     if request.POST.get("back") == "organization" and can(
         request.user, "access:manage", grant.organization
     ):
@@ -317,7 +325,7 @@ def org_resources(request: HttpRequest, org_id) -> HttpResponse:
             field_for=form.field_for,
         )
         if status is None:
-            messages.success(request, f"The resource {row.key} is described.")
+            messages.success(request, _("The resource %(key)s is described.") % {"key": row.key})
             return redirect("org-access-resources", org.pk)
     return render(
         request,
@@ -373,7 +381,7 @@ def org_resource_edit(request: HttpRequest, org_id, key: str) -> HttpResponse:
             field_for=form.field_for,
         )
         if status is None:
-            messages.success(request, f"The resource {found.key} is saved.")
+            messages.success(request, _("The resource %(key)s is saved.") % {"key": found.key})
             return redirect("org-access-resources", org.pk)
     return render(
         request,
@@ -395,7 +403,7 @@ def org_resource_delete(request: HttpRequest, org_id, key: str) -> HttpResponse:
         if exc.status_code == 403:
             return _forbidden(request, org, "resources", "access:manage")
         return redirect("org-access-resource", org.pk, found.key)
-    messages.success(request, f"The resource {found.key} was deleted.")
+    messages.success(request, _("The resource %(key)s was deleted.") % {"key": found.key})
     return redirect("org-access-resources", org.pk)
 
 
@@ -473,7 +481,11 @@ def org_policy_edit(request: HttpRequest, org_id, policy_type: str) -> HttpRespo
             ),
         )
         if status is None:
-            messages.success(request, f"The {policy_type} policy of {org.name} is saved.")
+            messages.success(
+                request,
+                _("The %(type)s policy of %(org)s is saved.")
+                % {"type": policy_type, "org": org.name},
+            )
             return redirect("org-access-policies", org.pk)
     return render(
         request,

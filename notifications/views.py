@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -74,7 +75,15 @@ def notification_read(request: HttpRequest, notification_id) -> HttpResponse:
 def notification_read_all(request: HttpRequest) -> HttpResponse:
     marked = services.notifications_mark_all_read(user=request.user)
     if marked:
-        messages.success(request, f"Marked {marked} notification{'s' if marked != 1 else ''} read.")
+        messages.success(
+            request,
+            ngettext(
+                "Marked %(count)d notification read.",
+                "Marked %(count)d notifications read.",
+                marked,
+            )
+            % {"count": marked},
+        )
     return redirect(_list_url(request))
 
 
@@ -107,9 +116,10 @@ def notification_send(request: HttpRequest) -> HttpResponse:
                 reached = len(sent)
                 messages.success(
                     request,
-                    f"Sent to {reached} {'person' if reached == 1 else 'people'}."
+                    ngettext("Sent to %(count)d person.", "Sent to %(count)d people.", reached)
+                    % {"count": reached}
                     if reached
-                    else "Nobody else is in that team: nothing was sent.",
+                    else gettext("Nobody else is in that team: nothing was sent."),
                 )
                 return redirect("notifications-send-page")
     return render(request, "notifications/send.html", {"form": form}, status=status)

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 SUBJECT_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 10_000
@@ -26,23 +27,23 @@ def attachment_storage() -> FileSystemStorage:
 
 class Ticket(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        PENDING = "pending", "Pending (waiting on the requester)"
-        RESOLVED = "resolved", "Resolved"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending (waiting on the requester)")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
 
     class Priority(models.TextChoices):
-        LOW = "low", "Low"
-        MEDIUM = "medium", "Medium"
-        HIGH = "high", "High"
-        URGENT = "urgent", "Urgent"
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+        URGENT = "urgent", _("Urgent")
 
     class Category(models.TextChoices):
-        TECHNICAL = "technical", "Technical"
-        ACCOUNT = "account", "Account"
-        BILLING = "billing", "Billing"
-        ACCESS = "access", "Access"
-        OTHER = "other", "Other"
+        TECHNICAL = "technical", _("Technical")
+        ACCOUNT = "account", _("Account")
+        BILLING = "billing", _("Billing")
+        ACCESS = "access", _("Access")
+        OTHER = "other", _("Other")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.PositiveIntegerField(unique=True, editable=False)

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -69,7 +70,7 @@ def ticket_open(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and _too_large(request):
         form = TicketOpenForm()
-        form.add_error("file", "An attachment is at most 5 MB.")
+        form.add_error("file", _("An attachment is at most 5 MB."))
         return render(request, "support/open.html", {"form": form}, status=413)
     form = TicketOpenForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
@@ -92,7 +93,11 @@ def ticket_open(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 status = _refuse(form, exc)
             else:
-                messages.success(request, f"Ticket #{ticket.number} is open. We will reply here.")
+                messages.success(
+                    request,
+                    _("Ticket #%(number)s is open. We will reply here.")
+                    % {"number": ticket.number},
+                )
                 return redirect("support-ticket-page", ticket_id=ticket.pk)
     return render(request, "support/open.html", {"form": form}, status=status)
 
@@ -105,7 +110,7 @@ def ticket_detail(request: HttpRequest, ticket_id) -> HttpResponse:
     status = 200
     if request.method == "POST" and _too_large(request):
         form = ReplyForm(staff=staff)
-        form.add_error("file", "An attachment is at most 5 MB.")
+        form.add_error("file", _("An attachment is at most 5 MB."))
         status = 413
     else:
         form = ReplyForm(request.POST or None, request.FILES or None, staff=staff)
@@ -136,7 +141,7 @@ def ticket_detail(request: HttpRequest, ticket_id) -> HttpResponse:
             except DomainError as exc:
                 status = _refuse(form, exc)
             else:
-                messages.success(request, "Sent.")
+                messages.success(request, _("Sent."))
                 return redirect("support-ticket-page", ticket_id=ticket.pk)
         ticket = _ticket(request, ticket_id)
     return render(
@@ -163,7 +168,7 @@ def ticket_close(request: HttpRequest, ticket_id) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, f"Ticket #{ticket.number} is closed.")
+        messages.success(request, _("Ticket #%(number)s is closed.") % {"number": ticket.number})
     return redirect("support-ticket-page", ticket_id=ticket.pk)
 
 

@@ -6,14 +6,15 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Report(models.Model):
     class Type(models.TextChoices):
-        TEAM_PERFORMANCE = "team_performance"
-        ACTIVITY_MONITORING = "activity_monitoring"
-        ACCESS_REVIEW = "access_review"
-        USAGE = "usage"
+        TEAM_PERFORMANCE = "team_performance", _("Team Performance")
+        ACTIVITY_MONITORING = "activity_monitoring", _("Activity Monitoring")
+        ACCESS_REVIEW = "access_review", _("Access Review")
+        USAGE = "usage", _("Usage")
 
     class Status(models.TextChoices):
         PENDING = "pending"

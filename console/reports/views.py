@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from accounts.views import add_domain_error
@@ -28,7 +29,7 @@ def _scope_choices(user) -> list[tuple[str, str]]:
     choices: list[tuple[str, str]] = []
     orgs = Organization.objects.filter(pk__in=organizations).order_by("name")
     for org in orgs:
-        choices.append((f"{org.pk}:", f"{org.name} (whole organization)"))
+        choices.append((f"{org.pk}:", _("%(org)s (whole organization)") % {"org": org.name}))
     team_rows = (
         Team.objects.filter(Q(pk__in=teams) | Q(organization_id__in=organizations))
         .select_related("organization")
