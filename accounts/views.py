@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib import messages
@@ -30,7 +28,7 @@ from accounts.forms import (
 from accounts.i18n import supported_language
 from accounts.models import ApiKey, SettingDefinition
 from accounts.services.erasure import user_request_erasure
-from accounts.services.fields import known_locales
+from accounts.services.fields import known_locales, timezones
 from accounts.services.settings import settings_update
 from accounts.services.users import user_update_profile
 from audit.selectors import events_of
@@ -189,7 +187,7 @@ def _profile_form(request, data=None):
     return ProfileForm(
         data,
         initial={f: getattr(user, f) or "" for f in ProfileForm.base_fields},
-        timezones=sorted(zoneinfo.available_timezones()),
+        timezones=sorted(timezones()),
         locales=[(code, language_names[code]) for code in sorted(known_locales().values())],
     )
 

@@ -81,9 +81,15 @@ def clean_phone(value: Any) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# In the tz database's file list but not zones a person lives in: ``Factory`` is a placeholder
+# zone ("-00") and ``localtime`` is the server's own zone, whatever that is.
+NOT_ZONES = frozenset({"Factory", "localtime"})
+
+
 @functools.cache
 def timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The time zones a profile may hold: the one list for the pages, the API and checks."""
+    return frozenset(zoneinfo.available_timezones()) - NOT_ZONES
 
 
 def clean_timezone(value: Any) -> str:

@@ -10,6 +10,7 @@ from allauth.mfa.webauthn.internal.flows import auth as webauthn_flows
 from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from accounts.services.settings import settings_update
 from slots import services
@@ -139,3 +140,25 @@ def test_connections_empty_state_says_what_to_do(verified):
     account = SocialAccount.objects.get(user=verified)
     assert f'id="id_account_{account.pk}"' in page
     assert "No connected accounts" not in page
+
+
+def test_time_zone_choices_leave_out_factory_and_localtime(signed_in, member):
+    response = signed_in.get(reverse("account-profile"))
+    choices = [z for z, _label in response.context["form"].fields["timezone"].widget.choices]
+    assert "Europe/Zurich" in choices and "UTC" in choices
+    assert "Factory" not in choices and "localtime" not in choices
+    page = response.content.decode()
+    assert 'value="Factory"' not in page and 'value="localtime"' not in page
+
+    # Not a zone a profile may hold, through the page or the API.
+    data = {"timezone": "Factory", "locale": "en", "display_name": "M"}
+    response = signed_in.post(reverse("account-profile"), data)
+    assert response.status_code == 400
+    assert "IANA time zone" in str(response.context["form"].errors["timezone"])
+    api = APIClient()
+    api.force_authenticate(member)
+    response = api.patch("/api/v1/users/me", {"timezone": "localtime"}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["code"] == "invalid_timezone"
+    member.refresh_from_db()
+    assert member.timezone not in ("Factory", "localtime")
