@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts import apikeys, sessions
 from accounts.models import API_KEY_METADATA_FIELDS, ApiKey, ApiSession
@@ -69,7 +70,12 @@ class ApiKeyAdmin(_ReadOnlyAdmin):
             count += apikeys.api_key_revoke(
                 key=key, actor=request.user, request=request, reason="admin_revoked"
             )
-        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d API key.", "Revoked %(count)d API keys.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ApiSession)
@@ -111,4 +117,9 @@ class ApiSessionAdmin(_ReadOnlyAdmin):
             count += sessions.api_session_revoke(
                 session=session, actor=request.user, request=request, reason="admin_revoked"
             )
-        self.message_user(request, f"Revoked {count} API session(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d API session.", "Revoked %(count)d API sessions.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )

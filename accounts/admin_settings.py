@@ -14,6 +14,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from accounts import selectors, settings_registry
 from accounts.models import SettingDefinition
@@ -121,7 +122,16 @@ class SettingDefinitionAdmin(AuditedModelAdmin):
         for definition in queryset:
             count, _ = selectors.setting_invalid_values(definition=definition, sample=0)
             level = messages.WARNING if count else messages.SUCCESS
-            self.message_user(request, f"{definition.key}: {count} invalid stored value(s).", level)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(key)s: %(count)d invalid stored value.",
+                    "%(key)s: %(count)d invalid stored values.",
+                    count,
+                )
+                % {"key": definition.key, "count": count},
+                level,
+            )
 
     @admin.action(description="Clear invalid stored values (users get the default)")
     def clear_invalid_values(self, request, queryset) -> None:
@@ -130,5 +140,11 @@ class SettingDefinitionAdmin(AuditedModelAdmin):
                 definition=definition, actor=request.user, request=request
             )
             self.message_user(
-                request, f"{definition.key}: {removed} invalid stored value(s) removed."
+                request,
+                ngettext(
+                    "%(key)s: %(count)d invalid stored value removed.",
+                    "%(key)s: %(count)d invalid stored values removed.",
+                    removed,
+                )
+                % {"key": definition.key, "count": removed},
             )

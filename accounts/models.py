@@ -281,7 +281,8 @@ class UserSetting(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}:{self.definition_id}"
+        # The setting's key: what an admin reads on a user's page.
+        return self.definition.key
 
 
 # The SMS second factor's tables (accounts.sms: why not an allauth Authenticator).

@@ -35,6 +35,24 @@ class RosterAdminSite(admin.AdminSite):
         context = {"dashboard": dashboard_for(request), **(extra_context or {})}
         return super().index(request, context)
 
+    def get_app_list(self, request, app_label=None):
+        """One section per name: allauth's ``account`` app (email addresses) is also called
+        "Accounts", so its models join the section of Roster's accounts app."""
+        sections: dict[str, dict] = {}
+        for app in super().get_app_list(request, app_label):
+            name = str(app["name"])
+            same = sections.get(name)
+            if same is None:
+                sections[name] = app
+                continue
+            # Roster's app keeps the section's link; the other's models move in.
+            base, other = (app, same) if app["app_label"] == "accounts" else (same, app)
+            base["models"] = sorted(
+                [*base["models"], *other["models"]], key=lambda m: str(m["name"])
+            )
+            sections[name] = base
+        return list(sections.values())
+
     def get_urls(self):
         from accounts import impersonation
 

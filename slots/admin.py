@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils.translation import ngettext
 
 from audit.admin_mixins import AuditedModelAdmin
 from config.errors import DomainError
@@ -79,11 +80,20 @@ def _run_lifecycle(modeladmin, request, queryset, verb: str, past: str) -> None:
         except DomainError as exc:
             refused.append(f"{slot.name}: {exc.detail}")
     if done:
-        modeladmin.message_user(request, f"{done} slot(s) {past}.", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            ngettext("%(count)d slot %(past)s.", "%(count)d slots %(past)s.", done)
+            % {"count": done, "past": past},
+            messages.SUCCESS,
+        )
     if refused:
         modeladmin.message_user(
             request,
-            f"{len(refused)} slot(s) not {past}: " + "; ".join(refused[:10]),
+            ngettext(
+                "%(count)d slot not %(past)s: ", "%(count)d slots not %(past)s: ", len(refused)
+            )
+            % {"count": len(refused), "past": past}
+            + "; ".join(refused[:10]),
             messages.WARNING,
         )
 

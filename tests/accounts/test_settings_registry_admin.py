@@ -94,7 +94,7 @@ def test_admin_action_clears_invalid_values(admin_user, member):
     response = _admin(admin_user).post(
         LIST, {"action": "clear_invalid_values", "_selected_action": [theme.pk]}, follow=True
     )
-    assert b"1 invalid stored value(s) removed" in response.content
+    assert b"1 invalid stored value removed" in response.content
     assert not UserSetting.objects.filter(definition=theme).exists()
     assert AuditEvent.objects.filter(action="setting_definition.invalid_values_cleared").exists()
 
