@@ -135,7 +135,10 @@ def validate_value(definition: SettingDefinition, value: Any) -> Any:
         if has_forbidden_characters(value):
             raise SettingValueError("invalid_characters", "Control characters are not allowed.")
         if definition.pattern and re.fullmatch(definition.pattern, value) is None:
-            raise SettingValueError("pattern", f"Must match the pattern {definition.pattern!r}.")
+            # In words: the definition's description says what the value looks like; the
+            # pattern itself is for the admin who wrote it, not for the person typing.
+            hint = f" {definition.description.strip()}" if definition.description.strip() else ""
+            raise SettingValueError("pattern", f"This is not in the form this setting takes.{hint}")
         _check_allowed(definition, value)
         return value
 

@@ -99,6 +99,17 @@ def _error_attr(error) -> str:
     return ".".join(["config", *parts])
 
 
+def _in_words(error) -> str:
+    """jsonschema's message, except where it shows a regular expression: a value that does not
+    match a ``pattern`` is told in words, with the schema's ``description`` when it has one."""
+    if error.validator != "pattern":
+        return error.message
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    value = error.instance if isinstance(error.instance, str) else str(error.instance)
+    text = f"“{value[:100]}” is not in the expected form."
+    return f"{text} {described}" if isinstance(described, str) and described else text
+
+
 def validate_slot_config(*, slot_type: SlotType, config: Any) -> dict:
     """The config with the schema's top-level defaults filled in, or a ValidationError whose
     keys are JSON paths (``config.cpu``)."""
@@ -127,7 +138,7 @@ def validate_slot_config(*, slot_type: SlotType, config: Any) -> dict:
         by_attr: dict[str, list[ValidationError]] = {}
         for error in errors[:CONFIG_MAX_ERRORS]:
             by_attr.setdefault(_error_attr(error), []).append(
-                ValidationError(error.message[:300], code="invalid_config")
+                ValidationError(_in_words(error)[:300], code="invalid_config")
             )
         raise ValidationError(by_attr)
     return config

@@ -12,7 +12,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts import settings_registry
+from accounts.models import SettingDefinition
 from accounts.services.settings import settings_update
+from accounts.settings_registry import SettingValueError
 from slots import services
 from slots.models import SlotType
 from tests.factories import DEFAULT_PASSWORD
@@ -162,3 +165,30 @@ def test_time_zone_choices_leave_out_factory_and_localtime(signed_in, member):
     assert response.json()["errors"][0]["code"] == "invalid_timezone"
     member.refresh_from_db()
     assert member.timezone not in ("Factory", "localtime")
+
+
+def test_slot_config_pattern_errors_are_words_not_regexes(signed_in):
+    response = signed_in.post(
+        reverse("slot-create", args=["agent"]),
+        {"name": "a", "config__runtime": "node20", "config__labels": '{"Bad Label": "x"}'},
+    )
+    assert response.status_code == 400
+    errors = str(response.context["form"].errors)
+    assert "“Bad Label” is not in the expected form." in errors
+    assert "^[a-z]" not in errors and "does not match" not in errors
+
+
+def test_setting_pattern_errors_are_words_not_regexes(member):
+    definition = SettingDefinition(
+        key="team_code",
+        type="string",
+        category="general",
+        default="ab",
+        pattern="[a-z]{2}",
+        description="Two lower-case letters, e.g. ab.",
+    )
+    with pytest.raises(SettingValueError) as refused:
+        settings_registry.validate_value(definition, "ABC")
+    message = str(refused.value)
+    assert "[a-z]" not in message
+    assert "not in the form this setting takes. Two lower-case letters, e.g. ab." in message
