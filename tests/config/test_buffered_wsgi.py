@@ -28,8 +28,8 @@ def _scope(path: str, headers=()) -> dict:
     }
 
 
-async def _call(app: BufferedWSGI, path: str, headers=()) -> list[dict]:
-    sent = []
+async def _call(app: BufferedWSGI, path: str, headers=(), sent=None) -> list[dict]:
+    sent = [] if sent is None else sent
 
     async def receive():
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -142,13 +142,15 @@ def test_abandon_mid_stream_ends_the_call_without_completing_the_response():
     app = BufferedWSGI(_held_app(release))
 
     async def main():
-        call = asyncio.create_task(_call(app, "/stream"))
-        # Overdue once the application thread has held the call 0.1 s (polled: a busy
-        # machine may start the thread late).
+        sent = []
+        call = asyncio.create_task(_call(app, "/stream", sent=sent))
+        # Overdue once the application thread has held the second piece 0.1 s: polled, and
+        # only once the first piece went out (a busy machine may be slow on the first one,
+        # which would then be the call abandoned).
         overdue = None
         for _ in range(100):
             await asyncio.sleep(0.05)
-            overdue = app.overdue(0.1)
+            overdue = app.overdue(0.1) if sent else None
             if overdue is not None:
                 break
         app.abandon()
