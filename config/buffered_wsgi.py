@@ -136,6 +136,10 @@ class BufferedWSGI:
 
     async def _on_thread(self, call, *args):
         """``call(*args)`` on the application thread; ``_Abandoned`` if it never returns."""
+        if self._abandoned:
+            # abandon() ran while this request was being read: the thread will not take it.
+            # (abandon() runs on this loop too, so nothing can slip in between.)
+            raise _Abandoned()
         future = asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
         self._waiting.add(future)
         try:

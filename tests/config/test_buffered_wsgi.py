@@ -167,3 +167,36 @@ def test_abandon_mid_stream_ends_the_call_without_completing_the_response():
     # rather than let the client take half a body for a whole one.
     assert sent[-1]["more_body"] is True
     assert sum(len(m.get("body", b"")) for m in sent[1:]) == 65536
+
+
+def test_a_request_still_being_read_when_the_thread_is_given_up_is_answered_503():
+    release = threading.Event()
+    app = BufferedWSGI(_held_app(release))
+
+    async def main():
+        held = asyncio.create_task(_call(app, "/api/v1/held"))
+        await asyncio.sleep(0.2)
+        body_arrives = asyncio.Event()
+        sent = []
+
+        async def receive():
+            await body_arrives.wait()
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        reading = asyncio.create_task(app(_scope("/api/v1/ok"), receive, send))
+        await asyncio.sleep(0.05)  # reading its body
+        app.abandon()
+        body_arrives.set()
+        await asyncio.wait_for(asyncio.gather(held, reading), 5)
+        return sent
+
+    try:
+        sent = on_own_thread(asyncio.run, main())
+    finally:
+        release.set()
+
+    # Not left waiting for a thread that will never take it.
+    assert _status_and_body(sent)[0] == 503
