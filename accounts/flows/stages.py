@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from allauth.account.forms import SetPasswordForm
 from allauth.account.stages import LoginStage, LoginStageController
-from allauth.core.internal.httpkit import headed_redirect_response
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -29,7 +28,9 @@ class PasswordExpiredStage(LoginStage):
         user = self.login.user
         if user is None or not password_expired(user):
             return None, True
-        return headed_redirect_response(self.urlname), True
+        # Our pages are always served (Roster does not run allauth headless-only), so the
+        # stage's page is a plain redirect.
+        return redirect(self.urlname), True
 
 
 @never_cache
