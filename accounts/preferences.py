@@ -24,7 +24,7 @@ from django.contrib.admin import site as admin_site
 from django.db.models import Exists, JSONField, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts import settings_registry
 from accounts.models import SettingDefinition, UserSetting
@@ -35,7 +35,11 @@ PAGE_SIZE_BOUNDS = (10, 200)
 ACCENT_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
 
 # date_format -> strftime pattern of the date; time_format -> pattern of the clock.
-DATE_PATTERNS = {"iso": "%Y-%m-%d", "dmy": "%d/%m/%Y", "mdy": "%m/%d/%Y"}
+# ``medium`` ("7 Dec 2026") names the month, so it goes through Django's date formatting
+# (MEDIUM_DATE_FORMAT), whose month names follow the active language; strftime's follow
+# the process's C locale and would stay English.
+DATE_PATTERNS = {"iso": "%Y-%m-%d", "dmy": "%d/%m/%Y", "mdy": "%m/%d/%Y", "medium": None}
+MEDIUM_DATE_FORMAT = "j M Y"
 TIME_PATTERNS = {"24h": "%H:%M", "12h": "%I:%M %p"}
 TIME_PATTERNS_SECONDS = {"24h": "%H:%M:%S", "12h": "%I:%M:%S %p"}
 
@@ -61,7 +65,8 @@ class DisplayPreferences:
             if timezone.is_naive(value):
                 value = timezone.make_aware(value, UTC)
             value = value.astimezone(self.zone)
-        day = value.strftime(DATE_PATTERNS[self.date_format])
+        pattern = DATE_PATTERNS[self.date_format]
+        day = value.strftime(pattern) if pattern else dateformat.format(value, MEDIUM_DATE_FORMAT)
         if mode == "date" or not isinstance(value, datetime):
             return day
         clock_patterns = TIME_PATTERNS_SECONDS if mode == "seconds" else TIME_PATTERNS
