@@ -14,7 +14,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from access.models import Review
-from access.services.requests import COMMENT_MAX, JUSTIFICATION_MAX
+from access.services.checks import COMMENT_MAX, JUSTIFICATION_MAX
 
 
 def words(value: str) -> list[str]:

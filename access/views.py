@@ -32,6 +32,7 @@ from access.models import AccessRequest
 from access.policies import selectors as policy_selectors
 from access.policies import services as policy_services
 from access.policies.types import POLICY_TYPES
+from access.services import checks as check_services
 from access.services import requests as request_services
 from access.services import resources as resource_services
 from config.errors import DomainError
@@ -236,7 +237,7 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
             and row.status == AccessRequest.Status.PENDING,
             "may_revoke": grant is not None
             and grant.is_active()
-            and request_services.may_revoke(user, grant),
+            and check_services.may_revoke(user, grant),
         },
         status=status,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from access.models import LEVEL_RE, RESOURCE_KEY_RE, AccessRequest, Grant, Review
-from access.services.requests import COMMENT_MAX, JUSTIFICATION_MAX
+from access.services.checks import COMMENT_MAX, JUSTIFICATION_MAX
 from access.services.resources import (
     APPROVALS_MAX,
     APPROVERS_MAX,

@@ -13,32 +13,35 @@ they read (``access.selectors``).
 Every decision locks the request row (``select_for_update``), so concurrent reviews decide
 once. The approvers are resolved when the request is made, stored and returned; the requester
 is never one of them. Every step is audited in its transaction and notifies the people it
-concerns (``notifications.services.notify``, delivered after commit).
+concerns (``access.services.notices``, delivered after commit). What the caller and the input
+must pass first is checked in ``access.services.checks``.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from access.models import ORG_ROLE_PREFIX, AccessRequest, Grant, Review
-from access.services.resources import Resource, resource_get
+from access.models import AccessRequest, Grant, Review
+from access.services.checks import (
+    COMMENT_MAX,
+    Submission,
+    check_review,
+    check_submission,
+    may_revoke,
+)
+from access.services.notices import notify_decided, notify_to_review
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from notifications.kinds import Kind
 from notifications.services import notify
-from orgs.catalogue import role_permissions
-from orgs.models import Membership, Organization, TeamMembership
-from orgs.permissions import active_membership, can, membership_sources
-from orgs.services.rules import clean_text, ensure_may_grant, ensure_writable
+from orgs.models import Organization
+from orgs.permissions import active_membership
+from orgs.services.rules import clean_text, ensure_writable
 
-JUSTIFICATION_MAX = 2000
-COMMENT_MAX = 2000
 EXPIRING_NOTICE = timedelta(hours=24)
 
 SUBMIT_ERROR_CODES = {
@@ -122,37 +125,6 @@ def _end_grant(
     )
 
 
-def resolve_approvers(resource: Resource, organization: Organization, requester: Any) -> list:
-    """The active members the resource names (roles, teams, users), without the requester.
-    For a role resource only those who hold the role's permissions themselves (nobody grants
-    what they do not hold)."""
-    spec = resource.approvers
-    active = Membership.objects.filter(
-        organization=organization, status=Membership.Status.ACTIVE
-    ).exclude(user_id=requester.pk)
-    by_role = active.filter(roles__key__in=spec.get("roles", [])).filter(
-        roles__organization__isnull=True
-    ) | active.filter(roles__key__in=spec.get("roles", []), roles__organization=organization)
-    team_users = TeamMembership.objects.filter(
-        team_id__in=spec.get("teams", []), team__organization=organization
-    ).values("user_id")
-    memberships = (
-        (
-            by_role
-            | active.filter(user_id__in=team_users)
-            | active.filter(user_id__in=spec.get("users", []))
-        )
-        .distinct()
-        .select_related("user")
-        .prefetch_related("roles")
-        .order_by("joined_at", "id")
-    )
-    if resource.role is None:
-        return [m.user for m in memberships]
-    needed = role_permissions(resource.role.key, resource.role.permissions)
-    return [m.user for m in memberships if needed <= set(membership_sources(m))]
-
-
 # --- submission ---------------------------------------------------------------------------
 
 
@@ -167,66 +139,26 @@ def request_submit(
     request: Any = None,
 ) -> AccessRequest:
     """A member with ``access:request`` asks for ``resource`` at ``access_level``."""
-    if not can(requester, "access:request", organization):
-        raise Forbidden(detail="This needs the permission access:request.")
-    ensure_writable(organization)
-    found = resource_get(organization, resource)
-    if access_level not in found.levels:
-        raise Invalid("unknown_level", "The resource does not offer this level.", "access_level")
-    if isinstance(duration_days, bool) or not isinstance(duration_days, int) or duration_days < 1:
-        raise Invalid("invalid", "A positive number of days.", attr="duration_days")
-    if duration_days > found.max_duration_days:
-        raise Invalid(
-            "duration_too_long",
-            f"At most {found.max_duration_days} days for this resource.",
-            attr="duration_days",
-        )
-    justification = clean_text(
-        justification, attr="justification", max_length=JUSTIFICATION_MAX, required=True
-    )
     now = timezone.now()
-    if Grant.objects.filter(
-        user_id=requester.pk,
+    checked = check_submission(
         organization=organization,
-        resource_key=found.key,
+        requester=requester,
+        resource=resource,
         access_level=access_level,
-        status=Grant.Status.ACTIVE,
-        expires_at__gt=now,
-    ).exists() or (found.role is not None and _holds_role(requester, organization, found)):
-        raise Conflict("already_granted", "You already have this access.")
-    auto = access_level in found.auto_approve_levels
-    approvers = resolve_approvers(found, organization, requester)
-    if not auto and len(approvers) < found.min_approvals:
-        raise Conflict(
-            "no_approvers",
-            f"The resource needs {found.min_approvals} approver(s) besides you; "
-            f"{len(approvers)} can decide it.",
-        )
+        justification=justification,
+        duration_days=duration_days,
+        now=now,
+    )
     with transaction.atomic():
         # The organization's row, as the orgs services take it first: a removal, suspension
         # or archive waits for this request (and any grant it starts), then ends it.
         ensure_writable(_lock_organization(organization))
         if active_membership(requester, organization) is None:
             raise Forbidden(detail="This needs the permission access:request.")
-        try:
-            with transaction.atomic():
-                access_request = AccessRequest.objects.create(
-                    organization=organization,
-                    requester=requester,
-                    resource_key=found.key,
-                    access_level=access_level,
-                    justification=justification,
-                    duration_days=duration_days,
-                    levels=list(found.levels),
-                    min_approvals=found.min_approvals,
-                    created_at=now,
-                    decide_by=now + timedelta(days=found.pending_days),
-                )
-        except IntegrityError as exc:
-            raise Conflict(
-                "request_pending", "You have a pending request for this resource and level."
-            ) from exc
-        access_request.approvers.set(approvers)
+        access_request = _create_pending(
+            organization, requester, checked, access_level, duration_days, now
+        )
+        access_request.approvers.set(checked.approvers)
         record(
             action="access.request.created",
             actor=requester,
@@ -235,21 +167,47 @@ def request_submit(
             metadata={
                 **_target(access_request),
                 "duration_days": duration_days,
-                "approvers": [str(u.pk) for u in approvers],
-                "auto_approve": auto,
+                "approvers": [str(u.pk) for u in checked.approvers],
+                "auto_approve": checked.auto,
             },
         )
-        if auto:
+        if checked.auto:
             _approve(access_request, actor=None, request=request, conditions=[], now=now)
         else:
-            for approver in approvers:
-                _notify_to_review(approver, access_request)
+            for approver in checked.approvers:
+                notify_to_review(approver, access_request)
     return access_request
 
 
-def _holds_role(user: Any, organization: Organization, resource: Resource) -> bool:
-    membership = active_membership(user, organization)
-    return membership is not None and any(r.pk == resource.role.pk for r in membership.roles.all())
+def _create_pending(
+    organization: Organization,
+    requester: Any,
+    checked: Submission,
+    access_level: str,
+    duration_days: int,
+    now,
+) -> AccessRequest:
+    """The pending row; a second pending request for the same resource and level is refused
+    by the database (the savepoint keeps the caller's transaction usable)."""
+    found = checked.resource
+    try:
+        with transaction.atomic():
+            return AccessRequest.objects.create(
+                organization=organization,
+                requester=requester,
+                resource_key=found.key,
+                access_level=access_level,
+                justification=checked.justification,
+                duration_days=duration_days,
+                levels=list(found.levels),
+                min_approvals=found.min_approvals,
+                created_at=now,
+                decide_by=now + timedelta(days=found.pending_days),
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            "request_pending", "You have a pending request for this resource and level."
+        ) from exc
 
 
 # --- reviews ------------------------------------------------------------------------------
@@ -283,37 +241,6 @@ def _ensure_pending(locked: AccessRequest, now) -> None:
         raise Conflict("already_decided", "The request waited past its decision date: lapsed.")
 
 
-def _clean_conditions(locked: AccessRequest, conditions: Any) -> dict[str, Any]:
-    """Conditions may only narrow the request: fewer days, a level listed before it."""
-    if conditions in (None, {}):
-        return {}
-    if not isinstance(conditions, dict) or set(conditions) - {"duration_days", "access_level"}:
-        raise Invalid("invalid", "Expected {duration_days?, access_level?}.", attr="conditions")
-    out: dict[str, Any] = {}
-    if "duration_days" in conditions:
-        days = conditions["duration_days"]
-        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise Invalid("invalid", "A positive number of days.", "conditions.duration_days")
-        if days > locked.duration_days:
-            raise Invalid(
-                "conditions_wider",
-                f"At most the {locked.duration_days} days asked for.",
-                attr="conditions.duration_days",
-            )
-        out["duration_days"] = days
-    if "access_level" in conditions:
-        level = conditions["access_level"]
-        levels = list(locked.levels) or [locked.access_level]
-        if level not in levels or levels.index(level) > levels.index(locked.access_level):
-            raise Invalid(
-                "conditions_wider",
-                "A level at most as wide as the one asked for.",
-                attr="conditions.access_level",
-            )
-        out["access_level"] = level
-    return out
-
-
 def request_review(
     *,
     access_request: AccessRequest,
@@ -335,55 +262,26 @@ def request_review(
         locked = _lock(access_request)
         _ensure_pending(locked, now)
         ensure_writable(locked.organization)
-        if locked.reviews.filter(reviewer_id=reviewer.pk).exists():
-            raise Conflict("already_reviewed", "You have reviewed this request.")
-        if not locked.approvers.filter(pk=reviewer.pk).exists():
-            raise Forbidden("not_an_approver", "You are not an approver of this request.")
-        if active_membership(reviewer, locked.organization) is None:
-            raise Forbidden("not_an_approver", "Only active members of the organization decide.")
-        cleaned = _clean_conditions(locked, conditions) if action == "approve" else {}
-        if action != "approve" and conditions not in (None, {}):
-            raise Invalid("invalid", "Conditions go with an approval.", attr="conditions")
-        if action == Review.Action.DELEGATE:
-            delegate = _clean_delegate(locked, delegate_to)
-        elif delegate_to is not None:
-            raise Invalid("invalid", "Only a delegation names a delegate.", attr="delegate_to")
-        if action == Review.Action.APPROVE and locked.resource_key.startswith(ORG_ROLE_PREFIX):
-            # Nobody grants what they do not hold, at decision time too.
-            resource = resource_get(locked.organization, locked.resource_key)
-            ensure_may_grant(reviewer, locked.organization, roles=[resource.role])
+        cleaned, delegate = check_review(
+            locked,
+            reviewer=reviewer,
+            action=action,
+            conditions=conditions,
+            delegate_to=delegate_to,
+        )
         Review.objects.create(
             request=locked,
             reviewer=reviewer,
             action=action,
             comment=comments,
             conditions=cleaned,
-            delegate_to=delegate if action == Review.Action.DELEGATE else None,
+            delegate_to=delegate,
             created_at=now,
         )
         if action == Review.Action.DELEGATE:
-            locked.approvers.remove(reviewer)
-            locked.approvers.add(delegate)
-            record(
-                action="access.request.delegated",
-                actor=reviewer,
-                target=locked,
-                request=request,
-                metadata={**_target(locked), "delegate_to": str(delegate.pk)},
-            )
-            _notify_to_review(delegate, locked)
+            _delegate(locked, reviewer=reviewer, delegate=delegate, request=request)
         elif action == Review.Action.DENY:
-            locked.status = AccessRequest.Status.DENIED
-            locked.decided_at = now
-            locked.save(update_fields=["status", "decided_at"])
-            record(
-                action="access.request.denied",
-                actor=reviewer,
-                target=locked,
-                request=request,
-                metadata=_target(locked),
-            )
-            _notify_decided(locked)
+            _deny(locked, reviewer=reviewer, request=request, now=now)
         else:
             approvals = list(
                 locked.reviews.filter(action=Review.Action.APPROVE).values_list(
@@ -395,26 +293,32 @@ def request_review(
     return locked
 
 
-def _clean_delegate(locked: AccessRequest, delegate_to: Any) -> Any:
-    try:
-        delegate_id = uuid.UUID(str(delegate_to))
-    except ValueError:
-        raise Invalid("invalid_delegate", "A member's user id.", attr="delegate_to") from None
-    delegate = get_user_model().objects.filter(pk=delegate_id).first()
-    if (
-        delegate is None
-        or delegate.pk == locked.requester_id
-        or active_membership(delegate, locked.organization) is None
-        or locked.approvers.filter(pk=delegate.pk).exists()
-        or locked.reviews.filter(reviewer_id=delegate.pk).exists()
-    ):
-        raise Invalid(
-            "invalid_delegate",
-            "An active member of the organization who is neither the requester nor already "
-            "an approver or a reviewer of this request.",
-            attr="delegate_to",
-        )
-    return delegate
+def _delegate(locked: AccessRequest, *, reviewer: Any, delegate: Any, request: Any) -> None:
+    """The delegate takes the reviewer's place among the approvers."""
+    locked.approvers.remove(reviewer)
+    locked.approvers.add(delegate)
+    record(
+        action="access.request.delegated",
+        actor=reviewer,
+        target=locked,
+        request=request,
+        metadata={**_target(locked), "delegate_to": str(delegate.pk)},
+    )
+    notify_to_review(delegate, locked)
+
+
+def _deny(locked: AccessRequest, *, reviewer: Any, request: Any, now) -> None:
+    locked.status = AccessRequest.Status.DENIED
+    locked.decided_at = now
+    locked.save(update_fields=["status", "decided_at"])
+    record(
+        action="access.request.denied",
+        actor=reviewer,
+        target=locked,
+        request=request,
+        metadata=_target(locked),
+    )
+    notify_decided(locked)
 
 
 def _approve(
@@ -458,7 +362,7 @@ def _approve(
             "expires_at": grant.expires_at.isoformat(),
         },
     )
-    _notify_decided(locked, grant)
+    notify_decided(locked, grant)
     return grant
 
 
@@ -475,18 +379,6 @@ def request_cancel(*, access_request: AccessRequest, actor: Any, request: Any = 
 
 
 # --- grants -------------------------------------------------------------------------------
-
-
-def may_revoke(user: Any, grant: Grant) -> bool:
-    """``access:manage`` in the organization, an approver of its request, or the holder."""
-    if grant.user_id == user.pk:
-        return True
-    if grant.request_id is not None and (
-        grant.request.approvers.filter(pk=user.pk).exists()
-        or grant.request.reviews.filter(reviewer_id=user.pk, action=Review.Action.APPROVE).exists()
-    ):
-        return True
-    return can(user, "access:manage", grant.organization)
 
 
 def grant_revoke(*, grant: Grant, actor: Any, request: Any = None) -> Grant:
@@ -604,33 +496,3 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
             )
             done["expiring"] += 1
     return done
-
-
-# --- notices ------------------------------------------------------------------------------
-
-
-def _notify_to_review(approver: Any, access_request: AccessRequest) -> None:
-    notify(
-        approver,
-        Kind.ACCESS_REQUEST_TO_REVIEW,
-        f"Access request to review: {access_request.resource_key}",
-        f"{access_request.requester.email} asks for {access_request.access_level} access to "
-        f"{access_request.resource_key} for {access_request.duration_days} day(s).",
-        data={"access_request": str(access_request.pk)},
-        from_user=access_request.requester,
-    )
-
-
-def _notify_decided(access_request: AccessRequest, grant: Grant | None = None) -> None:
-    verdict = "approved" if grant is not None else "denied"
-    data = {"access_request": str(access_request.pk)}
-    if grant is not None:
-        data["grant"] = str(grant.pk)
-    notify(
-        access_request.requester,
-        Kind.ACCESS_REQUEST_DECIDED,
-        f"Access request {verdict}: {access_request.resource_key}",
-        f"Your request for {access_request.access_level} access to "
-        f"{access_request.resource_key} was {verdict}.",
-        data=data,
-    )
