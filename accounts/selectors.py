@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import operator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ from allauth.usersessions.models import UserSession
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts import hooks, settings_registry
@@ -32,11 +34,22 @@ from audit.masking import mask
 from audit.personal import revealed_chunks
 from audit.selectors import events_of
 
-# Authenticators that count as a second factor (recovery codes alone do not), and a verified
-# phone for SMS codes (accounts.sms). The one answer to "is MFA on": the sign-in doors ask for
-# a code exactly then (as allauth's pages do, through accounts.sms.adapter), and the user
-# object, the admin and the exports show it.
+# "MFA is on": the one definition. A second factor is an authenticator of one of
+# ``MFA_TYPES`` (recovery codes alone do not count) or a verified phone for SMS codes
+# (accounts.sms). Every form of the question is built from ``_SECOND_FACTORS`` below: the
+# queryset annotation (:func:`mfa_enabled_expression`), :func:`has_mfa`, and the SQL of the
+# raw statements (:func:`mfa_enabled_sql`: the user object's flags and GET /auth/status), so a
+# new kind of second factor is added there and nowhere else. The sign-in doors ask for a code
+# exactly then (as allauth's pages do, through accounts.sms.adapter), and the user object,
+# the admin and the exports show it.
 MFA_TYPES = (Authenticator.Type.TOTP.value, Authenticator.Type.WEBAUTHN.value)
+
+# (model, field, values): the user has a row of ``model`` (keyed by its ``user`` field) whose
+# ``field`` is one of ``values``; a ``field`` of None takes any row.
+_SECOND_FACTORS: tuple[tuple[type[Model], str | None, tuple[str, ...]], ...] = (
+    (Authenticator, "type", MFA_TYPES),
+    (SmsDevice, None, ()),
+)
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -49,22 +62,53 @@ def timestamp(value: datetime | None) -> str | None:
 # --- users -----------------------------------------------------------------------------
 
 
+def _second_factor_querysets(user_ref: Any) -> Iterator[QuerySet]:
+    """One queryset per kind of second factor, of the rows that make MFA on for ``user_ref``."""
+    for model, field, values in _SECOND_FACTORS:
+        conditions = {f"{field}__in": values} if field is not None else {}
+        yield model.objects.filter(user_id=user_ref, **conditions)
+
+
 def mfa_enabled_expression(user_ref: Any = None) -> Exists:
     """``has_mfa`` as a queryset annotation (``user_ref``: the user's pk, default the row's)."""
     user_ref = OuterRef("pk") if user_ref is None else user_ref
-    return Exists(Authenticator.objects.filter(user_id=user_ref, type__in=MFA_TYPES)) | Exists(
-        SmsDevice.objects.filter(user_id=user_ref)
-    )
+    return functools.reduce(operator.or_, map(Exists, _second_factor_querysets(user_ref)))
 
 
 def has_mfa(user: User) -> bool:
-    """Whether a second factor (TOTP, WebAuthn or SMS) is active for ``user``."""
+    """Whether a second factor (TOTP, WebAuthn or SMS) is active for ``user``: the flag when
+    the user was loaded with it, else one ``EXISTS`` per kind until one is found."""
     if hasattr(user, "mfa_enabled_flag"):
         return bool(user.mfa_enabled_flag)
-    return (
-        Authenticator.objects.filter(user_id=user.pk, type__in=MFA_TYPES).exists()
-        or SmsDevice.objects.filter(user_id=user.pk).exists()
-    )
+    return any(qs.exists() for qs in _second_factor_querysets(user.pk))
+
+
+@functools.lru_cache(maxsize=8)
+def _mfa_enabled_sql_text(user_ref: str) -> str:
+    # Only names from the models' metadata are formatted in; values are parameters. The
+    # same text on SQLite and PostgreSQL.
+    exists = []
+    for n, (model, field, values) in enumerate(_SECOND_FACTORS):
+        alias = f"mfa{n}"
+        where = f"{alias}.{model._meta.get_field('user').column} = {user_ref}"
+        if field is not None:
+            column = model._meta.get_field(field).column
+            where += f" AND {alias}.{column} IN ({', '.join(['%s'] * len(values))})"
+        table = model._meta.db_table
+        exists.append(f"EXISTS (SELECT 1 FROM {table} {alias} WHERE {where})")  # noqa: S608
+    return f"({' OR '.join(exists)})"
+
+
+def mfa_enabled_sql(user_ref: str, user_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
+    """``has_mfa`` as a SQL boolean expression and its parameters, for raw statements.
+
+    ``user_ref`` is SQL for the user's id: a column of the outer statement (``"u.id"``), or
+    ``"%s"`` with the id in ``user_params`` (then given once per kind of second factor)."""
+    params: list[Any] = []
+    for _model, _field, values in _SECOND_FACTORS:
+        params += user_params
+        params += values
+    return _mfa_enabled_sql_text(user_ref), params
 
 
 def _flag_expressions() -> dict[str, Exists]:
@@ -82,34 +126,33 @@ def _flag_expressions() -> dict[str, Exists]:
     return flags
 
 
-def _flag_columns_sql() -> str:
+@functools.lru_cache(maxsize=1)
+def _flag_columns() -> tuple[str, tuple[Any, ...]]:
     """The flags of user ``u`` as columns: one per role, email verified, MFA on (in that
-    order; parameters: ``ROLE_NAMES`` then ``MFA_TYPES``)."""
+    order), and their parameters."""
     # Only table names from the models' metadata are formatted in; values are parameters.
     memberships = User.groups.through._meta.db_table
     groups = Group._meta.db_table
     emails = EmailAddress._meta.db_table
-    authenticators = Authenticator._meta.db_table
-    sms_devices = SmsDevice._meta.db_table
     role = (
         f"EXISTS (SELECT 1 FROM {memberships} m JOIN {groups} g ON g.id = m.group_id "  # noqa: S608
         f"WHERE m.user_id = u.id AND g.name = %s)"
     )
-    return (
+    mfa, mfa_params = mfa_enabled_sql("u.id")
+    sql = (
         f"{', '.join([role] * len(ROLE_NAMES))}, "  # noqa: S608
         f"EXISTS (SELECT 1 FROM {emails} e WHERE e.user_id = u.id AND e.verified "
         f"AND UPPER(e.email) = UPPER(u.email)), "
-        f"(EXISTS (SELECT 1 FROM {authenticators} a WHERE a.user_id = u.id "
-        f"AND a.type IN ({', '.join(['%s'] * len(MFA_TYPES))})) "
-        f"OR EXISTS (SELECT 1 FROM {sms_devices} s WHERE s.user_id = u.id))"
+        f"{mfa}"
     )
+    return sql, (*ROLE_NAMES, *mfa_params)
 
 
 @functools.lru_cache(maxsize=256)
 def _flags_sql(count: int) -> str:
     placeholders = ", ".join(["%s"] * count)
     return (
-        f"SELECT u.id, {_flag_columns_sql()} "  # noqa: S608
+        f"SELECT u.id, {_flag_columns()[0]} "  # noqa: S608
         f"FROM {User._meta.db_table} u WHERE u.id IN ({placeholders})"
     )
 
@@ -131,7 +174,7 @@ def _user_row_plan(alias: str) -> tuple[str, list[str], list[tuple]]:
     q = conn.ops.quote_name
     columns = ", ".join(f"u.{q(f.column)}" for f in fields)
     sql = (
-        f"SELECT {columns}, {_flag_columns_sql()} "  # noqa: S608
+        f"SELECT {columns}, {_flag_columns()[0]} "  # noqa: S608
         f"FROM {q(table)} u WHERE u.{q(User._meta.pk.column)} = %s"
     )
     converters = []
@@ -154,7 +197,7 @@ def user_with_flags(user_id: Any) -> User | None:
         return None
     sql, attnames, converters = _user_row_plan(connection.alias)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*ROLE_NAMES, *MFA_TYPES, pk])
+        cursor.execute(sql, [*_flag_columns()[1], pk])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -183,7 +226,7 @@ def with_flags(users: list[User]) -> list[User]:
     pk_field = User._meta.pk
     ids = [pk_field.get_db_prep_value(u.pk, connection) for u in users]
     with connection.cursor() as cursor:
-        cursor.execute(_flags_sql(len(users)), [*ROLE_NAMES, *MFA_TYPES, *ids])
+        cursor.execute(_flags_sql(len(users)), [*_flag_columns()[1], *ids])
         rows = cursor.fetchall()
     by_pk = {pk_field.to_python(row[0]): row[1:] for row in rows}
     for user in users:
@@ -214,22 +257,25 @@ def auth_flags(user: User) -> tuple[bool, bool]:
     /auth/status. Raw SQL because this runs on every status request and the ORM's
     compilation of two EXISTS subqueries costs more than the query (see
     bench/scenarios/auth.py)."""
-    q = connection.ops.quote_name
-    authenticators = q(Authenticator._meta.db_table)
-    sms_devices = q(SmsDevice._meta.db_table)
-    addresses = q(EmailAddress._meta.db_table)
     user_pk = User._meta.pk.get_db_prep_value(user.pk, connection)
-    sql = (
-        f"SELECT EXISTS(SELECT 1 FROM {authenticators} WHERE {q('user_id')} = %s "  # noqa: S608
-        f"AND {q('type')} IN ({', '.join(['%s'] * len(MFA_TYPES))})) "
-        f"OR EXISTS(SELECT 1 FROM {sms_devices} WHERE {q('user_id')} = %s), "
+    _, mfa_params = mfa_enabled_sql("%s", (user_pk,))
+    with connection.cursor() as cursor:
+        cursor.execute(_auth_flags_sql(), [*mfa_params, user_pk, user.email, True])
+        mfa_enabled, verified = cursor.fetchone()
+    return bool(mfa_enabled), bool(verified)
+
+
+@functools.lru_cache(maxsize=1)
+def _auth_flags_sql() -> str:
+    """MFA on, email verified; parameters: :func:`mfa_enabled_sql`'s for the user's id, then
+    the user's id, email and True."""
+    q = connection.ops.quote_name
+    addresses = q(EmailAddress._meta.db_table)
+    return (
+        f"SELECT {mfa_enabled_sql('%s')[0]}, "  # noqa: S608
         f"EXISTS(SELECT 1 FROM {addresses} WHERE {q('user_id')} = %s "
         f"AND {q('email')} = %s AND {q('verified')} = %s)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_pk, *MFA_TYPES, user_pk, user_pk, user.email, True])
-        mfa, verified = cursor.fetchone()
-    return bool(mfa), bool(verified)
 
 
 def user_as_dict(user: User, *, admin_fields: bool = False) -> dict[str, Any]:
