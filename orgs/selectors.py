@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db.models import (
     Count,
     Exists,
@@ -18,6 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from orgs.api.serializers import OrganizationSerializer
 from orgs.models import (
     Invitation,
     Membership,
@@ -61,8 +63,6 @@ def with_seats(qs: QuerySet[Organization]) -> QuerySet[Organization]:
 
 
 def organization_as_dict(org: Organization) -> dict[str, Any]:
-    from orgs.api.serializers import OrganizationSerializer
-
     if not hasattr(org, "member_total"):
         org = with_seats(Organization.objects.filter(pk=org.pk)).select_related("plan").get()
     return dict(OrganizationSerializer(org).data)
@@ -156,8 +156,6 @@ def invitations_of(organization: Organization) -> QuerySet[Invitation]:
 
 def pending_invitations_for(user: Any) -> QuerySet[Invitation]:
     """Pending, unexpired invitations to one of the user's verified emails."""
-    from allauth.account.models import EmailAddress
-
     emails = [
         e.lower()
         for e in EmailAddress.objects.filter(user=user, verified=True).values_list(

@@ -12,7 +12,7 @@ from rest_framework import exceptions, viewsets
 
 from orgs import selectors
 from orgs.models import Organization, Team
-from orgs.permissions import can, is_platform_admin
+from orgs.permissions import active_membership, can, is_platform_admin
 
 ORG_SCOPES = ("orgs:read", "orgs:write")
 UUID_RE = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -63,8 +63,6 @@ class OrgViewSet(viewsets.GenericViewSet):
 
     def require_member(self, org: Organization) -> None:
         """Reading an organization's objects: its active members and platform admins."""
-        from orgs.permissions import active_membership
-
         user = self.request.user
         if not is_platform_admin(user) and active_membership(user, org) is None:
             raise exceptions.PermissionDenied("Only the organization's active members.")

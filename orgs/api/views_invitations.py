@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
@@ -105,8 +106,6 @@ class OrgInvitationViewSet(OrgViewSet):
         query.is_valid(raise_exception=True)
         wanted = query.validated_data.get("status")
         if wanted is not None:
-            from django.utils import timezone
-
             now = timezone.now()
             if wanted == "expired":
                 qs = qs.filter(status__in=["pending", "expired"]).exclude(

@@ -16,7 +16,7 @@ from orgs.api.serializers import (
     TeamSerializer,
     TeamUpdateSerializer,
 )
-from orgs.models import Team, TeamMembership
+from orgs.models import Membership, Team, TeamMembership
 from orgs.services import teams as team_services
 
 
@@ -182,8 +182,6 @@ class TeamMemberViewSet(OrgViewSet):
         data = dict(body.validated_data)
         user = None
         if "user" in data:
-            from orgs.models import Membership
-
             member = (
                 Membership.objects.filter(
                     organization_id=team.organization_id, user_id=data.pop("user")

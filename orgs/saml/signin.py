@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.authentication import get_authentication_records
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from django.db import transaction
@@ -182,8 +183,6 @@ def guard_sign_in(sender, request, sociallogin, **kwargs: Any) -> None:
 def _saml_organization_of_sign_in(request, user) -> Any:
     """The organization whose IdP made this sign-in, from allauth's record of the session's
     authentication steps (the second factor is not the method); None for any other."""
-    from allauth.account.authentication import get_authentication_records
-
     if getattr(request, "session", None) is None:
         return None
     for step in reversed(get_authentication_records(request, user)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -41,8 +42,6 @@ def _domain_taken() -> Conflict:
 
 
 def _holds_verified_email_at(user: Any, domain: str) -> bool:
-    from allauth.account.models import EmailAddress
-
     return EmailAddress.objects.filter(
         user=user, verified=True, email__iendswith=f"@{domain}"
     ).exists()

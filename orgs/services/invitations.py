@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,7 +24,8 @@ from audit.services import record
 from config.errors import Conflict, Invalid, NotFound
 from orgs import notices
 from orgs.catalogue import MEMBER_ROLE
-from orgs.models import Invitation, Membership, Organization, Role, Team
+from orgs.emails import send_invitation
+from orgs.models import Invitation, Membership, Organization, Role, Team, TeamMembership
 from orgs.services.rules import (
     clean_email,
     ensure_may_grant,
@@ -150,8 +152,6 @@ def _insert(
 
 
 def _mail_on_commit(invitation: Invitation, raw: str) -> None:
-    from orgs.emails import send_invitation
-
     transaction.on_commit(lambda: send_invitation(invitation_id=invitation.pk, token=raw))
 
 
@@ -244,8 +244,6 @@ def invitations_bulk_create(
 
 def _clean_bulk(organization: Organization, items: list, *, actor: Any) -> list[tuple]:
     """Every item checked; all errors at once, by ``invitations.<i>.<field>``."""
-    from django.core.exceptions import ValidationError
-
     cleaned, errors = [], {}
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -345,8 +343,6 @@ def invitation_resend(
 
 
 def _verified_emails(user: Any) -> set[str]:
-    from allauth.account.models import EmailAddress
-
     return {
         e.lower()
         for e in EmailAddress.objects.filter(user=user, verified=True).values_list(
@@ -379,8 +375,6 @@ def invitation_accept(
     *, invitation_id: Any, user: Any, token: str | None = None, request=None
 ) -> Membership:
     """The invitee joins with the invited roles and teams; the link dies."""
-    from orgs.models import TeamMembership
-
     found = invitation_for_invitee(invitation_id=invitation_id, user=user, token=token)
     with transaction.atomic():
         locked = lock_organization(found.organization)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.selectors import email_verified_of
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid
 from orgs import hooks
@@ -30,8 +32,6 @@ _UNSET: Any = object()
 
 
 def clean_slug(value: Any) -> str:
-    import re
-
     if not isinstance(value, str):
         raise Invalid("invalid", "Expected a string.", attr="slug")
     slug = value.strip()
@@ -130,8 +130,6 @@ def org_create(
 
 
 def _ensure_may_create(actor: Any) -> None:
-    from accounts.selectors import email_verified_of
-
     if actor is None or is_platform_admin(actor):
         return
     if not email_verified_of(actor):

@@ -19,7 +19,7 @@ from accounts.managers import normalize_email
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from orgs.catalogue import ALL_PERMISSIONS, OWNER_ROLE, role_permissions
 from orgs.models import Invitation, Membership, Organization, Role, Team
-from orgs.permissions import effective_permissions, is_platform_admin
+from orgs.permissions import can, effective_permissions, is_platform_admin
 
 
 def clean_text(value: Any, *, attr: str, max_length: int, required: bool = False) -> str:
@@ -66,7 +66,6 @@ def require(actor: Any, permission: str, obj: Organization | Team, detail: str =
     """``actor=None`` is Roster itself (tasks, onboarding); anyone else needs the permission."""
     if actor is None:
         return
-    from orgs.permissions import can
 
     if not can(actor, permission, obj):
         raise Forbidden(detail=detail or f"This needs the permission {permission}.")

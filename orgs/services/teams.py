@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -46,8 +47,6 @@ def _clean_goals(goals: Any) -> list[str]:
 
 def _resolve_members(organization: Organization, refs: list[Any]) -> list[Any]:
     """Users for ``initial_members`` (emails or ids); each must be a member (400 by index)."""
-    import uuid
-
     User = get_user_model()
     users = []
     for i, ref in enumerate(refs):

@@ -15,6 +15,7 @@ from config.errors import Conflict, Forbidden, Invalid
 from orgs.catalogue import OWNER_ROLE
 from orgs.models import Organization, OrganizationDomain, Plan, TenantOnboarding
 from orgs.permissions import is_platform_admin
+from orgs.selectors import organization_as_dict
 from orgs.services.domains import clean_domain, domain_add
 from orgs.services.invitations import invitation_create
 from orgs.services.members import member_add
@@ -93,8 +94,6 @@ def tenant_onboard(
     (``created`` False); with different content 409 ``idempotency_conflict``. ``dry_run``
     validates and returns what would be created, writing nothing. (Over 60 lines on purpose:
     the replay check, the one transaction and its answer read best as one sequence.)"""
-    from orgs.selectors import organization_as_dict
-
     if actor is not None and not is_platform_admin(actor):
         raise Forbidden(detail="Only platform admins onboard tenants.")
     if idempotency_key is not None:
