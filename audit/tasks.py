@@ -1,4 +1,5 @@
-"""Audit background work: the sealer (every few seconds) and retention (daily)."""
+"""Audit background work: the sealer (every few seconds), retention and the events
+partitions ahead (daily)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ def prune_events() -> int:
     Safe to run twice: each batch locks the chain row and re-reads the checkpoint."""
     services.events_seal()
     return services.events_prune()
+
+
+@shared_task(name="audit.ensure_partitions", ignore_result=True, acks_late=True)
+def ensure_partitions() -> int:
+    """Beat task: create the audit events partitions of this month and the next few
+    (PostgreSQL; a no-op on SQLite). Idempotent: existing partitions are left alone."""
+    return len(services.events_partitions_ensure())

@@ -29,6 +29,8 @@ app.conf.beat_schedule = {
     },
     # Retention (ROSTER["AUDIT_RETENTION_DAYS"]): prunes sealed events, moves the checkpoint.
     "audit-prune-events": {"task": "audit.prune_events", "schedule": 24 * 3600.0},
+    # Audit events partitions (PostgreSQL), created months ahead; a no-op when they exist.
+    "audit-ensure-partitions": {"task": "audit.ensure_partitions", "schedule": 24 * 3600.0},
     # Erases deleted accounts once ROSTER["ACCOUNT_ERASURE_GRACE_DAYS"] have passed.
     "accounts-erase-due": {"task": "accounts.erase_due_accounts", "schedule": 3600.0},
     # Grants past their end marked expired, requests past their decision date lapsed, holders
