@@ -58,6 +58,11 @@ def argon2_floor(seconds: float = 5.0) -> float:
         return sum(pool.map(_hash_for, [seconds] * cores)) / seconds
 
 
+def _workers(pid: int) -> list[int]:
+    """The worker processes gunicorn's master ``pid`` has forked so far."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def run(checkout: Path, *, clients: int, signups: int) -> dict:
     var_dir = Path(tempfile.mkdtemp(prefix="roster-signup-bench-"))
     env = {
@@ -110,8 +115,13 @@ def run(checkout: Path, *, clients: int, signups: int) -> dict:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-        pids = [process.pid, *map(int, children)]
+        # /health answers once one worker is up: wait for both, or the other's CPU (and
+        # its share of the sign-ups' hashing) would be left out of the cores figure.
+        while len(pids := _workers(process.pid)) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the second worker did not start")
+            time.sleep(0.3)
+        pids = [process.pid, *pids]
 
         def sign_up(n: int) -> int:
             try:
@@ -128,6 +138,9 @@ def run(checkout: Path, *, clients: int, signups: int) -> dict:
             statuses = list(pool.map(sign_up, range(signups)))
         wall = time.perf_counter() - started
         cpu = _cpu_seconds(pids) - cpu_before
+        replaced = set(_workers(process.pid)) - set(pids)
+        if replaced:
+            print(f"  (workers replaced during the run, CPU not counted: {sorted(replaced)})")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
