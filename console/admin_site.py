@@ -3,7 +3,8 @@ account pages, and the impersonation URLs.
 
 Installed through ``RosterAdminConfig`` (in ``INSTALLED_APPS`` instead of
 ``django.contrib.admin``), so ``admin.site`` *is* this site and every app keeps registering
-with ``@admin.register`` as usual.
+with ``@admin.register`` as usual; each registered ModelAdmin gets the pages' time format
+(accounts.admin_time).
 
 Django imports this module while it populates the app registry, before any model is
 loaded, so what needs models (allauth, the dashboard, impersonation) is imported in the
@@ -21,6 +22,14 @@ class RosterAdminSite(admin.AdminSite):
     site_header = "Roster admin"
     site_title = "Roster admin"
     index_title = "Console"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every ModelAdmin shows its dates in the signed-in admin's zone, date format and
+        clock, as the pages do (accounts.admin_time)."""
+        from accounts.admin_time import user_time_admin
+
+        admin_class = user_time_admin(admin_class or admin.ModelAdmin)
+        return super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request, extra_context=None):
         """Admins sign in through the account pages, under the one login policy (lockout,
