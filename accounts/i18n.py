@@ -10,9 +10,12 @@ written in that user's language whoever triggered them (:func:`language_of`).
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
+
+from config.middleware import is_token_api_request
 
 
 def supported_language(code: str | None) -> str | None:
@@ -33,7 +36,28 @@ def language_of(user) -> str:
 
 class UserLocaleMiddleware(LocaleMiddleware):
     """Django's LocaleMiddleware (``Accept-Language``, ``Vary``, ``Content-Language``), with
-    the signed-in user's profile locale taking precedence over the browser's languages."""
+    the signed-in user's profile locale taking precedence over the browser's languages.
+
+    A token API request (config.middleware.is_token_api_request) has no signed-in user here
+    (its credential is checked inside the view) and /api/ has no language prefix, so what
+    Django's middleware would decide reduces to ``Accept-Language`` (or the language
+    cookie): that is read directly, with the same ``Vary`` and ``Content-Language``, and
+    without the path and URLconf checks of every page request."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_token_api_request(request):
+            return super().__call__(request)
+        meta = request.META
+        if "HTTP_ACCEPT_LANGUAGE" in meta or "HTTP_COOKIE" in meta:
+            language = translation.get_language_from_request(request)
+        else:
+            language = translation.get_supported_language_variant(settings.LANGUAGE_CODE)
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", translation.get_language())
+        return response
 
     def process_request(self, request: HttpRequest) -> None:
         user = getattr(request, "user", None)

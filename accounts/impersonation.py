@@ -33,6 +33,7 @@ from django.views.decorators.csrf import csrf_protect
 
 from audit.services import record
 from config.errors import Forbidden
+from config.middleware import is_token_api_request
 
 SESSION_KEY = "_roster_impersonation"
 ACTION = "user.impersonated"
@@ -190,6 +191,8 @@ class ImpersonationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_token_api_request(request):  # no web session, so no marker to find
+            return self.get_response(request)
         session = getattr(request, "session", None)
         if session is None or SESSION_KEY not in session:
             return self.get_response(request)

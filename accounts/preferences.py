@@ -28,6 +28,7 @@ from django.utils import dateformat, timezone
 
 from accounts import settings_registry
 from accounts.models import SettingDefinition, UserSetting
+from config.middleware import is_token_api_request
 
 THEMES = ("light", "dark", "auto")
 WIDGETS = ("slots", "usage", "security", "api_keys", "sessions")
@@ -192,7 +193,11 @@ class PreferencesMiddleware:
         token = _current.set(reader)
         activated = False
         try:
-            if request.path_info.startswith(_admin_prefix()) and request.user.is_authenticated:
+            if (
+                not is_token_api_request(request)  # /api/, never the admin
+                and request.path_info.startswith(_admin_prefix())
+                and request.user.is_authenticated
+            ):
                 timezone.activate(reader().zone)
                 activated = True
             return self.get_response(request)

@@ -4,6 +4,7 @@ import logging
 import re
 import uuid
 
+from allauth.usersessions.middleware import UserSessionsMiddleware
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
@@ -153,3 +154,7 @@ class PageOnlyAuthenticationMiddleware(PageOnlyMixin, AuthenticationMiddleware):
 
 class PageOnlyMessageMiddleware(PageOnlyMixin, MessageMiddleware):
     pass
+
+
+class PageOnlyUserSessionsMiddleware(PageOnlyMixin, UserSessionsMiddleware):
+    """allauth's web-session tracking: a token API request has no web session to track."""

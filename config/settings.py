@@ -107,13 +107,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "config.middleware.PageOnlyAuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    # Security policies of a web session: its lifetime, and MFA setup once required.
+    # Security policies of a web session: its lifetime, and MFA setup once required (token
+    # API requests skip it, as they skip impersonation: neither has a web session).
     "access.policies.middleware.SecurityPolicyMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "config.middleware.PageOnlyUserSessionsMiddleware",
     # After usersessions: impersonation must not re-assign the admin's web session row.
     "accounts.impersonation.ImpersonationMiddleware",
     "config.middleware.PageOnlyMessageMiddleware",
-    # Django's LocaleMiddleware, the signed-in user's profile locale first, then Accept-Language.
+    # Django's LocaleMiddleware, the signed-in user's profile locale first, then Accept-Language
+    # (alone, read directly, for token API requests).
     "accounts.i18n.UserLocaleMiddleware",
     # The user's display preferences (theme, time zone, formats), read lazily by templates.
     "accounts.preferences.PreferencesMiddleware",

@@ -28,6 +28,7 @@ from access.policies import selectors
 from accounts.policy_rules import session_rules_for
 from accounts.selectors import has_mfa
 from config.api.exceptions import envelope
+from config.middleware import is_token_api_request
 
 ENDS_AT = "policy.web_session_ends_at"
 MFA_DUE = "policy.mfa_due_at"
@@ -80,6 +81,10 @@ class SecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if is_token_api_request(request):
+            # Its session is never loaded: a token's session is the API's own, whose
+            # policies were applied when the token was minted and are on every refresh.
+            return self.get_response(request)
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
         if session is None or user is None or not user.is_authenticated:
