@@ -6,16 +6,20 @@ stopping it (with everything it started) whatever happened in the test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server")
@@ -82,6 +86,56 @@ def web_server(argv: list[str], *, env: dict, errors: Path, stdout=subprocess.DE
         yield base
     finally:
         stop(process)
+
+
+def run_side(script: Path, env: dict, *args: str) -> dict:
+    """Run a test's helper ``script`` (another process, on the server's database) and return
+    the JSON it prints; its stderr is shown if it fails."""
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(script), *args], cwd=ROOT, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return json.loads(done.stdout)
+
+
+@contextmanager
+def procfile_web(
+    var: Path,
+    *,
+    workers: int,
+    redis: bool = False,
+    prepare: Callable[[dict], dict] | None = None,
+) -> Iterator[tuple[str, dict, dict]]:
+    """The Procfile's ``web`` process with ``workers`` workers on a database of its own under
+    ``var``: on the embedded defaults, or with a redis-server of the test's own when ``redis``
+    (the test is skipped if redis-server is not installed). The database is migrated, then
+    ``prepare(env)`` runs before the server starts; yields the base URL, the server's
+    environment and what ``prepare`` returned. The server's log stays in ``var``."""
+    with ExitStack() as stack:
+        extra = {}
+        if redis:
+            if REDIS_SERVER is None:
+                pytest.skip("redis-server is not installed")
+            extra["REDIS_URL"] = stack.enter_context(redis_server(var)).url
+        port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ROSTER_VAR_DIR": str(var),
+            "DEBUG": "true",
+            "API_RATE_LIMITS_ENABLED": "false",
+            "ROSTER_TEST_PORT": str(port),
+            "ROSTER_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(workers),
+            **extra,
+        }
+        subprocess.run(  # noqa: S603 - our own venv
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        prepared = prepare(env) if prepare is not None else {}
+        argv = ["bash", "-c", f"exec {procfile_line('web')}"]
+        log = stack.enter_context((var / "web.log").open("wb"))
+        base = stack.enter_context(web_server(argv, env=env, errors=var / "web.err", stdout=log))
+        yield base, env, prepared
 
 
 class RedisServer:

@@ -9,10 +9,7 @@ database.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -20,53 +17,22 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.servers import REDIS_SERVER, ROOT, free_port, procfile_line, redis_server, web_server
+from tests.servers import procfile_web, run_side
 
 SIDE = Path(__file__).with_name("ws_side.py")
 
 
 def _side(env: dict, *args: str) -> dict:
-    done = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(SIDE), *args], cwd=ROOT, env=env, capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    return json.loads(done.stdout)
+    return run_side(SIDE, env, *args)
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
 def server(request, tmp_path_factory):
     var = tmp_path_factory.mktemp("ws")
-    with ExitStack() as stack:
-        extra = {}
-        if request.param == "redis":
-            if REDIS_SERVER is None:
-                pytest.skip("redis-server is not installed")
-            extra["REDIS_URL"] = stack.enter_context(redis_server(var)).url
-        yield from _serve(var, extra)
-
-
-def _serve(var: Path, extra: dict):
-    port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "ROSTER_VAR_DIR": str(var),
-        "DEBUG": "true",
-        "API_RATE_LIMITS_ENABLED": "false",
-        "ROSTER_TEST_PORT": str(port),
-        "ROSTER_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        **extra,
-    }
-    subprocess.run(  # noqa: S603 - our own venv
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    made = _side(env, "setup")
-    argv = ["bash", "-c", f"exec {procfile_line('web')}"]
-    # The web process's log (its errors included) stays in the test's folder.
-    with (
-        (var / "web.log").open("wb") as log,
-        web_server(argv, env=env, errors=var / "web.err", stdout=log) as base,
-    ):
+    with procfile_web(
+        var, workers=2, redis=request.param == "redis", prepare=lambda env: _side(env, "setup")
+    ) as served:
+        base, env, made = served
         yield {"url": base.replace("http", "ws", 1) + "/ws/v1/notifications", "env": env, **made}
 
 

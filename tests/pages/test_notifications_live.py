@@ -8,16 +8,12 @@ pages show the same count on each load.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import REDIS_SERVER, ROOT, free_port, procfile_line, redis_server, web_server
+from tests.servers import procfile_web, run_side
 
 pytestmark = pytest.mark.browser
 
@@ -28,43 +24,17 @@ LIVE_MS = 8_000
 
 
 def _side(env: dict, *args: str) -> dict:
-    done = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(SIDE), *args], cwd=ROOT, env=env, capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    return json.loads(done.stdout)
+    return run_side(SIDE, env, *args)
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
 def server(request, tmp_path_factory):
     var = tmp_path_factory.mktemp("live")
-    with ExitStack() as stack:
-        extra = {}
-        if request.param == "redis":
-            if REDIS_SERVER is None:
-                pytest.skip("redis-server is not installed")
-            extra["REDIS_URL"] = stack.enter_context(redis_server(var)).url
-        port = free_port()
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "ROSTER_VAR_DIR": str(var),
-            "DEBUG": "true",
-            "API_RATE_LIMITS_ENABLED": "false",
-            "ROSTER_TEST_PORT": str(port),
-            "ROSTER_BIND": f"127.0.0.1:{port}",
-            "WEB_CONCURRENCY": "1",
-            **extra,
-        }
-        subprocess.run(  # noqa: S603 - our own venv
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-        )
-        made = _side(env, "setup")
-        argv = ["bash", "-c", f"exec {procfile_line('web')}"]
-        with (
-            (var / "web.log").open("wb") as log,
-            web_server(argv, env=env, errors=var / "web.err", stdout=log) as base,
-        ):
-            yield {"base": base, "env": env, **made}
+    with procfile_web(
+        var, workers=1, redis=request.param == "redis", prepare=lambda env: _side(env, "setup")
+    ) as served:
+        base, env, made = served
+        yield {"base": base, "env": env, **made}
 
 
 def _context(browser, server, **options):
