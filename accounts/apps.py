@@ -6,6 +6,13 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        """Accounts' registrations: start-up checks, post-migrate data, the hooks of the lower
+        apps (notifications, the WebSocket, metrics) and the signal receivers.
+
+        Why one function of about 90 lines: it is a flat list of registrations, each with its
+        comment, and nothing else; the receivers of one signal run in the order they are
+        connected here, which one list keeps in sight. The imports are inside because most of the
+        modules they name import models, which are not loaded when this module is."""
         from django.db.models.signals import post_migrate
 
         import config.checks  # noqa: F401  (registers the start-up checks)
@@ -51,10 +58,10 @@ class AccountsConfig(AppConfig):
         identity_cache.connect_receivers()
 
         from accounts import ws as account_ws
-        from notifications import ws as notifications_ws
+        from notifications import ws_hooks
 
         # The notifications socket authenticates with the API's own checks.
-        notifications_ws.register_authenticator(
+        ws_hooks.register_authenticator(
             token=account_ws.authenticate_token, cookie=account_ws.authenticate_cookie
         )
 

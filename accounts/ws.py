@@ -27,7 +27,7 @@ from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
 from accounts.flows.login import user_may_sign_in
 from accounts.models import ApiKey
 from config.errors import DomainError
-from notifications.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Identity, Refused
+from notifications.ws_hooks import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Identity, Refused
 
 NOTIFICATIONS_READ = "notifications:read"
 

@@ -12,8 +12,7 @@ class OrgsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import hooks
-        from notifications import audience
-        from notifications import ws as notifications_ws
+        from notifications import audience, ws_hooks
         from orgs import ws
         from orgs.notification_audience import send_audience, send_choices
         from orgs.selectors import memberships_export_for_user
@@ -31,7 +30,7 @@ class OrgsConfig(AppConfig):
         # Access tokens name an active organization; its claims come from orgs.permissions.
         hooks.register_org_claims(org_claims_for)
         # The notifications socket's channels and presence follow organization membership.
-        notifications_ws.register_directory(
+        ws_hooks.register_directory(
             may_subscribe=ws.may_subscribe,
             organizations_of=ws.organizations_of,
             members_of=ws.members_of,

@@ -1,5 +1,5 @@
 """What the notifications socket and a team notification cost in queries: fixed, however
-many sockets a web process holds and however many members a team has (notifications.ws
+many sockets a web process holds and however many members a team has (notifications.ws_hub
 ``online_counts``, notifications.services ``notify_many``)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from accounts.services.settings import settings_update
 from notifications.kinds import Kind
 from notifications.models import Notification
 from notifications.services import notifications_send
-from notifications.ws import _mark_offline, _mark_online, online_counts
+from notifications.ws_hub import mark_offline, mark_online, online_counts
 from orgs.models import Membership
 from orgs.services import members, organizations, teams
 from tests.factories import UserFactory
@@ -58,7 +58,7 @@ def test_a_heartbeat_tick_counts_with_the_same_queries_for_3_or_30_sockets():
     few = [small[0], small[1], loner]
     many = small + large + [loner]
 
-    _mark_online(_ids(many))
+    mark_online(_ids(many))
     few_queries, _ = _tick_queries(_ids(few))
     many_queries, counts = _tick_queries(_ids(many))
     # The users' organizations and those organizations' members: one query each.
@@ -74,15 +74,15 @@ def test_a_heartbeat_counts_the_online_members_of_every_organization_once():
     _org_b, b = _organization("beta", 3)
     both = a[1]
     members.member_add(organization=_org_b, actor=b[0], user=both)
-    _mark_online(_ids([a[0], both, b[0], b[1]]))
+    mark_online(_ids([a[0], both, b[0], b[1]]))
     counts = online_counts(_ids([a[0], both, b[0]]))
     assert counts[str(a[0].pk)] == 2  # a0 and both; a2, a3 are offline
     assert counts[str(both.pk)] == 4  # a0, both, b0, b1: counted once though in both
     assert counts[str(b[0].pk)] == 3
-    _mark_offline(str(both.pk))
+    mark_offline(str(both.pk))
     assert online_counts(_ids([a[0]]))[str(a[0].pk)] == 1
     # Only active memberships count: a suspended member, online, is not among them.
-    _mark_online(_ids([a[2]]))
+    mark_online(_ids([a[2]]))
     assert online_counts(_ids([a[0]]))[str(a[0].pk)] == 2
     Membership.objects.filter(organization=org_a, user=a[2]).update(
         status=Membership.Status.SUSPENDED
