@@ -14,6 +14,8 @@ with and is not announced; neither is a sign-in without a user agent.
 from __future__ import annotations
 
 from allauth.usersessions.models import UserSession
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiSession, User
 from config.client_ip import client_ip
@@ -27,8 +29,8 @@ def password_changed(*, user: User, reason: str) -> None:
     notify(
         user,
         Kind.PASSWORD_CHANGED,
-        "Your password was reset" if reset else "Your password was changed",
-        "If this was not you, reset your password now and review your sessions.",
+        _("Your password was reset") if reset else _("Your password was changed"),
+        _("If this was not you, reset your password now and review your sessions."),
         priority=Notification.Priority.HIGH,
         data={"reason": reason},
     )
@@ -38,9 +40,11 @@ def mfa_changed(*, user: User, reason: str) -> None:
     notify(
         user,
         Kind.MFA_CHANGED,
-        "Your two-factor authentication changed",
-        "An authenticator or your recovery codes changed. If this was not you, secure your "
-        "account now.",
+        _("Your two-factor authentication changed"),
+        _(
+            "An authenticator or your recovery codes changed. If this was not you, secure "
+            "your account now."
+        ),
         priority=Notification.Priority.HIGH,
         data={"reason": reason},
     )
@@ -66,10 +70,20 @@ def _announce(user: User, *, user_agent: str, ip: str | None, door: str) -> None
     notify(
         user,
         Kind.NEW_DEVICE_SIGN_IN,
-        "New sign-in from a new device",
-        f"Your account was signed in to from {user_agent[:200]}"
-        + (f" at {ip}" if ip else "")
-        + ". If this was not you, change your password and end that session.",
+        _("New sign-in from a new device"),
+        format_lazy(
+            _(
+                "Your account was signed in to from {agent} at {ip}. If this was not you, "
+                "change your password and end that session."
+            )
+            if ip
+            else _(
+                "Your account was signed in to from {agent}. If this was not you, change "
+                "your password and end that session."
+            ),
+            agent=user_agent[:200],
+            ip=ip,
+        ),
         priority=Notification.Priority.HIGH,
         data={"door": door, "ip": ip, "user_agent": user_agent[:512]},
     )

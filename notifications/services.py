@@ -4,6 +4,13 @@ Every app calls ``notify`` (``notify_many`` for one notification to many people)
 own services, inside their transaction: the rows commit with the change that caused them (or
 not at all), and only then do the email and the deliverers registered in
 ``notifications.delivery`` (the WebSocket) see them, as one batch per call.
+
+Roster's own notifications are written in the recipient's language when they are sent: the
+caller passes lazily translated text (``gettext_lazy``, or ``format_lazy`` with the values
+filled in) and each row stores it in its recipient's profile locale. A notification is a
+message of its moment, like the email that may go with it: the page, the API, the WebSocket
+and the email then show the same stored words without each needing the catalogue, and rows
+stored before (in English) read as they were written.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 
 from audit.services import record
 from config.errors import Invalid
@@ -25,12 +34,16 @@ from notifications.validation import check_data, check_text
 
 logger = logging.getLogger("roster.notifications")
 
+# A notification's title and message: plain text (a person's own words), or text to
+# translate (gettext_lazy, format_lazy), written in each recipient's language.
+Text = str | Promise
+
 
 def notify(
     user,
     kind: str,
-    title: str,
-    message: str,
+    title: Text,
+    message: Text,
     *,
     priority: str = Notification.Priority.MEDIUM,
     data: dict[str, Any] | None = None,
@@ -46,8 +59,8 @@ def notify(
 def notify_many(
     users: Sequence[Any],
     kind: str,
-    title: str,
-    message: str,
+    title: Text,
+    message: Text,
     *,
     priority: str = Notification.Priority.MEDIUM,
     data: dict[str, Any] | None = None,
@@ -60,16 +73,29 @@ def notify_many(
         raise ValueError(f"Unknown notification kind {kind!r}.")
     if priority not in Notification.Priority.values:
         raise Invalid("invalid_choice", f"Unknown priority {priority!r}.", attr="priority")
-    title = check_text(title, attr="title", max_length=TITLE_MAX_LENGTH, required=True)
-    message = check_text(message, attr="message", max_length=MESSAGE_MAX_LENGTH)
     data = check_data(data)
+    texts: dict[str, tuple[str, str]] = {}  # language -> (title, message)
+
+    def written_for(user) -> tuple[str, str]:
+        language = _language_of(user)
+        if language not in texts:
+            with translation.override(language):
+                texts[language] = (
+                    check_text(
+                        str(title), attr="title", max_length=TITLE_MAX_LENGTH, required=True
+                    ),
+                    check_text(str(message), attr="message", max_length=MESSAGE_MAX_LENGTH),
+                )
+        return texts[language]
+
+    written_for(None)  # refuse bad text even with no recipient
     notifications = Notification.objects.bulk_create(
         [
             Notification(
                 user=user,
                 kind=kind,
-                title=title,
-                message=message,
+                title=written_for(user)[0],
+                message=written_for(user)[1],
                 priority=priority,
                 data=data,
                 from_user=from_user,
@@ -80,6 +106,17 @@ def notify_many(
     if notifications:
         transaction.on_commit(lambda: _deliver(notifications))
     return notifications
+
+
+def _language_of(user) -> str:
+    """The language to write to ``user`` in: their profile's locale when Roster has it."""
+    code = getattr(user, "locale", None)
+    if isinstance(code, str) and code:
+        try:
+            return translation.get_supported_language_variant(code.replace("_", "-").lower())
+        except LookupError:
+            pass
+    return settings.LANGUAGE_CODE
 
 
 def _deliver(notifications: list[Notification]) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from notifications.kinds import Kind
 from notifications.services import notify
@@ -31,8 +33,10 @@ def invitation_received(invitation: Invitation, *, actor: Any) -> None:
         notify(
             address.user,
             Kind.INVITATION_RECEIVED,
-            f"You are invited to join {organization.name}",
-            "Open the invitation email to accept or decline.",
+            format_lazy(
+                _("You are invited to join {organization}"), organization=organization.name
+            ),
+            _("Open the invitation email to accept or decline."),
             data={
                 "invitation_id": str(invitation.pk),
                 "organization_id": str(organization.pk),
@@ -58,17 +62,19 @@ def membership_changed(
     if _is_self(user, actor):
         return
     titles = {
-        "added": f"You were added to {organization.name}",
-        "roles_changed": f"Your roles in {organization.name} changed",
-        "suspended": f"Your membership of {organization.name} was suspended",
-        "reactivated": f"Your membership of {organization.name} is active again",
-        "removed": f"You were removed from {organization.name}",
+        "added": _("You were added to {organization}"),
+        "roles_changed": _("Your roles in {organization} changed"),
+        "suspended": _("Your membership of {organization} was suspended"),
+        "reactivated": _("Your membership of {organization} is active again"),
+        "removed": _("You were removed from {organization}"),
     }
     notify(
         user,
         Kind.MEMBERSHIP_CHANGED,
-        titles[change],
-        f"Your roles: {', '.join(roles)}." if roles and change != "removed" else "",
+        format_lazy(titles[change], organization=organization.name),
+        format_lazy(_("Your roles: {roles}."), roles=", ".join(roles))
+        if roles and change != "removed"
+        else "",
         data={
             "organization_id": str(organization.pk),
             "organization_name": organization.name,
@@ -83,15 +89,15 @@ def team_membership_changed(*, team: Team, user: Any, actor: Any, change: str, r
     if _is_self(user, actor):
         return
     titles = {
-        "added": f"You joined the team {team.name}",
-        "updated": f"Your place in the team {team.name} changed",
-        "removed": f"You left the team {team.name}",
+        "added": _("You joined the team {team}"),
+        "updated": _("Your place in the team {team} changed"),
+        "removed": _("You left the team {team}"),
     }
     notify(
         user,
         Kind.TEAM_MEMBERSHIP_CHANGED,
-        titles[change],
-        f"Your team role: {role}." if change != "removed" else "",
+        format_lazy(titles[change], team=team.name),
+        format_lazy(_("Your team role: {role}."), role=role) if change != "removed" else "",
         data={
             "organization_id": str(team.organization_id),
             "team_id": str(team.pk),

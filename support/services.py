@@ -24,6 +24,8 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
@@ -276,7 +278,7 @@ def _notify_reply(ticket: Ticket, message: Message, *, by_requester: bool) -> No
     notify(
         recipient,
         Kind.SUPPORT_REPLY,
-        f"New reply on support ticket #{ticket.number}",
+        format_lazy(_("New reply on support ticket #{number}"), number=ticket.number),
         f"{ticket.subject}\n\n{message.body}"[:MESSAGE_MAX_LENGTH],
         data={"ticket": str(ticket.pk), "number": ticket.number},
         from_user=message.author,

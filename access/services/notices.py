@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
 from access.models import AccessRequest, Grant
 from notifications.kinds import Kind
 from notifications.services import notify
@@ -15,24 +19,44 @@ def notify_to_review(approver: Any, access_request: AccessRequest) -> None:
     notify(
         approver,
         Kind.ACCESS_REQUEST_TO_REVIEW,
-        f"Access request to review: {access_request.resource_key}",
-        f"{access_request.requester.email} asks for {access_request.access_level} access to "
-        f"{access_request.resource_key} for {access_request.duration_days} day(s).",
+        format_lazy(
+            _("Access request to review: {resource}"), resource=access_request.resource_key
+        ),
+        format_lazy(
+            ngettext_lazy(
+                "{email} asks for {level} access to {resource} for {days} day.",
+                "{email} asks for {level} access to {resource} for {days} days.",
+                access_request.duration_days,
+            ),
+            email=access_request.requester.email,
+            level=access_request.access_level,
+            resource=access_request.resource_key,
+            days=access_request.duration_days,
+        ),
         data={"access_request": str(access_request.pk)},
         from_user=access_request.requester,
     )
 
 
 def notify_decided(access_request: AccessRequest, grant: Grant | None = None) -> None:
-    verdict = "approved" if grant is not None else "denied"
     data = {"access_request": str(access_request.pk)}
     if grant is not None:
         data["grant"] = str(grant.pk)
     notify(
         access_request.requester,
         Kind.ACCESS_REQUEST_DECIDED,
-        f"Access request {verdict}: {access_request.resource_key}",
-        f"Your request for {access_request.access_level} access to "
-        f"{access_request.resource_key} was {verdict}.",
+        format_lazy(
+            _("Access request approved: {resource}")
+            if grant is not None
+            else _("Access request denied: {resource}"),
+            resource=access_request.resource_key,
+        ),
+        format_lazy(
+            _("Your request for {level} access to {resource} was approved.")
+            if grant is not None
+            else _("Your request for {level} access to {resource} was denied."),
+            level=access_request.access_level,
+            resource=access_request.resource_key,
+        ),
         data=data,
     )

@@ -24,6 +24,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from access.models import AccessRequest, Grant, Review
 from access.services.checks import (
@@ -34,6 +37,7 @@ from access.services.checks import (
     may_revoke,
 )
 from access.services.notices import notify_decided, notify_to_review
+from accounts.preferences import preferences_of
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from notifications.kinds import Kind
@@ -457,8 +461,12 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
             notify(
                 grant.user,
                 Kind.GRANT_EXPIRED,
-                f"Your access to {grant.resource_key} ended",
-                f"Your {grant.access_level} access to {grant.resource_key} has expired.",
+                format_lazy(_("Your access to {resource} ended"), resource=grant.resource_key),
+                format_lazy(
+                    _("Your {level} access to {resource} has expired."),
+                    level=grant.access_level,
+                    resource=grant.resource_key,
+                ),
                 data={"grant": str(grant.pk)},
             )
             done["expired"] += 1
@@ -489,9 +497,14 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
             notify(
                 grant.user,
                 Kind.GRANT_EXPIRING,
-                f"Your access to {grant.resource_key} ends soon",
-                f"Your {grant.access_level} access to {grant.resource_key} ends at "
-                f"{grant.expires_at.isoformat()}.",
+                format_lazy(_("Your access to {resource} ends soon"), resource=grant.resource_key),
+                format_lazy(
+                    _("Your {level} access to {resource} ends at {when}."),
+                    level=grant.access_level,
+                    resource=grant.resource_key,
+                    # In the person's zone and formats, month names in their language.
+                    when=lazy(preferences_of(grant.user).format, str)(grant.expires_at),
+                ),
                 data={"grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()},
             )
             done["expiring"] += 1

@@ -23,22 +23,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
 from accounts.selectors import timestamp
 from console.reports.models import Report
 from notifications.kinds import Kind
 from notifications.services import notify
 
 _TYPE_NAMES = {
-    Report.Type.TEAM_PERFORMANCE: "Team performance",
-    Report.Type.ACTIVITY_MONITORING: "Activity monitoring",
-    Report.Type.ACCESS_REVIEW: "Access review",
-    Report.Type.USAGE: "Usage",
+    Report.Type.TEAM_PERFORMANCE: _("Team performance"),
+    Report.Type.ACTIVITY_MONITORING: _("Activity monitoring"),
+    Report.Type.ACCESS_REVIEW: _("Access review"),
+    Report.Type.USAGE: _("Usage"),
 }
 
 
-def _subject(report: Report) -> str:
+def _subject(report: Report, template: Any) -> Any:
+    """``template`` ("{kind} report for {scope} ...") filled in, translated when written."""
     scope = report.team.name if report.team_id else report.organization.name
-    return f"{_TYPE_NAMES.get(report.report_type, report.report_type)} report for {scope}"
+    kind = _TYPE_NAMES.get(report.report_type, report.report_type)
+    return format_lazy(template, kind=kind, scope=scope)
 
 
 def report_finished_notify(report: Report) -> None:
@@ -49,13 +54,19 @@ def report_finished_notify(report: Report) -> None:
         return
     data = {"report": str(report.pk), "url": f"/reports/{report.pk}/"}
     if report.status == Report.Status.READY:
-        notify(user, Kind.REPORT_READY, f"{_subject(report)} is ready", "", data=data)
+        notify(
+            user,
+            Kind.REPORT_READY,
+            _subject(report, _("{kind} report for {scope} is ready")),
+            "",
+            data=data,
+        )
     elif report.status == Report.Status.FAILED:
         notify(
             user,
             Kind.REPORT_FAILED,
-            f"{_subject(report)} could not be generated",
-            "Ask for it again; if it fails again, tell your administrator.",
+            _subject(report, _("{kind} report for {scope} could not be generated")),
+            _("Ask for it again; if it fails again, tell your administrator."),
             data=data,
         )
 
