@@ -79,6 +79,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     erased_at = models.DateTimeField(null=True, blank=True)
     # Set when the user deletes their own account; personal data is erased once it passes.
     erasure_due_at = models.DateTimeField(null=True, blank=True)
+    # Any save of the row (profile, status, password, sign-in time); incremental backups
+    # take the users changed since their base by it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     objects = UserManager()
 
@@ -112,6 +115,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        # A save of chosen fields (a profile edit, a status change, a sign-in) stamps
+        # ``updated_at`` too: Django stamps auto_now fields only when they are saved.
+        update_fields = kwargs.get("update_fields")
+        if update_fields and "updated_at" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "updated_at"]
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         super().clean()
