@@ -4,7 +4,8 @@ On a PostgreSQL database of its own (``roster_bench_backups``, dropped and creat
 data set is built with plain SQL (``generate_series``): BENCH_BACKUP_USERS users (default
 100,000), BENCH_BACKUP_AUDIT audit events (1,000,000; sealed into the chain by
 ``audit.services.events_seal`` unless BENCH_BACKUP_SEAL=off) and BENCH_BACKUP_USAGE usage
-events (10,000,000, spread over the users and the last 30 days, rolled up). Then, through
+events (10,000,000, spread over the users and the last 30 days, rolled up; one in ten with an
+idempotency key, which the side table holds too, as ingestion writes it). Then, through
 ``console.backups.services`` as ``manage.py backup`` runs it:
 
 - a full backup: seconds, CPU of this process and of PostgreSQL, peak memory, file size; the
@@ -116,12 +117,13 @@ def _seed_users(count: int) -> None:
             """
             INSERT INTO accounts_user (id, password, is_superuser, email, display_name,
                 first_name, last_name, phone, department, timezone, locale, status, is_active,
-                is_staff, date_joined)
+                is_staff, date_joined, updated_at)
             SELECT md5(%(prefix)s || i::text)::uuid, %(password)s, false,
                    %(prefix)s || i::text || '@example.com', 'Bench User ' || i::text,
                    'Bench', 'User' || i::text, '', 'Dept ' || (i %% 40)::text, 'UTC', 'en',
                    CASE WHEN i %% 7 = 0 THEN 'suspended' ELSE 'active' END, i %% 7 <> 0,
-                   false, now() - (i %% 1000) * interval '1 hour'
+                   false, now() - (i %% 1000) * interval '1 hour',
+                   now() - (i %% 1000) * interval '1 hour' - interval '2 hours'
             FROM generate_series(1, %(count)s) AS i
             """,
             {"prefix": PREFIX, "password": make_password(None), "count": count},
@@ -166,6 +168,7 @@ def _seed_usage(count: int, *, rolled: bool, days: float) -> None:
     for key in METERS:
         Meter.objects.get_or_create(key=key, defaults={"name": key})
     dialect().ensure_partitions(datetime.now(UTC), 3, months_back=2)
+    prefix = f"bk-{time.time_ns()}-"
     with connection.cursor() as cursor:
         cursor.execute("SELECT array_agg(id ORDER BY id) FROM accounts_user")
         users = cursor.fetchone()[0]
@@ -181,7 +184,7 @@ def _seed_usage(count: int, *, rolled: bool, days: float) -> None:
                        CASE WHEN i %% 4 = 0 THEN 1 ELSE (i %% 997) END,
                        now() - (%(days)s * 86400.0 * i / %(total)s) * interval '1 second',
                        now() - (%(days)s * 86400.0 * i / %(total)s) * interval '1 second',
-                       CASE WHEN i %% 2 = 0 THEN %(prefix)s || i::text END,
+                       CASE WHEN i %% 10 = 0 THEN %(prefix)s || i::text END,
                        '{}'::jsonb,
                        CASE WHEN %(rolled)s THEN now() - interval '1 day' END
                 FROM generate_series(%(first)s, %(last)s) AS i
@@ -193,13 +196,25 @@ def _seed_usage(count: int, *, rolled: bool, days: float) -> None:
                     "slots": SLOTS,
                     "days": days,
                     "total": count,
-                    "prefix": f"bk-{time.time_ns()}-",
+                    "prefix": prefix,
                     "rolled": rolled,
                     "first": start + 1,
                     "last": start + n,
                 },
             )
+        # Every accepted key is in the side table too (what ingestion writes).
+        cursor.execute(
+            """
+            INSERT INTO usage_idempotencykey (user_id, idempotency_key, meter_id, quantity,
+                slot_id, occurred_at, recorded_at)
+            SELECT user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at,
+                   received_at
+            FROM usage_usageevent WHERE idempotency_key LIKE %s
+            """,
+            [prefix + "%"],
+        )
         cursor.execute("ANALYZE usage_usageevent")
+        cursor.execute("ANALYZE usage_idempotencykey")
 
 
 def _change() -> dict[str, int]:
@@ -212,7 +227,8 @@ def _change() -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE accounts_user SET display_name = display_name || ' (renamed)'
+            UPDATE accounts_user SET display_name = display_name || ' (renamed)',
+                updated_at = now()
             WHERE id IN (SELECT id FROM accounts_user WHERE email LIKE %s
                          ORDER BY id LIMIT %s)
             """,
@@ -269,13 +285,17 @@ def _report_backup(name: str, backup, figures: dict) -> None:
     size, seconds = _encrypted_size(_path(backup))
     _print(
         f"{name} file",
-        f"{_mb(backup.size)} (gzip'd JSON lines); encrypted {_mb(size)} "
+        f"{_mb(backup.size)} (gzip'd JSON lines, COPY text in the big tables); "
+        f"encrypted {_mb(size)} "
         f"(+{(size / max(1, backup.size) - 1):.0%}, Fernet took {seconds:.1f} s more)",
     )
     biggest = sorted(backup.manifest.items(), key=lambda kv: -kv[1].get("rows", 0))[:4]
     _print(
         f"{name} largest sections",
-        ", ".join(f"{label} {entry['mode']} {entry.get('rows', 0):,}" for label, entry in biggest),
+        ", ".join(
+            f"{label} {entry['mode']} {entry.get('format', 'json')} {entry.get('rows', 0):,}"
+            for label, entry in biggest
+        ),
     )
 
 
@@ -290,7 +310,12 @@ def _counts() -> dict[str, int]:
 
     with connection.cursor() as cursor:
         out = {}
-        for table in ("accounts_user", "audit_auditevent", "usage_usageevent"):
+        for table in (
+            "accounts_user",
+            "audit_auditevent",
+            "usage_usageevent",
+            "usage_idempotencykey",
+        ):
             cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
             out[table] = cursor.fetchone()[0]
     return out
@@ -368,6 +393,7 @@ def _run(env: dict[str, str], scratch_url: str) -> int:
     # What the snapshot held (the backup's own audit events come after it).
     labels = {"accounts_user": "accounts.user", "audit_auditevent": "audit.auditevent"}
     labels["usage_usageevent"] = "usage.usageevent"
+    labels["usage_idempotencykey"] = "usage.idempotencykey"
     expected = {table: incremental.manifest[label]["count"] for table, label in labels.items()}
 
     _recreate(scratch_url)

@@ -13,7 +13,18 @@ Per table, a backup section has a mode:
 - ``appended`` (incremental, append-only tables): rows past the base's highest id, plus the
   few older rows that append-only tables still touch (an audit event being sealed, a usage
   event being rolled up); rows below the table's lowest id are deleted on restore
-  (retention removed them).
+  (retention removed them), and so are the ``gaps``, ranges of the base's ids that hold no
+  row any more (usage events deleted with their user).
+
+And a format. On PostgreSQL a table of ``COPY_MIN_ROWS`` rows or more (usage and audit
+events, the users, their settings at scale) is a ``copy`` section: its rows are read with
+``COPY (SELECT ...) TO STDOUT`` inside the snapshot and stored as PostgreSQL's COPY text
+(records ``{"copy": "<rows>"}``, whole rows of about ``COPY_CHUNK`` characters each), and a
+restore writes them with ``COPY table (columns) FROM STDIN`` (straight into the table for a
+``whole`` section; through a temporary table for the other modes, whose rows replace the
+ones with the same primary key). A partitioned table (usage events, by month) routes the
+copied rows to its partitions itself. Copy sections restore into PostgreSQL only; smaller
+tables, and every table on SQLite, stay ``json`` sections (one serialized row per record).
 """
 
 from __future__ import annotations
@@ -34,6 +45,9 @@ from django.db import connection, models, transaction
 
 CHANGE_SLACK = datetime.timedelta(hours=1)
 BATCH = 1000
+# PostgreSQL: tables with at least this many rows are dumped and restored with COPY.
+COPY_MIN_ROWS = 20_000
+COPY_CHUNK = 1 << 18  # characters of COPY text per record
 EXCLUDED = {"console.backup"}  # the record of backups is not restored over by a backup
 
 
@@ -45,10 +59,16 @@ def _usage_touched(entry: dict[str, Any], since: datetime.datetime) -> models.Q:
     return models.Q(rolled_at__isnull=True) | models.Q(rolled_at__gte=since)
 
 
+def _never_touched(entry: dict[str, Any], since: datetime.datetime) -> models.Q:
+    return models.Q(pk__in=[])
+
+
 # Append-only tables: label -> (older rows that may still change, an extra watermark field).
+# Idempotency keys are only ever inserted (and deleted with their user: the ``gaps``).
 APPEND_ONLY: dict[str, tuple[Callable[..., models.Q], str | None]] = {
     "audit.auditevent": (_audit_touched, "seq"),
     "usage.usageevent": (_usage_touched, None),
+    "usage.idempotencykey": (_never_touched, None),
 }
 # Triggers that keep the audit log append-only (PostgreSQL): a restore writes history back.
 AUDIT_TRIGGERS = (
@@ -151,20 +171,72 @@ def dump(
             if mode == "appended":
                 section["min_pk"] = bounds["low"]
                 previous = base_manifest[label]
+                section["gaps"] = _gaps(model, bounds["low"], previous.get("max_pk"))
                 rows = queryset.filter(
                     models.Q(pk__gt=previous.get("max_pk") or 0) | touched(previous, since)
                 )
-        write(section)
-        written = 0
-        for batch in _batches(rows.iterator(chunk_size=BATCH)):
-            for record in serializers.serialize("python", batch, fields=_field_names(model)):
-                write(record)
-                written += 1
+        if connection.vendor == "postgresql" and entry["count"] >= COPY_MIN_ROWS:
+            section["format"] = entry["format"] = "copy"
+            section["columns"] = [f.column for f in model._meta.concrete_fields]
+            write(section)
+            written = _dump_copy(write, model, rows)
+        else:
+            write(section)
+            written = 0
+            for batch in _batches(rows.iterator(chunk_size=BATCH)):
+                for record in serializers.serialize("python", batch, fields=_field_names(model)):
+                    write(record)
+                    written += 1
         entry["rows"] = written
         if include_files and file_fields(model):
             entry["files"], entry["files_missing"] = _dump_files(write, model, rows)
         manifest[label] = entry
     return manifest
+
+
+def _gaps(model: type[models.Model], low: int | None, high: int | None) -> list[list[int]]:
+    """The id ranges within [low, high] (the base's ids) that hold no row now: rows deleted
+    since the base (usage events going with their user), replayed by a restore."""
+    if low is None or high is None or low > high:
+        return []
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT prev + 1, id - 1 FROM (SELECT {pk} AS id, LAG({pk}) OVER (ORDER BY {pk}) "  # noqa: S608
+            f"AS prev FROM {table} WHERE {pk} >= %s AND {pk} <= %s) AS ids WHERE id > prev + 1",
+            [low, high],
+        )
+        gaps = [[start, end] for start, end in cursor.fetchall()]
+        cursor.execute(f"SELECT MAX({pk}) FROM {table} WHERE {pk} <= %s", [high])  # noqa: S608
+        last = cursor.fetchone()[0]
+    if last is not None and last < high:
+        gaps.append([last + 1, high])
+    return gaps
+
+
+def _dump_copy(
+    write: Callable[[dict[str, Any]], None], model: type[models.Model], rows: models.QuerySet
+) -> int:
+    """The rows as PostgreSQL's COPY text, in records of about ``COPY_CHUNK`` characters
+    that each end at the end of a row; returns the number of rows."""
+    columns = [f.attname for f in model._meta.concrete_fields]
+    sql, params = rows.order_by().values_list(*columns).query.sql_with_params()
+    written, size, pending = 0, 0, []
+    with connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+        for data in copy:  # one row at a time
+            pending.append(bytes(data))
+            size += len(data)
+            if size >= COPY_CHUNK:
+                text = b"".join(pending)
+                written += text.count(b"\n")
+                write({"copy": text.decode()})
+                pending, size = [], 0
+    if pending:
+        text = b"".join(pending)
+        written += text.count(b"\n")
+        write({"copy": text.decode()})
+    return written
 
 
 def file_fields(model: type[models.Model]) -> list[models.FileField]:
@@ -242,9 +314,21 @@ class _Section:
             getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
             for f in self.model._meta.concrete_fields
         )
+        self.columns: list[str] | None = None
+        if record.get("format", "json") == "copy":
+            self.columns = list(record["columns"])
+        elif record.get("format", "json") != "json":
+            raise RestoreError(f"{record['section']}: unknown section format {record['format']!r}.")
+        self._copy: Any = None
+        self._staging = ""
 
     def begin(self) -> None:
         model = self.model
+        if self.columns is not None and connection.vendor != "postgresql":
+            raise RestoreError(
+                f"{model._meta.label_lower} was saved with PostgreSQL's COPY: this backup "
+                "restores into PostgreSQL only."
+            )
         if self.mode == "whole":
             _delete(model)
         elif self.mode == "changed":
@@ -253,8 +337,18 @@ class _Section:
             _delete_pks(model, [pk for pk in stored if pk not in present])
         elif self.mode == "appended" and self.record.get("min_pk") is not None:
             _delete(model, "{pk} < %s", [self.record["min_pk"]])
+            gaps = self.record.get("gaps") or []
+            for start in range(0, len(gaps), 200):
+                chunk = gaps[start : start + 200]
+                where = " OR ".join(["{pk} BETWEEN %s AND %s"] * len(chunk))
+                _delete(model, where, [bound for gap in chunk for bound in gap])
 
     def add(self, record: dict[str, Any], stats: dict[str, int]) -> None:
+        if "copy" in record and self.columns is not None:
+            if self._copy is None:
+                self._open_copy()
+            self._copy[1].write(record["copy"])
+            return
         if "file" in record:
             field = {f.name: f for f in file_fields(self.model)}[record["field"]]
             data = base64.b64decode(record["data"])
@@ -266,7 +360,54 @@ class _Section:
         if len(self.pending) >= BATCH:
             self.flush()
 
+    def _open_copy(self) -> None:
+        quote = connection.ops.quote_name
+        table = self.model._meta.db_table
+        target = table
+        cursor = connection.cursor()
+        if self.mode != "whole":
+            # The rows replace those with their primary keys: staged, then swapped in.
+            self._staging = target = f"restore_{table}"[:63]
+            cursor.execute(f"CREATE TEMPORARY TABLE {quote(target)} (LIKE {quote(table)})")
+        else:
+            cursor.execute("SELECT 1")  # the ignored triggers are set for the transaction
+        columns = ", ".join(quote(c) for c in self.columns or [])
+        manager = cursor.copy(f"COPY {quote(target)} ({columns}) FROM STDIN")
+        self._copy = (cursor, manager.__enter__(), manager)
+
+    def abort(self, exc: BaseException) -> None:
+        """Leave the COPY (the server discards it) so the transaction can roll back."""
+        if self._copy is not None:
+            cursor, _, manager = self._copy
+            self._copy = None
+            try:
+                manager.__exit__(type(exc), exc, exc.__traceback__)
+            finally:
+                cursor.close()
+
+    def _finish_copy(self) -> None:
+        cursor, _, manager = self._copy
+        self._copy = None
+        try:
+            manager.__exit__(None, None, None)
+            if self._staging:
+                quote = connection.ops.quote_name
+                table, pk = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+                staging = quote(self._staging)
+                columns = ", ".join(quote(c) for c in self.columns or [])
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE {pk} IN (SELECT {pk} FROM {staging})"  # noqa: S608
+                )
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"  # noqa: S608
+                )
+                cursor.execute(f"DROP TABLE {staging}")
+        finally:
+            cursor.close()
+
     def flush(self) -> None:
+        if self._copy is not None:
+            self._finish_copy()
         if not self.pending:
             return
         items = list(serializers.deserialize("python", self.pending, ignorenonexistent=True))
@@ -294,17 +435,22 @@ def load(
     with triggers or nullcontext():
         for records in chains:
             section: _Section | None = None
-            for record in records:
-                if "section" in record:
-                    if section is not None:
-                        section.flush()
-                    section = _Section(record)
-                    section.begin()
-                    touched.add(section.model)
-                elif section is not None:
-                    section.add(record, stats)
-            if section is not None:
-                section.flush()
+            try:
+                for record in records:
+                    if "section" in record:
+                        if section is not None:
+                            section.flush()
+                        section = _Section(record)
+                        section.begin()
+                        touched.add(section.model)
+                    elif section is not None:
+                        section.add(record, stats)
+                if section is not None:
+                    section.flush()
+            except BaseException as exc:
+                if section is not None:
+                    section.abort(exc)
+                raise
     statements = connection.ops.sequence_reset_sql(no_style(), list(touched))
     if statements:
         with connection.cursor() as cursor:

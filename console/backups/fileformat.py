@@ -38,7 +38,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 MAGIC = b"ROSTER-BACKUP\n"
 FORMAT = "roster-backup"
-VERSION = 1
+# 1: every section is JSON records (serialized rows). 2: a section may also be ``copy``
+# (PostgreSQL's COPY text, see ``engine``). Files of both versions are read.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FRAME_SIZE = 1 << 20
 _CHUNK = 1 << 16
 
@@ -180,10 +183,10 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
         raise BackupFileError(f"{path.name}: the header is not valid JSON.") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise BackupFileError(f"{path.name} is not a Roster backup file.")
-    if header.get("version") != VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise BackupFileError(
             f"{path.name} is format version {header.get('version')}; this Roster reads "
-            f"version {VERSION}.",
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}.",
             "unsupported_version",
         )
     return header, offset
