@@ -30,7 +30,7 @@ def policy_form_field(f: Any) -> forms.Field:
     choices when the type gives one, else by its kind (bool, int, text). Bounds are shown;
     the service checks them."""
     choices = getattr(f, "choices", None)
-    label = f.name.replace("_", " ").capitalize()
+    label = getattr(f, "label", None) or f.name.replace("_", " ").capitalize()
     if choices:
         pairs = [(c, c) if not isinstance(c, tuple | list) else tuple(c) for c in choices]
         return forms.ChoiceField(choices=pairs, label=label, help_text=f.help)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from audit.admin_mixins import AuditedModelAdmin
@@ -60,7 +61,7 @@ class SlotTypeAdmin(AuditedModelAdmin):
             .annotate(live_slot_count=Count("slots", filter=Q(slots__status__in=LIVE_STATUSES)))
         )
 
-    @admin.display(description="live slots", ordering="live_slot_count")
+    @admin.display(description=_("live slots"), ordering="live_slot_count")
     def live_slots(self, obj: SlotType) -> int:
         return obj.live_slot_count
 
@@ -71,7 +72,33 @@ class SlotTypeAdmin(AuditedModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-def _run_lifecycle(modeladmin, request, queryset, verb: str, past: str) -> None:
+def _done(verb: str, count: int) -> str:
+    # Whole sentences per action, each translated as one: an English verb inside a
+    # translated count would read as neither language.
+    if verb == "activate":
+        text = ngettext("%(count)d slot activated.", "%(count)d slots activated.", count)
+    elif verb == "suspend":
+        text = ngettext("%(count)d slot suspended.", "%(count)d slots suspended.", count)
+    elif verb == "resume":
+        text = ngettext("%(count)d slot resumed.", "%(count)d slots resumed.", count)
+    else:
+        text = ngettext("%(count)d slot released.", "%(count)d slots released.", count)
+    return text % {"count": count}
+
+
+def _refused(verb: str, count: int) -> str:
+    if verb == "activate":
+        text = ngettext("%(count)d slot not activated: ", "%(count)d slots not activated: ", count)
+    elif verb == "suspend":
+        text = ngettext("%(count)d slot not suspended: ", "%(count)d slots not suspended: ", count)
+    elif verb == "resume":
+        text = ngettext("%(count)d slot not resumed: ", "%(count)d slots not resumed: ", count)
+    else:
+        text = ngettext("%(count)d slot not released: ", "%(count)d slots not released: ", count)
+    return text % {"count": count}
+
+
+def _run_lifecycle(modeladmin, request, queryset, verb: str) -> None:
     done, refused = 0, []
     for slot in queryset:
         try:
@@ -80,21 +107,10 @@ def _run_lifecycle(modeladmin, request, queryset, verb: str, past: str) -> None:
         except DomainError as exc:
             refused.append(f"{slot.name}: {exc.detail}")
     if done:
-        modeladmin.message_user(
-            request,
-            ngettext("%(count)d slot %(past)s.", "%(count)d slots %(past)s.", done)
-            % {"count": done, "past": past},
-            messages.SUCCESS,
-        )
+        modeladmin.message_user(request, _done(verb, done), messages.SUCCESS)
     if refused:
         modeladmin.message_user(
-            request,
-            ngettext(
-                "%(count)d slot not %(past)s: ", "%(count)d slots not %(past)s: ", len(refused)
-            )
-            % {"count": len(refused), "past": past}
-            + "; ".join(refused[:10]),
-            messages.WARNING,
+            request, _refused(verb, len(refused)) + "; ".join(refused[:10]), messages.WARNING
         )
 
 
@@ -140,7 +156,7 @@ class SlotAdmin(AuditedModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="credentials")
+    @admin.display(description=_("credentials"))
     def credentials(self, obj: Slot) -> str:
         summary = credentials_summary(obj)
         if not summary["configured"]:
@@ -149,19 +165,19 @@ class SlotAdmin(AuditedModelAdmin):
         return f"{summary['kind']}{hint}"
 
     @admin.action(
-        description="Activate selected slots (provisioning → active)", permissions=["change"]
+        description=_("Activate selected slots (provisioning → active)"), permissions=["change"]
     )
     def activate_slots(self, request, queryset):
-        _run_lifecycle(self, request, queryset, "activate", "activated")
+        _run_lifecycle(self, request, queryset, "activate")
 
-    @admin.action(description="Suspend selected slots", permissions=["change"])
+    @admin.action(description=_("Suspend selected slots"), permissions=["change"])
     def suspend_slots(self, request, queryset):
-        _run_lifecycle(self, request, queryset, "suspend", "suspended")
+        _run_lifecycle(self, request, queryset, "suspend")
 
-    @admin.action(description="Resume selected slots", permissions=["change"])
+    @admin.action(description=_("Resume selected slots"), permissions=["change"])
     def resume_slots(self, request, queryset):
-        _run_lifecycle(self, request, queryset, "resume", "resumed")
+        _run_lifecycle(self, request, queryset, "resume")
 
-    @admin.action(description="Release selected slots (final)", permissions=["change"])
+    @admin.action(description=_("Release selected slots (final)"), permissions=["change"])
     def release_slots(self, request, queryset):
-        _run_lifecycle(self, request, queryset, "release", "released")
+        _run_lifecycle(self, request, queryset, "release")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from accounts.flows.limits import LOGIN_FAILED, rates
 
@@ -22,11 +23,31 @@ SESSION = "session"
 MFA_NONE, MFA_ADMINS, MFA_ALL = "none", "admins", "all"
 
 
+# What a person reads for each field (the API keeps the names).
+LABELS: dict[str, Any] = {
+    "min_length": _("Min length"),
+    "require_uppercase": _("Require an upper-case letter"),
+    "require_lowercase": _("Require a lower-case letter"),
+    "require_numbers": _("Require a digit"),
+    "require_special": _("Require a special character"),
+    "history": _("Passwords remembered"),
+    "expiry_days": _("Expiry (days)"),
+    "max_failures": _("Failed sign-ins allowed"),
+    "window_minutes": _("Counting window (minutes)"),
+    "required_for": _("Second factor required for"),
+    "grace_days": _("Grace period (days)"),
+    "access_token_minutes": _("Access token lifetime (minutes)"),
+    "refresh_idle_days": _("Idle API session ends after (days)"),
+    "refresh_absolute_days": _("API session ends after (days)"),
+    "web_session_hours": _("Web session ends after (hours)"),
+}
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     kind: type  # int, bool or str (one of ``choices``)
-    help: str
+    help: Any  # lazily translated text
     default: Callable[[], Any]
     minimum: int = 0
     maximum: int = 0
@@ -35,6 +56,11 @@ class Field:
     choices: tuple[str, ...] = ()
     # For an int field where fewer is stricter: 0 means "never" (the least strict).
     zero_means_never: bool = False
+
+    @property
+    def label(self) -> Any:
+        """The field's name in words, in the reader's language."""
+        return LABELS.get(self.name) or self.name.replace("_", " ").capitalize()
 
     def stricter(self, a: Any, b: Any) -> Any:
         """The stricter of two values (True for a requirement; the later choice; the larger
@@ -55,24 +81,24 @@ PASSWORD_FIELDS: tuple[Field, ...] = (
     Field(
         "min_length",
         int,
-        "The fewest characters a password may have.",
+        _("The fewest characters a password may have."),
         lambda: settings.PASSWORD_MIN_LENGTH,
         minimum=1,
         maximum=128,
     ),
-    Field("require_uppercase", bool, "At least one upper-case letter.", lambda: False),
-    Field("require_lowercase", bool, "At least one lower-case letter.", lambda: False),
-    Field("require_numbers", bool, "At least one digit.", lambda: False),
+    Field("require_uppercase", bool, _("At least one upper-case letter."), lambda: False),
+    Field("require_lowercase", bool, _("At least one lower-case letter."), lambda: False),
+    Field("require_numbers", bool, _("At least one digit."), lambda: False),
     Field(
         "require_special",
         bool,
-        "At least one character other than a letter or a digit.",
+        _("At least one character other than a letter or a digit."),
         lambda: False,
     ),
     Field(
         "history",
         int,
-        "Refuse the last N passwords, the current one included (0: no history).",
+        _("Refuse the last N passwords, the current one included (0: no history)."),
         lambda: 0,
         minimum=0,
         maximum=24,
@@ -80,8 +106,10 @@ PASSWORD_FIELDS: tuple[Field, ...] = (
     Field(
         "expiry_days",
         int,
-        "Days a password stays valid; after them the next sign-in asks for a new one (0: "
-        "never). Counted from when the password was set.",
+        _(
+            "Days a password stays valid; after them the next sign-in asks for a new one (0: "
+            "never). Counted from when the password was set."
+        ),
         lambda: 0,
         minimum=0,
         maximum=3650,
@@ -101,8 +129,10 @@ LOCKOUT_FIELDS: tuple[Field, ...] = (
     Field(
         "max_failures",
         int,
-        "Failed sign-ins of one account allowed within the window; the next is refused "
-        "(429) until the window has passed.",
+        _(
+            "Failed sign-ins of one account allowed within the window; the next is refused "
+            "(429) until the window has passed."
+        ),
         lambda: _settings_lockout().amount if _settings_lockout() else 1_000_000,
         minimum=1,
         maximum=1_000_000,
@@ -111,7 +141,7 @@ LOCKOUT_FIELDS: tuple[Field, ...] = (
     Field(
         "window_minutes",
         int,
-        "The window failed sign-ins are counted in, in minutes.",
+        _("The window failed sign-ins are counted in, in minutes."),
         lambda: max(1, math.ceil(_settings_lockout().duration / 60)) if _settings_lockout() else 1,
         minimum=1,
         maximum=10_080,
@@ -122,17 +152,21 @@ MFA_FIELDS: tuple[Field, ...] = (
     Field(
         "required_for",
         str,
-        "Who must have a second factor: `none`, `admins` (the platform's admins for the "
-        "platform's policy; an organization's owners and admins for its own) or `all`.",
+        _(
+            "Who must have a second factor: `none`, `admins` (the platform's admins for the "
+            "platform's policy; an organization's owners and admins for its own) or `all`."
+        ),
         lambda: MFA_NONE,
         choices=(MFA_NONE, MFA_ADMINS, MFA_ALL),
     ),
     Field(
         "grace_days",
         int,
-        "Days a user who must have a second factor may still sign in without one, counted "
-        "from the later of the account's creation, the start of the membership (an "
-        "organization's policy) and the policy's last change.",
+        _(
+            "Days a user who must have a second factor may still sign in without one, counted "
+            "from the later of the account's creation, the start of the membership (an "
+            "organization's policy) and the policy's last change."
+        ),
         lambda: 7,
         minimum=0,
         maximum=365,
@@ -154,7 +188,7 @@ SESSION_FIELDS: tuple[Field, ...] = (
     Field(
         "access_token_minutes",
         int,
-        "Lifetime of an API access token (JWT `exp`), in minutes.",
+        _("Lifetime of an API access token (JWT `exp`), in minutes."),
         lambda: _whole(_seconds(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]), 60, 1440),
         minimum=1,
         maximum=1440,
@@ -163,7 +197,7 @@ SESSION_FIELDS: tuple[Field, ...] = (
     Field(
         "refresh_idle_days",
         int,
-        "An API session unused for this many days ends (its refresh token expires).",
+        _("An API session unused for this many days ends (its refresh token expires)."),
         lambda: _whole(_seconds(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]), 86400, 365),
         minimum=1,
         maximum=365,
@@ -172,8 +206,10 @@ SESSION_FIELDS: tuple[Field, ...] = (
     Field(
         "refresh_absolute_days",
         int,
-        "An API session ends this many days after its sign-in, however active "
-        "(`session_expired`). At least `refresh_idle_days`.",
+        _(
+            "An API session ends this many days after its sign-in, however active "
+            "(`session_expired`). At least `refresh_idle_days`."
+        ),
         lambda: _whole(_seconds(settings.API_SESSION_MAX_LIFETIME), 86400, 365),
         minimum=1,
         maximum=365,
@@ -182,7 +218,7 @@ SESSION_FIELDS: tuple[Field, ...] = (
     Field(
         "web_session_hours",
         int,
-        "A web session ends this many hours after its sign-in.",
+        _("A web session ends this many hours after its sign-in."),
         lambda: _whole(float(settings.SESSION_COOKIE_AGE), 3600, 8760),
         minimum=1,
         maximum=8760,

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext_noop
 
 from access.models import AccessRequest, Grant
 from accounts.selectors import mfa_enabled_expression
@@ -109,6 +110,17 @@ class Scope:
         self.ids_as_text = [str(u) for u in self.user_ids]
 
 
+# Figure labels are stored in English inside the sealed result (its digest covers them);
+# gettext_noop only marks them for the catalogues, and the report page translates them
+# when it shows them.
+SLOT_LABELS = {
+    "provisioning": gettext_noop("Slots provisioning"),
+    "active": gettext_noop("Slots active"),
+    "suspended": gettext_noop("Slots suspended"),
+    "released": gettext_noop("Slots released"),
+}
+
+
 def _figure(key: str, label: str, value: Any, *, unit: str = "", **extra: Any) -> dict:
     return {"key": key, "label": label, "value": value, "unit": unit, **extra}
 
@@ -145,7 +157,7 @@ class Calculator:
     # --- present state ------------------------------------------------------------------
 
     def members(self) -> list[dict]:
-        return [_figure("members", "Members", len(self.scope.user_ids))]
+        return [_figure("members", gettext_noop("Members"), len(self.scope.user_ids))]
 
     def seats(self) -> list[dict]:
         if self.scope.team is not None:
@@ -158,7 +170,7 @@ class Calculator:
         return [
             _figure(
                 "seats",
-                "Seats used",
+                gettext_noop("Seats used"),
                 row["member_total"] + row["pending_total"],
                 limit=row["seat_limit"],
             )
@@ -170,7 +182,7 @@ class Calculator:
         return [
             _figure(
                 "mfa_coverage",
-                "MFA coverage",
+                gettext_noop("MFA coverage"),
                 percent,
                 unit="%",
                 numerator=self.scope.with_mfa,
@@ -186,7 +198,9 @@ class Calculator:
             .annotate(n=Count("id"))
         )
         return [
-            _figure(f"slots.{status}", f"Slots {status}", counts.get(status, 0))
+            _figure(
+                f"slots.{status}", SLOT_LABELS.get(status, f"Slots {status}"), counts.get(status, 0)
+            )
             for status in SlotStatus.values
         ]
 
@@ -231,14 +245,16 @@ class Calculator:
         for action, day, _ in self._sign_in_rows():
             if action == SIGN_IN_OK:
                 per_day[day] += 1
-        return [self._trend("sign_ins", "Sign-ins", *self._split(per_day))]
+        return [self._trend("sign_ins", gettext_noop("Sign-ins"), *self._split(per_day))]
 
     def failed_sign_ins(self) -> list[dict]:
         per_day: dict[date, int] = defaultdict(int)
         for action, day, _ in self._sign_in_rows():
             if action == SIGN_IN_FAILED:
                 per_day[day] += 1
-        return [self._trend("failed_sign_ins", "Failed sign-ins", *self._split(per_day))]
+        return [
+            self._trend("failed_sign_ins", gettext_noop("Failed sign-ins"), *self._split(per_day))
+        ]
 
     def active_users(self) -> list[dict]:
         active: dict[date, set[str]] = defaultdict(set)
@@ -256,7 +272,7 @@ class Calculator:
         value = distinct(self.period.since, self.period.until)
         figure = _figure(
             "active_users",
-            "Active users",
+            gettext_noop("Active users"),
             value,
             series=_series(self.period, current),
         )
@@ -328,11 +344,21 @@ class Calculator:
             (approved if status == AccessRequest.Status.APPROVED else denied)[day] += 1
             hours[day].append((decided_at - created_at).total_seconds() / 3600)
         figures = [
-            self._trend("access_requests.opened", "Access requests opened", *self._split(opened)),
             self._trend(
-                "access_requests.approved", "Access requests approved", *self._split(approved)
+                "access_requests.opened",
+                gettext_noop("Access requests opened"),
+                *self._split(opened),
             ),
-            self._trend("access_requests.denied", "Access requests denied", *self._split(denied)),
+            self._trend(
+                "access_requests.approved",
+                gettext_noop("Access requests approved"),
+                *self._split(approved),
+            ),
+            self._trend(
+                "access_requests.denied",
+                gettext_noop("Access requests denied"),
+                *self._split(denied),
+            ),
         ]
         current, before = self._split(hours)
 
@@ -342,7 +368,7 @@ class Calculator:
 
         figure = _figure(
             "access_requests.median_hours_to_decision",
-            "Median time to decision",
+            gettext_noop("Median time to decision"),
             median(current),
             unit="h",
             series=[

@@ -59,7 +59,7 @@
       if (!notification.read_at) {
         showCount((parseInt(badge.textContent, 10) || 0) + 1);
       }
-      if (announce) { announce.textContent = "New notification: " + notification.title; }
+      if (announce) { announce.textContent = announcement(announce, notification.title); }
       if (list && template) { prepend(notification); }
       askCount(500);
     }
@@ -69,7 +69,7 @@
       item.setAttribute("data-notification-id", notification.id);
       fill(item, "title", notification.title);
       fill(item, "kind", kinds[notification.kind] || notification.kind);
-      fill(item, "when", new Date(notification.created_at).toLocaleString());
+      fill(item, "when", new Date(notification.created_at).toLocaleString(pageLanguage()));
       var message = item.querySelector('[data-field="message"]');
       if (notification.message) {
         message.textContent = notification.message;
@@ -123,6 +123,17 @@
     }
 
     connect();
+  }
+
+  // The page's words come from the page (data-announce-text, translated by the server):
+  // this script holds no text of its own.
+  function announcement(node, title) {
+    var text = node.getAttribute("data-announce-text") || "{title}";
+    return text.replace("{title}", title);
+  }
+
+  function pageLanguage() {
+    return document.documentElement.getAttribute("lang") || undefined;
   }
 
   function readKinds() {
