@@ -19,7 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from orgs.api.serializers import OrganizationSerializer
+from orgs.api.serializers.organizations import OrganizationSerializer
 from orgs.models import (
     Invitation,
     Membership,

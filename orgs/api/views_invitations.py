@@ -12,15 +12,15 @@ from rest_framework.views import APIView
 
 from orgs import selectors
 from orgs.api.base import ORG_PARAM, ORG_SCOPES, OrgViewSet
-from orgs.api.serializers import (
+from orgs.api.serializers.invitations import (
     InvitationBulkResultSerializer,
     InvitationBulkSerializer,
     InvitationCreateSerializer,
     InvitationDecisionSerializer,
     InvitationQuerySerializer,
     InvitationSerializer,
-    MemberSerializer,
 )
+from orgs.api.serializers.members import MemberSerializer
 from orgs.models import Invitation
 from orgs.services import invitations as services
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from orgs import selectors
 from orgs.api.base import ORG_PARAM, ORG_SCOPES, USER_PARAM, OrgViewSet, visible_organization
-from orgs.api.serializers import (
+from orgs.api.serializers.members import (
     MemberAddSerializer,
     MemberQuerySerializer,
     MemberSerializer,

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from config.api.permissions import HasScope
 from orgs import selectors
 from orgs.api.base import ORG_PARAM, ORG_SCOPES, UUID_RE, OrgViewSet, visible_organization
-from orgs.api.serializers import (
+from orgs.api.serializers.organizations import (
     CatalogueEntrySerializer,
     DomainCreateSerializer,
     DomainSerializer,

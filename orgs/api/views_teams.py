@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from orgs import selectors
 from orgs.api.base import ORG_PARAM, TEAM_PARAM, USER_PARAM, OrgViewSet
-from orgs.api.serializers import (
+from orgs.api.serializers.teams import (
     TeamCreateSerializer,
     TeamMemberAddSerializer,
     TeamMemberSerializer,

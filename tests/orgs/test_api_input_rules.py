@@ -11,7 +11,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from config.errors import Invalid
-from orgs.api.serializers import (
+from orgs.api.serializers.common import (
     DOMAIN_PATTERN,
     OPTIONAL_TEXT_PATTERN,
     SLUG_PATTERN,
