@@ -1,5 +1,7 @@
-"""The client's address: the one answer for the sign-in limits, sessions, the audit log and
-allauth (whose adapter asks here, accounts.adapters.AccountAdapter.get_client_ip).
+"""The client's address: the one answer for the sign-in limits, the API's request budgets,
+sessions, the audit log and allauth (whose adapter asks here,
+accounts.adapters.AccountAdapter.get_client_ip). Nothing else reads ``REMOTE_ADDR`` or
+``X-Forwarded-For`` for an address.
 
 ``X-Forwarded-For`` is spoofable: it is read only when ``ALLAUTH_TRUSTED_PROXY_COUNT`` (env
 ``TRUSTED_PROXY_COUNT``) says how many proxies of ours append to it, and then only the entry
@@ -41,7 +43,14 @@ def _clean(value: str) -> str | None:
 
 
 def client_ip(request) -> str | None:
-    """A valid IP address, or None (no request, or a header that does not fit the proxy count)."""
+    """A valid IP address, or None when the client's address is unknown.
+
+    Unknown means: no request; the trusted client-IP header missing; an X-Forwarded-For with
+    fewer entries than the proxies we trust (the request went around a proxy of ours, so
+    ``REMOTE_ADDR`` is a proxy or whoever bypassed it, not the client); or a value that is not
+    an IP address. Each caller says what unknown means to it: the sign-in limits refuse the
+    attempt (as allauth's pages do), the API's budgets count every unknown caller in one
+    bucket, the audit log records no address."""
     if request is None:
         return None
     # DRF wraps Django's request; the headers are the inner one's.

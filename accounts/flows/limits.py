@@ -1,5 +1,12 @@
 """Sign-in limits: allauth's rate-limit counters, kept by this module for the API door.
 
+Roster has two kinds of limit. These are *attempt counters* (failed sign-ins, wrong codes,
+sign-ups, resets): kept in allauth's cache shape so that allauth's pages and the API count
+the same attempts and a lockout earned at one door holds at every door. The other kind,
+config.api.throttling, is a *per-request budget* of API calls, counted in fixed windows in the
+same round trip as the caller's identity. Both read their rate text with config.rates and
+take the caller's address from config.client_ip, the one rule for "which IP is the client".
+
 One mechanism for every door. allauth's pages count failed sign-ins (through
 :class:`accounts.adapters.AccountAdapter.pre_authenticate`, which calls :func:`consume`) and
 its MFA form counts wrong codes in cache entries of one shape: a list of attempt times under
@@ -35,6 +42,7 @@ from accounts.policy_rules import lockout_rule_for
 from audit.services import record
 from config.client_ip import client_ip
 from config.errors import Invalid, TooManyRequests
+from config.rates import Rate, parse_rates
 
 APP = "allauth.account"
 LOGIN_FAILED = "login_failed"
@@ -44,30 +52,6 @@ LOCK_TIMEOUT = 10
 LOCK_WAIT = 1.0
 LOCK_RETRY = 0.01
 LOCK_MAX_RETRY = 0.1
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-@dataclass(frozen=True)
-class Rate:
-    amount: int
-    duration: float | int
-    per: str  # "ip", "key" or "user"
-
-    def __str__(self) -> str:
-        # Part of the cache key: written exactly as allauth writes it ("5/300.0/key").
-        return f"{self.amount}/{self.duration}/{self.per}"
-
-
-def _parse_rate(text: str) -> Rate:
-    parts = text.split("/")
-    if len(parts) not in (2, 3):
-        raise ValueError(text)
-    amount, duration = parts[0], parts[1]
-    per = parts[2] if len(parts) == 3 else "ip"
-    if not duration or duration[-1] not in _UNITS:
-        raise ValueError(text)
-    count = float(duration[:-1]) if duration[:-1] else 1
-    return Rate(int(amount), count * _UNITS[duration[-1]], per)
 
 
 def rates(action: str, *, per: str | None = None, key: str | None = None) -> list[Rate]:
@@ -78,8 +62,7 @@ def rates(action: str, *, per: str | None = None, key: str | None = None) -> lis
     ``key`` rates of the setting; the per-IP rates stay the setting's. A policy change
     starts a fresh count (the rate is part of the cache key). With the action's limits
     turned off in the setting, no policy turns them on."""
-    text = (account_settings.RATE_LIMITS or {}).get(action) or ""
-    parsed = [_parse_rate(part.strip()) for part in text.split(",") if part.strip()]
+    parsed = parse_rates((account_settings.RATE_LIMITS or {}).get(action))
     if parsed and action == LOGIN_FAILED and key is not None and key.startswith(LOGIN_KEY_PREFIX):
         rule = lockout_rule_for(key.removeprefix(LOGIN_KEY_PREFIX))
         if rule is not None:

@@ -1,5 +1,12 @@
 """Per-role API rate limits, shared by every process through the cache.
 
+Roster has two kinds of limit. These are *per-request budgets*: every API call counts, in a
+fixed window per caller, folded into the identity cache's round trip so that they cost almost
+nothing. The other kind, accounts.flows.limits, are *attempt counters* (failed sign-ins, wrong
+codes) kept in allauth's cache shape so that allauth's pages and the API share one lockout.
+Both read their rate text with config.rates and take the caller's address from
+config.client_ip, the one rule for "which IP is the client".
+
 A fixed window per caller (user id, or client IP when anonymous) counted with an atomic
 ``cache.incr`` (Redis in production), so two web processes share one budget. The limit in
 force is reported on every API response as ``X-RateLimit-Limit/Remaining/Reset``; a refused
@@ -8,6 +15,7 @@ request is a 429 with ``Retry-After`` (DRF's ``Throttled``).
 
 from __future__ import annotations
 
+import functools
 import time
 
 from django.conf import settings
@@ -16,19 +24,25 @@ from rest_framework.throttling import BaseThrottle
 
 from config import outages
 from config.client_ip import client_ip
+from config.rates import parse_rate
 
-_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """``"100/min"`` → (100, 60)."""
-    count, _, period = rate.partition("/")
-    return int(count), _PERIODS[period.strip().lower()]
+# Callers whose address is unknown (config.client_ip: the request did not come the way the
+# proxy settings say) share one anonymous budget.
+UNKNOWN_IP = "unknown"
 
 
-def _client_ip(request) -> str:
-    # The one answer to "which address is the client" (proxies as TRUSTED_PROXY_COUNT says).
-    return client_ip(request) or request.META.get("REMOTE_ADDR", "")
+@functools.lru_cache(maxsize=64)
+def budget(rate: str) -> tuple[int, int]:
+    """``"100/min"`` → (100, 60): a budget and its window in whole seconds (config.rates)."""
+    parsed = parse_rate(rate)
+    period = int(parsed.duration)
+    if period < 1 or period != parsed.duration:
+        raise ValueError(f"a budget's window is a whole number of seconds: {rate!r}")
+    return parsed.amount, period
+
+
+def _ip_bucket(request) -> str:
+    return f"ip:{client_ip(request) or UNKNOWN_IP}"
 
 
 def _window(key: str, period: int) -> tuple[str, int]:
@@ -55,7 +69,7 @@ def user_window(view, user_id: str) -> tuple[str, int] | None:
     if not any(issubclass(c, RoleRateThrottle) for c in getattr(view, "throttle_classes", ())):
         return None
     rates = settings.API_RATE_LIMITS
-    periods = {parse_rate(rates[role])[1] for role in ("member", "manager", "admin")}
+    periods = {budget(rates[role])[1] for role in ("member", "manager", "admin")}
     if len(periods) != 1:
         return None
     return f"user:{user_id}", periods.pop()
@@ -94,7 +108,7 @@ def _redis_client():
 
 class _WindowThrottle(BaseThrottle):
     def _record(self, request, key: str, rate: str) -> bool:
-        limit, period = parse_rate(rate)
+        limit, period = budget(rate)
         counted = getattr(request._request, "rate_counted", None)
         if counted is not None and counted.key == key and counted.period == period:
             # Already counted by the authentication's round trip (see window_key).
@@ -136,7 +150,7 @@ class RoleRateThrottle(_WindowThrottle):
             roles = user.roles
             role = next((r for r in ("admin", "manager", "member") if r in roles), "member")
             return self._record(request, f"user:{user.pk}", rates[role])
-        return self._record(request, f"ip:{_client_ip(request)}", rates["anonymous"])
+        return self._record(request, _ip_bucket(request), rates["anonymous"])
 
 
 class SensitiveEndpointThrottle(_WindowThrottle):
@@ -153,7 +167,7 @@ class SensitiveEndpointThrottle(_WindowThrottle):
         rate = settings.API_SENSITIVE_RATE_LIMITS.get(scope)
         if rate is None:
             return True
-        return self._record(request, f"{scope}:ip:{_client_ip(request)}", rate)
+        return self._record(request, f"{scope}:{_ip_bucket(request)}", rate)
 
 
 class RateLimitHeadersMiddleware:
