@@ -190,12 +190,16 @@ def _write_seals(links: list[tuple[int, int, str]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             ids, seqs, seals = zip(*links, strict=True)
+            # ``seq IS NULL`` finds the rows through each partition's small index of unsealed
+            # events; by id alone PostgreSQL would hash the whole partitioned table.
             cursor.execute(
                 f"UPDATE {table} AS e SET seq = v.seq, seal = v.seal "  # noqa: S608
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(id, seq, seal) "
-                "WHERE e.id = v.id",
+                "WHERE e.id = v.id AND e.seq IS NULL",
                 [list(ids), list(seqs), list(seals)],
             )
+            if cursor.rowcount != len(links):  # never under the chain row's lock
+                raise RuntimeError("audit events changed while being sealed")
         else:
             cursor.executemany(
                 f"UPDATE {table} SET seq = %s, seal = %s WHERE id = %s",  # noqa: S608
