@@ -210,9 +210,12 @@ def api_session_create(
     user_agent: str,
     expires_at: datetime,
     active_org_id: str | None = None,
+    created_at: datetime | None = None,
 ) -> ApiSession:
+    """``created_at``: the moment the caller's lifetimes count from (default: now)."""
     session = ApiSession.objects.create(
         user=user,
+        created_at=created_at or timezone.now(),
         ip=ip,
         user_agent=(user_agent or "")[:512],
         expires_at=expires_at,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -43,7 +44,7 @@ from accounts.policy_rules import SessionRules, session_rules_for
 from accounts.selectors import user_with_flags
 from audit.services import record
 from config.client_ip import client_ip
-from config.errors import Invalid
+from config.errors import Forbidden, Invalid
 
 ALGORITHM = "RS256"
 # The refresh error (and revocation reason) of a session past its absolute lifetime.
@@ -255,10 +256,14 @@ def _mint(
     roles: list[str],
     org: hooks.OrgClaims | None,
     rules: SessionRules,
+    *,
+    refresh_jti: str | None = None,
 ) -> tuple[TokenPair, str]:
     access_lifetime, refresh_lifetime = rules.access_token, rules.refresh_idle
     now = timezone.now()
     refresh = RefreshToken()
+    if refresh_jti is not None:
+        refresh["jti"] = refresh_jti
     refresh.set_iat(at_time=now)
     refresh.set_exp(from_time=now, lifetime=refresh_lifetime)
     refresh["sub"] = str(user.pk)
@@ -323,6 +328,10 @@ def token_issue(
             user_agent=user_agent,
             expires_at=_session_expiry(now, deadline=now + rules.refresh_absolute, rules=rules),
             active_org_id=org.org if org is not None else None,
+            # The deadline above counts from this very moment, so the session's expiry
+            # and its deadline agree to the microsecond (a refresh then has no correction
+            # to write).
+            created_at=now,
         )
         pair, refresh_jti = _mint(user, session, user.roles, org, rules)
         session.refresh_jti = refresh_jti
@@ -415,6 +424,10 @@ def token_refresh(
     revoked by orgs) ends the session: ``token_revoked``.
     """
     claims = decode_typed(raw_refresh, "refresh")
+    if organization is KEEP_ORGANIZATION:
+        pair = _rotate_at_once(claims, request=request)
+        if pair is not None:
+            return pair
     with transaction.atomic():
         # Only the session row is locked; the user is read with its roles and email
         # verification in one plain statement (what the new tokens and the policy need).
@@ -466,6 +479,133 @@ def token_refresh(
             "token_reused", "This refresh token was already used; the session is revoked."
         )
     return pair
+
+
+class _LockedPathDecides(Exception):
+    """The rotation is not the common case: undo it, the locked path answers."""
+
+
+@lru_cache(maxsize=8)
+def _rotation_plan(alias: str) -> tuple[str, list[tuple]]:
+    """The conditional UPDATE of :func:`_rotate_at_once` on one database, and the
+    converters of the columns it returns, worked out once per process."""
+    conn = connections[alias]
+    q = conn.ops.quote_name
+    meta = ApiSession._meta
+    col = {f.name: q(f.column) for f in meta.concrete_fields}
+    sql = (
+        f"UPDATE {q(meta.db_table)} SET {col['refresh_jti']} = %s, {col['last_seen_at']} = %s, "  # noqa: S608
+        f"{col['ip']} = COALESCE(%s, {col['ip']}), {col['expires_at']} = CASE WHEN "
+        f"{col['created_at']} >= %s THEN %s ELSE {col['expires_at']} END "
+        f"WHERE {col['id']} = %s AND {col['user']} = %s AND {col['refresh_jti']} = %s "
+        f"AND {col['revoked_at']} IS NULL AND {col['expires_at']} > %s "
+        f"AND {col['created_at']} > %s "
+        f"RETURNING {col['created_at']}, {col['expires_at']}, {col['active_org_id']}"
+    )
+    converters = []
+    for name in ("created_at", "expires_at", "active_org_id"):
+        field = meta.get_field(name)
+        column = field.get_col(meta.db_table)
+        converters.append(
+            (column, tuple(conn.ops.get_db_converters(column) + field.get_db_converters(conn)))
+        )
+    return sql, converters
+
+
+def _rotate_at_once(claims: dict[str, Any], *, request) -> TokenPair | None:
+    """The common refresh (a live session presenting its current refresh token, a user in
+    good standing, the organization kept) as one conditional UPDATE that spends the token
+    and reads what the new pair needs: no locking read first. The UPDATE matches only the
+    session's current jti, unrevoked, within its idle and absolute lifetimes; PostgreSQL
+    checks that again on the latest row when a concurrent rotation or revocation held it
+    (SQLite's IMMEDIATE transaction serializes them), so a second use of one token finds
+    no row here.
+
+    None when anything is off (no such row: reuse, revocation, expiry, another user's
+    session; an inactive user or one the sign-in policy stops; an organization that no
+    longer has the user): nothing was written, and the locked path of
+    :func:`token_refresh` answers exactly as it always has."""
+    user = user_with_flags(claims["sub"])
+    if user is None or not user_may_sign_in(user):
+        return None
+    try:
+        ensure_email_verified(user)
+        ensure_mfa_policy_met(user)
+    except Forbidden:
+        return None
+    meta = ApiSession._meta
+    try:
+        session_id = meta.pk.to_python(claims["sid"])
+        user_id = User._meta.pk.to_python(claims["sub"])
+    except ValidationError:
+        return None
+    rules = session_rules_for(user)
+    now = timezone.now()
+    idle_until = now + rules.refresh_idle
+    ip, _ = _client(request)
+    refresh_jti = uuid.uuid4().hex
+    sql, converters = _rotation_plan(connection.alias)
+
+    def prep(name: str, value):
+        return meta.get_field(name).get_db_prep_value(value, connection)
+
+    params = [
+        refresh_jti,
+        prep("last_seen_at", now),
+        prep("ip", ip or None),
+        # A session whose absolute deadline lies past its idle window gets the idle window.
+        prep("created_at", idle_until - rules.refresh_absolute),
+        prep("expires_at", idle_until),
+        prep("id", session_id),
+        User._meta.pk.get_db_prep_value(user_id, connection),
+        str(claims["jti"]),
+        prep("expires_at", now),
+        prep("created_at", now - rules.refresh_absolute),
+    ]
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            if row is None:
+                return None
+            created_at, expires_at, active_org_id = (
+                _converted(value, column, funcs)
+                for value, (column, funcs) in zip(row, converters, strict=True)
+            )
+            wanted = _session_expiry(now, deadline=created_at + rules.refresh_absolute, rules=rules)
+            if expires_at != wanted:
+                # The deadline comes first (or the policy changed): set it exactly.
+                ApiSession.objects.filter(pk=session_id).update(expires_at=wanted)
+            org = None
+            if active_org_id is not None:
+                try:
+                    org = hooks.org_claims(user=user, organization=str(active_org_id))
+                except Invalid:
+                    raise _LockedPathDecides from None
+            session = ApiSession(
+                id=session_id, user_id=user.pk, created_at=created_at, expires_at=wanted
+            )
+            pair, _ = _mint(user, session, user.roles, org, rules, refresh_jti=refresh_jti)
+            metadata: dict[str, Any] = {"session_id": str(session_id)}
+            if org is not None:
+                metadata["organization"] = org.org
+            record(
+                action="auth.token.refreshed",
+                actor=user,
+                target=session,
+                request=request,
+                metadata=metadata,
+            )
+    except _LockedPathDecides:
+        return None
+    return pair
+
+
+def _converted(value, column, funcs):
+    for func in funcs:
+        value = func(value, column, connection)
+    return value
 
 
 def _end_expired_session(session: ApiSession, *, now: datetime, request) -> None:
