@@ -420,6 +420,8 @@ REST_FRAMEWORK = {
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
+    # DRF's, answering Accept: */* or application/json without parsing it.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.negotiation.FirstRendererContentNegotiation",
     # OpenAPI contract: one description of errors, security, scopes and limits.
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exceptions.exception_handler",
