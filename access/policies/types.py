@@ -23,6 +23,15 @@ SESSION = "session"
 MFA_NONE, MFA_ADMINS, MFA_ALL = "none", "admins", "all"
 
 
+# What a person reads for each policy type and field (the API keeps the names); a type's
+# name is lower case, as inside a sentence ("the password policy").
+TYPE_NAMES: dict[str, Any] = {
+    PASSWORD: _("password"),
+    LOCKOUT: _("sign-in lockout"),
+    MFA: _("two-factor"),
+    SESSION: _("session"),
+}
+
 # What a person reads for each field (the API keeps the names).
 LABELS: dict[str, Any] = {
     "min_length": _("Min length"),

@@ -84,6 +84,7 @@ def test_policy_edit_page_labels_in_german(german_world):  # noqa: F811
     url = reverse("org-access-policy", args=[german_world.org.pk, "password"])
     page = client.get(url).content.decode()
     assert "Mindestlänge" in page and "Ziffer verlangen" in page
+    assert "<h1>Richtlinie Passwort von Acme</h1>" in page
     assert "Min length" not in page and "Require numbers" not in page
 
 
