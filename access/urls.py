@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from access import views
+from access import views, views_org
 
 ORG = "account/organizations/<uuid:org_id>/access/"
 
@@ -21,14 +21,14 @@ urlpatterns = [
         views.grant_revoke,
         name="access-grant-revoke",
     ),
-    path(ORG, views.org_resources, name="org-access-resources"),
-    path(f"{ORG}resources/<str:key>/", views.org_resource_edit, name="org-access-resource"),
+    path(ORG, views_org.org_resources, name="org-access-resources"),
+    path(f"{ORG}resources/<str:key>/", views_org.org_resource_edit, name="org-access-resource"),
     path(
         f"{ORG}resources/<str:key>/delete/",
-        views.org_resource_delete,
+        views_org.org_resource_delete,
         name="org-access-resource-delete",
     ),
-    path(f"{ORG}grants/", views.org_grants, name="org-access-grants"),
-    path(f"{ORG}policies/", views.org_policies, name="org-access-policies"),
-    path(f"{ORG}policies/<slug:policy_type>/", views.org_policy_edit, name="org-access-policy"),
+    path(f"{ORG}grants/", views_org.org_grants, name="org-access-grants"),
+    path(f"{ORG}policies/", views_org.org_policies, name="org-access-policies"),
+    path(f"{ORG}policies/<slug:policy_type>/", views_org.org_policy_edit, name="org-access-policy"),
 ]
