@@ -121,6 +121,29 @@ class ResourceAdminForm(forms.ModelForm):
         organization = cleaned.get("organization") or self.instance.organization
         if self.errors or organization is None:
             return cleaned
+        team_ids, user_ids = self._approver_ids(organization, cleaned)
+        if self.errors:
+            return cleaned
+        data = {
+            "name": cleaned["resource_name"],
+            "description": cleaned["about"],
+            "levels": words(cleaned["level_list"]),
+            "approvers": {
+                "roles": words(cleaned["approver_roles"]),
+                "teams": team_ids,
+                "users": user_ids,
+            },
+            "min_approvals": cleaned["approvals"],
+            "max_duration_days": cleaned["longest_days"],
+            "pending_days": cleaned["waits_days"],
+            "auto_approve_levels": words(cleaned["auto_approve"]),
+        }
+        self._save(organization, cleaned, data)
+        return cleaned
+
+    def _approver_ids(self, organization, cleaned) -> tuple[list[str], list[str]]:
+        """The approver teams (one name a line) and members (emails) as ids; a name or an
+        email that is not the organization's is a field error."""
         teams = [t.strip() for t in cleaned["approver_teams"].splitlines() if t.strip()]
         emails = [e.strip() for e in cleaned["approver_users"].split(",") if e.strip()]
         team_ids = self._ids(
@@ -147,22 +170,11 @@ class ResourceAdminForm(forms.ModelForm):
                 .values_list("user__email", "user_id")
             },
         )
-        if self.errors:
-            return cleaned
-        data = {
-            "name": cleaned["resource_name"],
-            "description": cleaned["about"],
-            "levels": words(cleaned["level_list"]),
-            "approvers": {
-                "roles": words(cleaned["approver_roles"]),
-                "teams": team_ids,
-                "users": user_ids,
-            },
-            "min_approvals": cleaned["approvals"],
-            "max_duration_days": cleaned["longest_days"],
-            "pending_days": cleaned["waits_days"],
-            "auto_approve_levels": words(cleaned["auto_approve"]),
-        }
+        return team_ids, user_ids
+
+    def _save(self, organization, cleaned, data: dict) -> None:
+        """The resource through its service (the admin's one write path); a refusal is shown
+        next to the field it names."""
         actor = self.request.user
         try:
             if not self.instance._state.adding:
@@ -182,7 +194,6 @@ class ResourceAdminForm(forms.ModelForm):
                 (exc.attr or "").split(".")[0]
             )
             self.add_error(field if field in self.fields else None, exc.detail)
-        return cleaned
 
 
 @admin.register(RequestableResource)
