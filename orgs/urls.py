@@ -2,12 +2,12 @@
 
 from django.urls import path
 
-from orgs import views
+from orgs import views, views_invitations, views_teams
 
 ORG = "account/organizations/<uuid:org_id>/"
 
 urlpatterns = [
-    path("invitations/<uuid:invitation_id>/", views.invitation, name="org-invitation"),
+    path("invitations/<uuid:invitation_id>/", views_invitations.invitation, name="org-invitation"),
     path("account/organizations/", views.organization_list, name="org-list"),
     path("account/organizations/switch/", views.organization_switch, name="org-switch"),
     path(ORG, views.organization_detail, name="org-detail"),
@@ -17,22 +17,22 @@ urlpatterns = [
         views.member_remove_view,
         name="org-member-remove",
     ),
-    path(f"{ORG}teams/", views.team_list, name="org-teams"),
-    path(f"{ORG}teams/<uuid:team_id>/", views.team_detail, name="org-team"),
+    path(f"{ORG}teams/", views_teams.team_list, name="org-teams"),
+    path(f"{ORG}teams/<uuid:team_id>/", views_teams.team_detail, name="org-team"),
     path(
         f"{ORG}teams/<uuid:team_id>/members/<uuid:user_id>/remove/",
-        views.team_member_remove_view,
+        views_teams.team_member_remove_view,
         name="org-team-member-remove",
     ),
     path(
         f"{ORG}teams/<uuid:team_id>/members/<uuid:user_id>/role/",
-        views.team_member_role_view,
+        views_teams.team_member_role_view,
         name="org-team-member-role",
     ),
-    path(f"{ORG}invitations/", views.invitation_list, name="org-invitations"),
+    path(f"{ORG}invitations/", views_invitations.invitation_list, name="org-invitations"),
     path(
         f"{ORG}invitations/<uuid:invitation_id>/<str:action>/",
-        views.invitation_action,
+        views_invitations.invitation_action,
         name="org-invitation-action",
     ),
     path(f"{ORG}roles/", views.role_list, name="org-roles"),

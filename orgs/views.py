@@ -1,131 +1,43 @@
-"""The invitation page: where the link in an invitation email lands.
+"""The organization pages of the account area: the list and the switch of the active
+organization, an organization's members, roles and domains; its teams are in
+``orgs.views_teams``, its invitations (and the page an invitation's link opens) in
+``orgs.views_invitations``. This module also holds what those pages share (the active
+organization, the 404 for what the caller may not read, the tabs, form submission).
 
-A person who is not signed in is sent to sign in or sign up (and verify the invited
-address) and comes back here; the invitee then accepts or declines. Every decision is taken
-by ``orgs.services.invitations``; an invitation that is not addressed to a verified email of
-the signed-in account, or a link that is no longer the live one, is a 404 that names nothing.
+What a page shows and which forms it offers follow ``orgs.permissions.can``; every write is
+a call to ``orgs.services``, whose refusals come back as form errors with their status.
+Someone who may not read an organization (``members:read``) gets a 404 for all of it.
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.views import add_domain_error
-from config.errors import DomainError, NotFound
+from config.errors import DomainError
 from orgs.catalogue import role_permissions
 from orgs.forms import (
     DomainAddForm,
-    InvitationForm,
     MemberAddForm,
     MemberForm,
     OrganizationCreateForm,
     RoleCreateForm,
-    TeamCreateForm,
-    TeamMemberAddForm,
 )
-from orgs.models import (
-    Invitation,
-    Membership,
-    Organization,
-    OrganizationDomain,
-    Role,
-    Team,
-    TeamMembership,
-)
+from orgs.models import Membership, Organization, OrganizationDomain, Role, Team
 from orgs.permissions import can
-from orgs.selectors import (
-    invitations_of,
-    members_of,
-    organizations_visible_to,
-    pending_invitations_for,
-    roles_of,
-    team_members,
-    teams_of,
-)
-from orgs.services import invitations as services
+from orgs.selectors import members_of, organizations_visible_to, pending_invitations_for, roles_of
 from orgs.services.domains import domain_add, domain_remove
-from orgs.services.invitations import invitation_cancel, invitation_create, invitation_resend
 from orgs.services.members import member_add, member_remove, member_update
 from orgs.services.organizations import org_create
 from orgs.services.roles import role_create, role_delete
-from orgs.services.teams import (
-    team_create,
-    team_member_add,
-    team_member_remove,
-    team_member_update,
-)
-
-DECISIONS = {"accept": services.invitation_accept, "decline": services.invitation_decline}
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "orgs/invitation_not_found.html", status=404)
-
-
-def invitation(request: HttpRequest, invitation_id) -> HttpResponse:
-    token = (request.POST if request.method == "POST" else request.GET).get("token") or None
-    if not request.user.is_authenticated:
-        here = f"{request.path}?{urlencode({'token': token})}" if token else request.path
-        return render(
-            request,
-            "orgs/invitation_sign_in.html",
-            {
-                "login_url": f"{reverse('account_login')}?{urlencode({'next': here})}",
-                "signup_url": f"{reverse('account_signup')}?{urlencode({'next': here})}",
-            },
-        )
-    try:
-        found = services.invitation_for_invitee(
-            invitation_id=invitation_id, user=request.user, token=token
-        )
-    except NotFound:
-        return _not_found(request)
-    if request.method == "POST":
-        decide = DECISIONS.get(request.POST.get("decision", ""))
-        if decide is None:
-            messages.error(request, "Choose accept or decline.")
-        else:
-            try:
-                decide(invitation_id=found.pk, user=request.user, token=token, request=request)
-            except NotFound:
-                return _not_found(request)
-            except DomainError as exc:
-                messages.error(request, exc.detail)
-            else:
-                name = found.organization.name
-                if request.POST["decision"] == "accept":
-                    # The invitee lands in the organization they joined.
-                    set_active_organization(request, found.organization)
-                    messages.success(request, f"You joined {name}; it is your active organization.")
-                else:
-                    messages.info(request, f"You declined the invitation to {name}.")
-                return redirect("account-overview")
-    return render(
-        request,
-        "orgs/invitation.html",
-        {
-            "invitation": found,
-            "roles": [r.name for r in found.roles.all()],
-            "token": token or "",
-        },
-    )
-
-
-# --- The organization pages of the account area -------------------------------------------
-#
-# What a page shows and which forms it offers follow ``orgs.permissions.can``; every write is
-# a call to ``orgs.services``, whose refusals come back as form errors with their status.
-# Someone who may not read an organization (``members:read``) gets a 404 for all of it.
 
 ACTIVE_ORG_SESSION_KEY = "roster.active_org"
 
@@ -142,18 +54,18 @@ def set_active_organization(request: HttpRequest, organization: Organization) ->
     request.session[ACTIVE_ORG_SESSION_KEY] = str(organization.pk)
 
 
-def _organization(request: HttpRequest, org_id) -> Organization:
+def organization_or_404(request: HttpRequest, org_id) -> Organization:
     org = organizations_visible_to(request.user).filter(pk=org_id).first()
     if org is None or not can(request.user, "members:read", org):
         raise Http404
     return org
 
 
-def _team(org: Organization, team_id) -> Team:
+def team_or_404(org: Organization, team_id) -> Team:
     return get_object_or_404(Team, organization=org, pk=team_id)
 
 
-def _tabs(request: HttpRequest, org: Organization, current: str, **extra) -> dict[str, Any]:
+def tab_context(request: HttpRequest, org: Organization, current: str, **extra) -> dict[str, Any]:
     return {"org": org, "tab": current, "active_org_id": active_org_id(request), **extra}
 
 
@@ -161,7 +73,7 @@ def active_org_id(request: HttpRequest) -> str:
     return request.session.get(ACTIVE_ORG_SESSION_KEY, "")
 
 
-def _submit(form, act, *, field_names=None) -> tuple[Any, int | None]:
+def submit_form(form, act, *, field_names=None) -> tuple[Any, int | None]:
     """Validate ``form`` and run ``act(cleaned_data)``: ``(result, None)`` when done, else
     ``(None, status)`` (400 for bad input, the service's status for its refusals, shown as
     form errors)."""
@@ -174,7 +86,7 @@ def _submit(form, act, *, field_names=None) -> tuple[Any, int | None]:
         return None, exc.status_code
 
 
-def _refused(request: HttpRequest, exc: DomainError) -> None:
+def show_refusal(request: HttpRequest, exc: DomainError) -> None:
     messages.error(request, exc.detail)
 
 
@@ -184,7 +96,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
     form = OrganizationCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        org, status = _submit(
+        org, status = submit_form(
             form,
             lambda data: org_create(
                 name=data["name"],
@@ -241,12 +153,12 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
 @login_required
 def organization_detail(request: HttpRequest, org_id) -> HttpResponse:
     """The organization and its members; an admin adds existing accounts here."""
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     roles = list(roles_of(org))
     form = MemberAddForm(request.POST if request.method == "POST" else None, roles=roles)
     status = 200
     if request.method == "POST":
-        _done, status = _submit(
+        _done, status = submit_form(
             form,
             lambda data: member_add(
                 organization=org,
@@ -263,7 +175,7 @@ def organization_detail(request: HttpRequest, org_id) -> HttpResponse:
     return render(
         request,
         "orgs/detail.html",
-        _tabs(
+        tab_context(
             request,
             org,
             "members",
@@ -278,7 +190,7 @@ def organization_detail(request: HttpRequest, org_id) -> HttpResponse:
 @never_cache
 @login_required
 def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     membership = get_object_or_404(members_of(org), user_id=user_id)
     roles = list(roles_of(org))
     current = [r.key for r in membership.roles.all()]
@@ -289,7 +201,7 @@ def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
     )
     status = 200
     if request.method == "POST":
-        _done, status = _submit(
+        _done, status = submit_form(
             form,
             lambda data: member_update(
                 organization=org,
@@ -306,7 +218,7 @@ def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
     return render(
         request,
         "orgs/member.html",
-        _tabs(
+        tab_context(
             request,
             org,
             "members",
@@ -322,7 +234,7 @@ def member_detail(request: HttpRequest, org_id, user_id) -> HttpResponse:
 @require_POST
 @login_required
 def member_remove_view(request: HttpRequest, org_id, user_id) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     membership = get_object_or_404(Membership, organization=org, user_id=user_id)
     leaving = membership.user_id == request.user.pk
     try:
@@ -330,7 +242,7 @@ def member_remove_view(request: HttpRequest, org_id, user_id) -> HttpResponse:
             organization=org, user_id=membership.user_id, actor=request.user, request=request
         )
     except DomainError as exc:
-        _refused(request, exc)
+        show_refusal(request, exc)
         return redirect("org-member", org.pk, membership.user_id)
     if leaving:
         if active_org_id(request) == str(org.pk):
@@ -343,188 +255,12 @@ def member_remove_view(request: HttpRequest, org_id, user_id) -> HttpResponse:
 
 @never_cache
 @login_required
-def team_list(request: HttpRequest, org_id) -> HttpResponse:
-    org = _organization(request, org_id)
-    form = TeamCreateForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST":
-        team, status = _submit(
-            form,
-            lambda data: team_create(
-                organization=org,
-                actor=request.user,
-                name=data["name"],
-                team_type=data["team_type"],
-                description=data["description"],
-                request=request,
-            ),
-        )
-        if status is None:
-            messages.success(request, f"Team {team.name} is set up; you lead it.")
-            return redirect("org-team", org.pk, team.pk)
-    return render(
-        request,
-        "orgs/teams.html",
-        _tabs(
-            request,
-            org,
-            "teams",
-            teams=teams_of(org).order_by("name"),
-            form=form,
-            may_create=can(request.user, "teams:create", org),
-        ),
-        status=status,
-    )
-
-
-@never_cache
-@login_required
-def team_detail(request: HttpRequest, org_id, team_id) -> HttpResponse:
-    org = _organization(request, org_id)
-    team = _team(org, team_id)
-    form = TeamMemberAddForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST":
-        _done, status = _submit(
-            form,
-            lambda data: team_member_add(
-                team=team,
-                actor=request.user,
-                user_email=data["user_email"],
-                role=data["role"],
-                title=data["title"],
-                request=request,
-            ),
-            field_names={"user": "user_email"},
-        )
-        if status is None:
-            messages.success(request, f"{form.cleaned_data['user_email']} joined {team.name}.")
-            return redirect("org-team", org.pk, team.pk)
-    return render(
-        request,
-        "orgs/team.html",
-        _tabs(
-            request,
-            org,
-            "teams",
-            team=team,
-            rows=team_members(team),
-            form=form,
-            may_manage=can(request.user, "teams:manage", team),
-        ),
-        status=status,
-    )
-
-
-@require_POST
-@login_required
-def team_member_remove_view(request: HttpRequest, org_id, team_id, user_id) -> HttpResponse:
-    org = _organization(request, org_id)
-    team = _team(org, team_id)
-    row = get_object_or_404(TeamMembership, team=team, user_id=user_id)
-    try:
-        team_member_remove(team=team, user_id=row.user_id, actor=request.user, request=request)
-    except DomainError as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, f"{row.user.email} left {team.name}.")
-    return redirect("org-team", org.pk, team.pk)
-
-
-@require_POST
-@login_required
-def team_member_role_view(request: HttpRequest, org_id, team_id, user_id) -> HttpResponse:
-    """Make a team member a lead, or a lead a member (``teams:manage``; the last lead stays)."""
-    org = _organization(request, org_id)
-    team = _team(org, team_id)
-    row = get_object_or_404(TeamMembership, team=team, user_id=user_id)
-    try:
-        changed = team_member_update(
-            team=team,
-            user_id=row.user_id,
-            actor=request.user,
-            role=request.POST.get("role", ""),
-            request=request,
-        )
-    except DomainError as exc:
-        _refused(request, exc)
-    else:
-        role = changed.get_role_display().lower()
-        messages.success(request, f"{row.user.email} is a {role} of {team.name}.")
-    return redirect("org-team", org.pk, team.pk)
-
-
-@never_cache
-@login_required
-def invitation_list(request: HttpRequest, org_id) -> HttpResponse:
-    org = _organization(request, org_id)
-    teams = list(Team.objects.filter(organization=org).order_by("name"))
-    form = InvitationForm(
-        request.POST if request.method == "POST" else None, roles=list(roles_of(org)), teams=teams
-    )
-    status = 200
-    if request.method == "POST":
-        _done, status = _submit(
-            form,
-            lambda data: invitation_create(
-                organization=org,
-                actor=request.user,
-                email=data["email"],
-                roles=[data["role"]],
-                teams=[data["team"]] if data["team"] else [],
-                expires_in_days=data["expires_in_days"],
-                request=request,
-            ),
-            field_names={"roles": "role", "teams": "team"},
-        )
-        if status is None:
-            messages.success(request, f"An invitation was sent to {form.cleaned_data['email']}.")
-            return redirect("org-invitations", org.pk)
-    may_invite = can(request.user, "members:invite", org)
-    return render(
-        request,
-        "orgs/invitations.html",
-        _tabs(
-            request,
-            org,
-            "invitations",
-            invitations=invitations_of(org).order_by("-created_at") if may_invite else [],
-            form=form,
-            may_invite=may_invite,
-        ),
-        status=status,
-    )
-
-
-INVITATION_ACTIONS = {"cancel": invitation_cancel, "resend": invitation_resend}
-
-
-@require_POST
-@login_required
-def invitation_action(request: HttpRequest, org_id, invitation_id, action: str) -> HttpResponse:
-    org = _organization(request, org_id)
-    act = INVITATION_ACTIONS.get(action)
-    found = Invitation.objects.filter(organization=org, pk=invitation_id).first()
-    if act is None or found is None:
-        raise Http404
-    try:
-        act(organization=org, invitation_id=found.pk, actor=request.user, request=request)
-    except DomainError as exc:
-        _refused(request, exc)
-    else:
-        done = "canceled" if action == "cancel" else "sent again with a new link"
-        messages.success(request, f"The invitation to {found.email} was {done}.")
-    return redirect("org-invitations", org.pk)
-
-
-@never_cache
-@login_required
 def role_list(request: HttpRequest, org_id) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     form = RoleCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        _done, status = _submit(
+        _done, status = submit_form(
             form,
             lambda data: role_create(
                 organization=org,
@@ -546,7 +282,7 @@ def role_list(request: HttpRequest, org_id) -> HttpResponse:
     return render(
         request,
         "orgs/roles.html",
-        _tabs(
+        tab_context(
             request,
             org,
             "roles",
@@ -561,12 +297,12 @@ def role_list(request: HttpRequest, org_id) -> HttpResponse:
 @require_POST
 @login_required
 def role_delete_view(request: HttpRequest, org_id, key: str) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     get_object_or_404(Role, organization=org, key=key)
     try:
         role_delete(organization=org, key=key, actor=request.user, request=request)
     except DomainError as exc:
-        _refused(request, exc)
+        show_refusal(request, exc)
     else:
         messages.success(request, f"The role {key} was deleted.")
     return redirect("org-roles", org.pk)
@@ -575,11 +311,11 @@ def role_delete_view(request: HttpRequest, org_id, key: str) -> HttpResponse:
 @never_cache
 @login_required
 def domain_list(request: HttpRequest, org_id) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     form = DomainAddForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        _done, status = _submit(
+        _done, status = submit_form(
             form,
             lambda data: domain_add(
                 organization=org,
@@ -595,7 +331,7 @@ def domain_list(request: HttpRequest, org_id) -> HttpResponse:
     return render(
         request,
         "orgs/domains.html",
-        _tabs(
+        tab_context(
             request,
             org,
             "domains",
@@ -610,12 +346,12 @@ def domain_list(request: HttpRequest, org_id) -> HttpResponse:
 @require_POST
 @login_required
 def domain_remove_view(request: HttpRequest, org_id, domain: str) -> HttpResponse:
-    org = _organization(request, org_id)
+    org = organization_or_404(request, org_id)
     row = get_object_or_404(OrganizationDomain, organization=org, domain=domain.lower())
     try:
         domain_remove(organization=org, domain=row.domain, actor=request.user, request=request)
     except DomainError as exc:
-        _refused(request, exc)
+        show_refusal(request, exc)
     else:
         messages.success(request, f"The domain {row.domain} was removed.")
     return redirect("org-domains", org.pk)
