@@ -142,32 +142,9 @@ def member_update(
         if "status" in changes:
             membership.status = status
             membership.save(update_fields=["status"])
-        if "roles" in changes:
-            record(
-                action="org.member.roles.changed",
-                actor=actor,
-                target=membership.user,
-                request=request,
-                changes={"roles": changes["roles"]},
-                metadata={"organization": str(locked.pk)},
-            )
-        if "status" in changes:
-            record(
-                action="org.member.status.changed",
-                actor=actor,
-                target=membership.user,
-                request=request,
-                changes={"status": changes["status"]},
-                metadata={"organization": str(locked.pk)},
-            )
-            if status == Membership.Status.SUSPENDED:
-                hooks.membership_ended(
-                    organization=locked,
-                    user_id=membership.user_id,
-                    reason=REASON_MEMBER_SUSPENDED,
-                    actor=actor,
-                    request=request,
-                )
+        _record_member_changes(
+            locked, membership, changes, status=status, actor=actor, request=request
+        )
         notices.membership_changed(
             organization=locked,
             user=membership.user,
@@ -176,6 +153,45 @@ def member_update(
             roles=after_keys,
         )
     return membership
+
+
+def _record_member_changes(
+    locked: Organization,
+    membership: Membership,
+    changes: dict[str, Any],
+    *,
+    status: str,
+    actor: Any,
+    request=None,
+) -> None:
+    """``member_update``'s audit rows, one per kind of change; a suspension also ends what
+    the membership held (the apps' ``membership_ended`` hooks), in the same transaction."""
+    if "roles" in changes:
+        record(
+            action="org.member.roles.changed",
+            actor=actor,
+            target=membership.user,
+            request=request,
+            changes={"roles": changes["roles"]},
+            metadata={"organization": str(locked.pk)},
+        )
+    if "status" in changes:
+        record(
+            action="org.member.status.changed",
+            actor=actor,
+            target=membership.user,
+            request=request,
+            changes={"status": changes["status"]},
+            metadata={"organization": str(locked.pk)},
+        )
+        if status == Membership.Status.SUSPENDED:
+            hooks.membership_ended(
+                organization=locked,
+                user_id=membership.user_id,
+                reason=REASON_MEMBER_SUSPENDED,
+                actor=actor,
+                request=request,
+            )
 
 
 def _member_changes(
