@@ -4,11 +4,12 @@
 from django.urls import re_path
 
 from accounts.api import auth_views as v
+from accounts.api import sessions_views
 from accounts.api.oidc_grants_views import ConnectedAppDetailView, ConnectedAppListView
 from accounts.sms.api import TokenMfaSmsView
 
-api_keys = v.ApiKeyViewSet.as_view({"get": "list", "post": "create"})
-api_key = v.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+api_keys = sessions_views.ApiKeyViewSet.as_view({"get": "list", "post": "create"})
+api_key = sessions_views.ApiKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 
 urlpatterns = [
     re_path(r"^auth/token/?$", v.TokenView.as_view(), name="auth-token"),
@@ -20,15 +21,15 @@ urlpatterns = [
     re_path(r"^auth/status/?$", v.StatusView.as_view(), name="auth-status"),
     re_path(r"^auth/register/?$", v.RegisterView.as_view(), name="auth-register"),
     re_path(r"^auth/password/reset/?$", v.PasswordResetView.as_view(), name="auth-password-reset"),
-    re_path(r"^users/me/sessions/?$", v.SessionListView.as_view(), name="me-sessions"),
+    re_path(r"^users/me/sessions/?$", sessions_views.SessionListView.as_view(), name="me-sessions"),
     re_path(
         r"^users/me/sessions/revoke-others/?$",
-        v.SessionRevokeOthersView.as_view(),
+        sessions_views.SessionRevokeOthersView.as_view(),
         name="me-sessions-revoke-others",
     ),
     re_path(
         r"^users/me/sessions/(?P<session_id>[^/]+)/?$",
-        v.SessionDetailView.as_view(),
+        sessions_views.SessionDetailView.as_view(),
         name="me-session",
     ),
     re_path(r"^users/me/connected-apps/?$", ConnectedAppListView.as_view(), name="me-apps"),
