@@ -146,17 +146,7 @@ def report_create(
         raise Invalid("invalid_choice", f"Unknown report type '{report_type}'.", "report_type")
     if format not in Report.Format.values:
         raise Invalid("invalid_choice", f"Unknown format '{format}'.", "format")
-    organization = _organization(actor, organization_id)
-    team = None
-    if team_id is not None:
-        team = _team(organization, team_id)
-    if not may_report_on(actor, organization, team):
-        if team is None:
-            raise Forbidden(
-                "permission_denied",
-                "You may not report on the whole organization; managers name a team they lead.",
-            )
-        raise Forbidden("permission_denied", "You may not report on this team.")
+    organization, team = _scope(actor, organization_id, team_id)
     resolved = periods.resolve(period=period, since=since, until=until)
     chosen = _metrics(report_type, metrics, include_trends)
     parameters = {
@@ -191,6 +181,23 @@ def report_create(
 
             transaction.on_commit(lambda: tasks.run_report.delay(str(report.id)))
     return report
+
+
+def _scope(actor: Any, organization_id: Any, team_id: Any) -> tuple[Organization, Any]:
+    """The organization and the team (or None) a report is on, if ``actor`` may report on
+    them: 404 for what they may not see, 403 for what they see but may not report on."""
+    organization = _organization(actor, organization_id)
+    team = None
+    if team_id is not None:
+        team = _team(organization, team_id)
+    if not may_report_on(actor, organization, team):
+        if team is None:
+            raise Forbidden(
+                "permission_denied",
+                "You may not report on the whole organization; managers name a team they lead.",
+            )
+        raise Forbidden("permission_denied", "You may not report on this team.")
+    return organization, team
 
 
 def _organization(actor: Any, organization_id: Any) -> Organization:
@@ -336,28 +343,8 @@ def report_run(*, report_id: Any) -> Report:
         # A report that cannot be computed is marked failed, not retried: the same data
         # would fail the same way. The error is logged for the operators.
         logger.exception("report %s failed", report.pk)
-        with transaction.atomic():
-            updated = Report.objects.filter(pk=report.pk, status=Report.Status.PENDING).update(
-                status=Report.Status.FAILED, error=type(exc).__name__
-            )
-            if updated:
-                record(
-                    action="console.report.failed",
-                    target=report,
-                    changes={"error": type(exc).__name__},
-                )
-                report.refresh_from_db()
-                lifecycle.report_finished_notify(report)
-        report.refresh_from_db()
-        return report
-    file_name, file_sha256 = "", ""
-    if data is not None:
-        file_name = f"{report.id}.csv"
-        path = reports_dir() / file_name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        file_sha256 = hashlib.sha256(data).hexdigest()
+        return _mark_failed(report, exc)
+    file_name, file_sha256 = _write_file(report, data) if data is not None else ("", "")
     sha256 = digest(result)
     with transaction.atomic():
         updated = Report.objects.filter(pk=report.pk, status=Report.Status.PENDING).update(
@@ -385,6 +372,35 @@ def report_run(*, report_id: Any) -> Report:
             lifecycle.report_finished_notify(report)
     report.refresh_from_db()
     return report
+
+
+def _mark_failed(report: Report, exc: Exception) -> Report:
+    """The pending report fails with the exception's name (audited, its requester told)."""
+    with transaction.atomic():
+        updated = Report.objects.filter(pk=report.pk, status=Report.Status.PENDING).update(
+            status=Report.Status.FAILED, error=type(exc).__name__
+        )
+        if updated:
+            record(
+                action="console.report.failed",
+                target=report,
+                changes={"error": type(exc).__name__},
+            )
+            report.refresh_from_db()
+            lifecycle.report_finished_notify(report)
+    report.refresh_from_db()
+    return report
+
+
+def _write_file(report: Report, data: bytes) -> tuple[str, str]:
+    """The report's file under the reports folder (written whole, then renamed into place):
+    its name and SHA-256."""
+    file_name = f"{report.id}.csv"
+    path = reports_dir() / file_name
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return file_name, hashlib.sha256(data).hexdigest()
 
 
 def report_downloaded(*, report: Report, actor: Any, request=None) -> None:
