@@ -44,6 +44,29 @@ REPORT_DIR = ROOT / "var" / "fuzz" / "report"
 
 
 def main() -> int:
+    env = _environment()
+    shutil.rmtree(REPORT_DIR, ignore_errors=True)
+    _fresh_database(env)
+    factors = _seed_accounts(env)
+    _empty_redis_db(env)
+    worker = _start_worker(env)
+    server = harness.Server(env, workers=2)
+    server.start()
+    failed = False
+    try:
+        for email in ("fuzz-member@example.com", "fuzz-admin@example.com"):
+            print(f"\n=== schemathesis as {email} ===", flush=True)
+            returncode = _schemathesis(server.base_url, env, email, factors[email])
+            failed = failed or returncode != 0
+    finally:
+        server.stop()
+        _stop(worker)
+        _empty_redis_db(env)
+    return 1 if failed else 0
+
+
+def _environment() -> dict[str, str]:
+    """The bench's production settings, with this run's database, Redis DB and settings."""
     env = harness.bench_environment(ROOT / "var" / "fuzz")
     env.update(
         {
@@ -56,9 +79,12 @@ def main() -> int:
             "CELERY_TASK_ALWAYS_EAGER": "false",
         }
     )
+    return env
+
+
+def _fresh_database(env: dict[str, str]) -> None:
     import psycopg
 
-    shutil.rmtree(REPORT_DIR, ignore_errors=True)
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute("DROP DATABASE IF EXISTS roster_fuzz WITH (FORCE)")
         c.execute("CREATE DATABASE roster_fuzz")
@@ -66,6 +92,10 @@ def main() -> int:
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
+
+
+def _seed_accounts(env: dict[str, str]) -> dict[str, dict]:
+    """The member and the admin the fuzzer signs in as; returns each one's second factors."""
     # Each account has a TOTP authenticator and recovery codes from the start: a security
     # policy the fuzzer stores may require a second factor of it at once (.ci/fuzz_hooks.py).
     seed = (
@@ -83,16 +113,18 @@ def main() -> int:
         "print(json.dumps(factors))\n"
     )
     seeded = subprocess.run(
-        [python, "manage.py", "shell", "--no-imports", "-c", seed],
+        [str(harness.VENV_BIN / "python"), "manage.py", "shell", "--no-imports", "-c", seed],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    factors = json.loads(seeded.stdout.strip().splitlines()[-1])
-    _empty_redis_db(env)
-    worker = subprocess.Popen(
+    return json.loads(seeded.stdout.strip().splitlines()[-1])
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             str(harness.VENV_BIN / "celery"),
             "--app",
@@ -110,56 +142,53 @@ def main() -> int:
         cwd=ROOT,
         env=env,
     )
-    server = harness.Server(env, workers=2)
-    server.start()
-    failed = False
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    worker.terminate()
     try:
-        for email in ("fuzz-member@example.com", "fuzz-admin@example.com"):
-            print(f"\n=== schemathesis as {email} ===", flush=True)
-            result = subprocess.run(
-                [
-                    str(harness.VENV_BIN / "schemathesis"),
-                    "--config-file",
-                    str(ROOT / ".ci" / "schemathesis.toml"),
-                    "run",
-                    f"{server.base_url}/api/schema/",
-                    "--checks",
-                    "all",
-                    "--max-time",
-                    MAX_TIME,
-                    # One worker: Python 3.11.7's ast module is not thread-safe and Hypothesis
-                    # parses lambdas while drawing ("AST constructor recursion depth mismatch").
-                    "--workers",
-                    "1",
-                    "--request-timeout",
-                    "10",
-                    "--report",
-                    "ndjson",
-                    "--report-dir",
-                    str(REPORT_DIR / email.split("@")[0]),
-                ],
-                cwd=ROOT,
-                env={
-                    **env,
-                    "SCHEMATHESIS_HOOKS": str(ROOT / ".ci" / "fuzz_hooks.py"),
-                    "FUZZ_BASE_URL": server.base_url,
-                    "FUZZ_EMAIL": email,
-                    "FUZZ_PASSWORD": PASSWORD,
-                    "FUZZ_TOTP_SECRET": factors[email]["totp"],
-                    "FUZZ_RECOVERY_CODES": " ".join(factors[email]["recovery_codes"]),
-                },
-            )
-            failed = failed or result.returncode != 0
-    finally:
-        server.stop()
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        _empty_redis_db(env)
-    return 1 if failed else 0
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def _schemathesis(base_url: str, env: dict[str, str], email: str, factors: dict) -> int:
+    """One role's run: every check, within MAX_TIME; its return code."""
+    result = subprocess.run(
+        [
+            str(harness.VENV_BIN / "schemathesis"),
+            "--config-file",
+            str(ROOT / ".ci" / "schemathesis.toml"),
+            "run",
+            f"{base_url}/api/schema/",
+            "--checks",
+            "all",
+            "--max-time",
+            MAX_TIME,
+            # One worker: Python 3.11.7's ast module is not thread-safe and Hypothesis
+            # parses lambdas while drawing ("AST constructor recursion depth mismatch").
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--report",
+            "ndjson",
+            "--report-dir",
+            str(REPORT_DIR / email.split("@")[0]),
+        ],
+        cwd=ROOT,
+        env={
+            **env,
+            "SCHEMATHESIS_HOOKS": str(ROOT / ".ci" / "fuzz_hooks.py"),
+            "FUZZ_BASE_URL": base_url,
+            "FUZZ_EMAIL": email,
+            "FUZZ_PASSWORD": PASSWORD,
+            "FUZZ_TOTP_SECRET": factors["totp"],
+            "FUZZ_RECOVERY_CODES": " ".join(factors["recovery_codes"]),
+        },
+    )
+    return result.returncode
 
 
 def _empty_redis_db(env: dict[str, str]) -> None:

@@ -186,7 +186,18 @@ def main() -> None:
 
 
 def take_screenshots(page: Page, browser, base: str, var_dir: Path) -> None:
-    # Sign up, then confirm the address from the mail file.
+    """The user guide's screenshots, in the order a new user meets the pages."""
+    sign_up(page, base, var_dir)
+    seed_through_the_api(base)
+    # A second browser, so the sessions page has more than one line.
+    other = sign_in_elsewhere(browser, base)
+    account_pages(page, base)
+    other.close()
+    themes(page, base)
+
+
+def sign_up(page: Page, base: str, var_dir: Path) -> None:
+    """Sign up, then confirm the address from the mail file."""
     page.goto(f"{base}/accounts/signup/")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -198,9 +209,10 @@ def take_screenshots(page: Page, browser, base: str, var_dir: Path) -> None:
     page.get_by_role("button", name="Confirm").click()
     page.get_by_role("heading", name="Your account").wait_for()
 
-    seed_through_the_api(base)
 
-    # A second browser, so the sessions page has more than one line.
+def sign_in_elsewhere(browser, base: str):
+    """The same account signed in from another browser (the sign-in page's screenshot);
+    returns that browser's context, for the caller to close."""
     other = browser.new_context(viewport=VIEWPORT, user_agent=FIREFOX)
     other_page = other.new_page()
     other_page.goto(f"{base}/accounts/login/")
@@ -209,7 +221,11 @@ def take_screenshots(page: Page, browser, base: str, var_dir: Path) -> None:
     other_page.get_by_label("Password").fill(PASSWORD)
     other_page.get_by_role("button", name="Sign In", exact=True).click()
     other_page.get_by_role("heading", name="Your account").wait_for()
+    return other
 
+
+def account_pages(page: Page, base: str) -> None:
+    """The account area, page by page, through its navigation."""
     page.goto(f"{base}/account/")
     shot(page, "overview")
 
@@ -247,10 +263,11 @@ def take_screenshots(page: Page, browser, base: str, var_dir: Path) -> None:
 
     nav(page, "Security log")
     shot(page, "security-log")
-    other.close()
 
-    # The theme follows the system ("auto") until one is chosen: the same account page in
-    # light and dark, on a desktop (1280 px) and a phone (360 px).
+
+def themes(page: Page, base: str) -> None:
+    """The theme follows the system ("auto") until one is chosen: the same account page in
+    light and dark, on a desktop (1280 px) and a phone (360 px)."""
     for width, height in ((1280, 800), (360, 740)):
         page.set_viewport_size({"width": width, "height": height})
         for scheme in ("light", "dark"):
