@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 
+from config.partitions import MonthlyPartitions
 from usage.models import (
     NO_SLOT,
     DailyRollup,
@@ -217,76 +218,17 @@ def purge_batch(cutoff: datetime, limit: int, now: datetime) -> int:
 # month with no partition (none in normal operation: ingestion accepts occurred_at from
 # USAGE_LATE_ARRIVAL_DAYS ago to 5 minutes ahead, and partitions exist months ahead).
 
-DEFAULT_PARTITION = f"{EVENTS}_default"
-# A drop waits this long for the parent table's lock, then gives up until the next run:
-# while it waits, every statement on the events table queues behind it.
-DROP_LOCK_TIMEOUT = "2s"
-
-
-def month_start(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month(start: datetime) -> datetime:
-    return (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-
-
-def partition_name(start: datetime) -> str:
-    return f"{EVENTS}_p{start:%Y%m}"
-
-
-def partitions() -> list[tuple[str, datetime, datetime]]:
-    """(name, start, end) of the monthly partitions, oldest first (not the default one)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = %s::regclass AND c.relname <> %s ORDER BY c.relname",
-            [EVENTS, DEFAULT_PARTITION],
-        )
-        names = [name for (name,) in cursor.fetchall()]
-    out = []
-    for name in names:
-        start = datetime.strptime(name[-6:], "%Y%m").replace(tzinfo=UTC)
-        out.append((name, start, next_month(start)))
-    return out
+PARTITIONS = MonthlyPartitions(EVENTS)
+DEFAULT_PARTITION = PARTITIONS.default
+partition_name = PARTITIONS.name
+partitions = PARTITIONS.all
 
 
 def ensure_partitions(now: datetime, months_ahead: int, months_back: int = 0) -> list[str]:
-    """Create the monthly partitions from ``months_back`` before the month of ``now`` to
-    ``months_ahead`` after it that do not exist yet; the names created.
-
-    Idempotent and safe to run concurrently (``IF NOT EXISTS``). Creating a partition
-    makes PostgreSQL check that the default partition holds no row of that month (it holds
-    none in normal operation, so the check reads an empty table).
-    """
-    start = month_start(now)
-    for _ in range(months_back):
-        start = (start - timedelta(days=1)).replace(day=1)
-    created = []
-    existing = {name for name, _, _ in partitions()}
-    with connection.cursor() as cursor:
-        for _ in range(months_back + months_ahead + 1):
-            end = next_month(start)
-            name = partition_name(start)
-            if name not in existing:
-                try:
-                    with transaction.atomic():
-                        cursor.execute(
-                            f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {EVENTS} '
-                            "FOR VALUES FROM (%s) TO (%s)",
-                            [start, end],
-                        )
-                    created.append(name)
-                except DatabaseError as exc:
-                    # The default partition holds rows of that month (see docs/operations.md):
-                    # they stay there, counted; the other months are still created.
-                    logger.warning("usage events partition %s not created: %s", name, exc)
-            start = end
-    return created
+    """Create the months from ``months_back`` before the month of ``now`` to ``months_ahead``
+    after it (config.partitions); a month whose rows sit in the default partition stays there,
+    counted (see docs/operations.md)."""
+    return PARTITIONS.ensure(now, months_ahead, months_back)
 
 
 def drop_expired_partitions(cutoff: datetime) -> int:
@@ -298,7 +240,7 @@ def drop_expired_partitions(cutoff: datetime) -> int:
     check: an event only ever goes from un-rolled to rolled, and no new event enters a month
     that old (ingestion refuses ``occurred_at`` beyond USAGE_LATE_ARRIVAL_DAYS). The
     ``DROP TABLE`` itself needs the parent table's lock for an instant; it waits at most
-    ``DROP_LOCK_TIMEOUT`` for it, so ingestion never queues behind it for longer.
+    ``config.partitions.DROP_LOCK_TIMEOUT`` for it, so ingestion never queues behind it for longer.
     """
     dropped = 0
     for name, _start, end in partitions():
@@ -311,9 +253,8 @@ def drop_expired_partitions(cutoff: datetime) -> int:
             cursor.execute(f'SELECT count(*) FROM "{name}"')
             rows = int(cursor.fetchone()[0])
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
-                cursor.execute(f'DROP TABLE "{name}"')
+            with transaction.atomic():
+                PARTITIONS.drop(name)
         except OperationalError as exc:  # e.g. lock_not_available: the next run drops it
             logger.warning("usage events partition %s not dropped: %s", name, exc)
             continue
