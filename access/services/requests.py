@@ -24,9 +24,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.functional import lazy
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
 
 from access.models import AccessRequest, Grant, Review
 from access.services.checks import (
@@ -36,12 +33,14 @@ from access.services.checks import (
     check_submission,
     may_revoke,
 )
-from access.services.notices import notify_decided, notify_to_review
-from accounts.preferences import preferences_of
+from access.services.notices import (
+    notify_decided,
+    notify_grant_expired,
+    notify_grant_expiring,
+    notify_to_review,
+)
 from audit.services import record
 from config.errors import Conflict, Forbidden, Invalid, NotFound
-from notifications.kinds import Kind
-from notifications.services import notify
 from orgs.models import Organization
 from orgs.permissions import active_membership
 from orgs.services.rules import clean_text, ensure_writable
@@ -458,17 +457,7 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
         )
         for grant in grants:
             _end_grant(grant, Grant.Status.EXPIRED, ended_at=grant.expires_at)
-            notify(
-                grant.user,
-                Kind.GRANT_EXPIRED,
-                format_lazy(_("Your access to {resource} ended"), resource=grant.resource_key),
-                format_lazy(
-                    _("Your {level} access to {resource} has expired."),
-                    level=grant.access_level,
-                    resource=grant.resource_key,
-                ),
-                data={"grant": str(grant.pk)},
-            )
+            notify_grant_expired(grant)
             done["expired"] += 1
     with transaction.atomic():
         requests = (
@@ -494,18 +483,6 @@ def access_expire_due(*, now=None, batch_size: int = 500) -> dict[str, int]:
         for grant in expiring:
             grant.expiring_notified = True
             grant.save(update_fields=["expiring_notified"])
-            notify(
-                grant.user,
-                Kind.GRANT_EXPIRING,
-                format_lazy(_("Your access to {resource} ends soon"), resource=grant.resource_key),
-                format_lazy(
-                    _("Your {level} access to {resource} ends at {when}."),
-                    level=grant.access_level,
-                    resource=grant.resource_key,
-                    # In the person's zone and formats, month names in their language.
-                    when=lazy(preferences_of(grant.user).format, str)(grant.expires_at),
-                ),
-                data={"grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()},
-            )
+            notify_grant_expiring(grant)
             done["expiring"] += 1
     return done
