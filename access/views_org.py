@@ -196,7 +196,7 @@ def org_policies(request: HttpRequest, org_id) -> HttpResponse:
                 "inherited": policy_selectors.stored_policy(org, policy_type) is None,
                 "rows": [
                     {
-                        "label": f.name.replace("_", " ").capitalize(),
+                        "label": f.label,
                         "value": values.get(f.name),
                         "platform": platform.get(f.name),
                     }
