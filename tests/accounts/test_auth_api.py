@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiSession, User
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import STATUS_URL, TOKEN_URL, bearer, error_code, login
+from tests.mfa import TOTP
 
 pytestmark = pytest.mark.django_db
 
@@ -554,7 +555,6 @@ def test_password_reset_is_rate_limited_per_address(member):
 def test_no_secret_in_any_event_after_a_full_api_journey(db):
     """Register, sign in with MFA, refresh, reuse, create/use/revoke a key, reset, log out:
     not one password, token, key, mfa_token or code reaches the audit log."""
-    import pyotp
 
     from tests.mfa import recovery_codes_activate, totp_activate, totp_secret
 
@@ -574,7 +574,7 @@ def test_no_secret_in_any_event_after_a_full_api_journey(db):
         TOKEN_URL, {"email": user.email, "password": password}, format="json"
     ).json()["mfa_token"]
     client.post("/api/v1/auth/token/mfa", {"mfa_token": ticket, "code": "000000"}, format="json")
-    code = pyotp.TOTP(secret).now()
+    code = TOTP(secret).now()
     pair = client.post(
         "/api/v1/auth/token/mfa", {"mfa_token": ticket, "code": code}, format="json"
     ).json()

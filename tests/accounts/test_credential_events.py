@@ -10,7 +10,6 @@
 import re
 from datetime import timedelta
 
-import pyotp
 import pytest
 import time_machine
 from allauth.account.models import EmailAddress
@@ -28,7 +27,7 @@ from accounts.models import ApiKey, User
 from audit.models import AuditEvent
 from tests.accounts.test_auth_helpers import bearer, error_code, login
 from tests.factories import DEFAULT_PASSWORD
-from tests.mfa import recovery_codes, recovery_codes_activate, totp_activate
+from tests.mfa import TOTP, recovery_codes, recovery_codes_activate, totp_activate
 
 pytestmark = pytest.mark.django_db
 
@@ -394,7 +393,7 @@ def test_totp_activation_on_the_page_ends_other_sessions(
 
     # allauth sends its MFA signals once the change commits.
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(reverse("mfa_activate_totp"), {"code": pyotp.TOTP(secret).now()})
+        response = browser.post(reverse("mfa_activate_totp"), {"code": TOTP(secret).now()})
 
     assert response.status_code == 302
     assert Authenticator.objects.filter(user=owner, type=Authenticator.Type.TOTP).exists()

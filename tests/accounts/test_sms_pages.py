@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from notifications.models import Notification
 from tests.accounts.test_sms_services import PHONE, last_code, sent_messages
 from tests.factories import DEFAULT_PASSWORD
-from tests.mfa import recovery_codes_activate, totp_activate
+from tests.mfa import TOTP, recovery_codes_activate, totp_activate
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +156,7 @@ def test_recovery_codes_and_totp_stay_available(verified, sms_dir):
     _sign_in(web, verified)
     page = web.get(AUTHENTICATE).content.decode()
     assert "Send a code by SMS" in page  # offered beside the authenticator app
-    assert web.post(AUTHENTICATE, {"code": pyotp.TOTP(secret).now()}).status_code == 302
+    assert web.post(AUTHENTICATE, {"code": TOTP(secret).now()}).status_code == 302
     assert web.get("/account/").status_code == 200
 
 

@@ -9,9 +9,7 @@ every event (long ones as substrings, short codes as whole values).
 
 import json
 import re
-import time
 
-import pyotp
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core import mail
@@ -24,6 +22,7 @@ from audit.selectors import chain_verify
 from audit.services import events_seal
 from slots import services as slot_services
 from slots.models import SlotCredential
+from tests.mfa import TOTP
 
 EMAIL = "journey@example.com"
 P1 = "first-Secret-passphrase-1"
@@ -32,10 +31,7 @@ P3 = "third-Secret-passphrase-3"
 
 
 def _code(secret):
-    totp = pyotp.TOTP(secret)
-    if totp.interval - time.time() % totp.interval < 2:
-        time.sleep(2)
-    return totp.now()
+    return TOTP(secret).now()
 
 
 def _strings(value):

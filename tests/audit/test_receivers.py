@@ -1,9 +1,7 @@
 """The page door: allauth and Django auth signals become audit events."""
 
 import re
-import time
 
-import pyotp
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -13,6 +11,7 @@ from django.test import Client
 from audit.models import AuditEvent
 from audit.personal import reveal
 from tests.accounts.test_auth_helpers import reset_password_by_email
+from tests.mfa import TOTP
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "quiet-lantern-73-rivers"
@@ -128,10 +127,7 @@ def test_page_email_added_and_confirmed(web, verified, django_capture_on_commit_
 
 
 def _code(secret):
-    totp = pyotp.TOTP(secret)
-    if totp.interval - time.time() % totp.interval < 2:
-        time.sleep(2)
-    return totp.now()
+    return TOTP(secret).now()
 
 
 @pytest.mark.django_db

@@ -3,9 +3,9 @@
 
 import time
 
-import pyotp
 import pytest
 
+from tests.mfa import TOTP
 from tests.pages.conftest import open_account_page, screenshot, sign_in, verified_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,7 +16,7 @@ PASSWORD = "quiet-lantern-73-rivers"
 
 def current_code(secret: str) -> str:
     """A TOTP code that stays valid for at least a few seconds (never one about to expire)."""
-    totp = pyotp.TOTP(secret)
+    totp = TOTP(secret)
     if totp.interval - time.time() % totp.interval < 3:
         time.sleep(3)
     return totp.now()
