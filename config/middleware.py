@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config import outages
 from config.api.exceptions import envelope
-from config.request_context import request_id_var
+from config.request_context import request_id_var, request_memo_var
 
 logger = logging.getLogger("roster.request")
 
@@ -37,9 +37,11 @@ class RequestIDMiddleware:
         request_id = request_id_from(request.headers.get("X-Request-ID", ""))
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        memo = request_memo_var.set({})
         try:
             response = self.get_response(request)
         finally:
+            request_memo_var.reset(memo)
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
@@ -101,8 +103,13 @@ class ApiErrorMiddleware:
 # --- the lean path of token callers ------------------------------------------------------
 
 
+# The refresh of an API session: its credential is the refresh token in the body, never a
+# cookie, so it is a token request as much as one with a bearer token.
+REFRESH_PATHS = frozenset({"/api/v1/auth/token/refresh", "/api/v1/auth/token/refresh/"})
+
+
 def is_token_api_request(request: HttpRequest) -> bool:
-    """An /api/ request that presents a bearer token or an API key.
+    """An /api/ request that presents a bearer token or an API key, or a token refresh.
 
     The API authenticates such a request by that credential alone: the JWT and API-key
     classes come before the session's, and a presented credential is accepted or refused,
@@ -114,8 +121,11 @@ def is_token_api_request(request: HttpRequest) -> bool:
     lean = getattr(request, "_token_api", None)
     if lean is None:
         meta = request.META
-        lean = request.path_info.startswith("/api/") and (
-            meta.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer " or "HTTP_X_API_KEY" in meta
+        path = request.path_info
+        lean = path.startswith("/api/") and (
+            meta.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
+            or "HTTP_X_API_KEY" in meta
+            or (path in REFRESH_PATHS and request.method == "POST")
         )
         request._token_api = lean
     return lean

@@ -27,6 +27,7 @@ from access.policies.types import (
 )
 from accounts.models import User
 from config.outages import is_outage
+from config.request_context import request_memo
 from orgs.models import Membership, Organization
 
 
@@ -60,7 +61,11 @@ STORED_TYPES_TTL = 60
 
 def stored_types() -> frozenset[str]:
     """The policy types with at least one stored row (platform or organization), cached
-    until the next ``policy_set`` (at most ``STORED_TYPES_TTL`` seconds)."""
+    until the next ``policy_set`` (at most ``STORED_TYPES_TTL`` seconds), and read once per
+    request (a refresh asks for several policies)."""
+    memo = request_memo()
+    if memo is not None and STORED_TYPES_KEY in memo:
+        return memo[STORED_TYPES_KEY]
     try:
         found = cache.get(STORED_TYPES_KEY)
     except Exception as exc:
@@ -73,6 +78,8 @@ def stored_types() -> frozenset[str]:
         found = frozenset(SecurityPolicy.objects.values_list("policy_type", flat=True).distinct())
         if reachable:
             cache.set(STORED_TYPES_KEY, found, timeout=STORED_TYPES_TTL)
+    if memo is not None:
+        memo[STORED_TYPES_KEY] = found
     return found
 
 

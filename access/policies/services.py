@@ -17,6 +17,7 @@ from access.policies.types import PASSWORD, POLICY_TYPES, SESSION
 from audit.services import record
 from config.errors import Invalid
 from config.outages import is_outage
+from config.request_context import request_memo
 from orgs.models import Organization
 
 WEAKER_THAN_PLATFORM = "weaker_than_platform"
@@ -136,6 +137,9 @@ def policy_set(
 
 
 def _forget_stored_types() -> None:
+    memo = request_memo()
+    if memo is not None:
+        memo.pop(selectors.STORED_TYPES_KEY, None)
     try:
         cache.delete(selectors.STORED_TYPES_KEY)
     except Exception as exc:

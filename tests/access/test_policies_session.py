@@ -146,3 +146,38 @@ def test_a_change_reaches_open_web_sessions(world):
         assert browser.get("/account/").status_code == 200
     with time_machine.travel(timedelta(minutes=61)):
         assert browser.get("/account/").status_code == 302
+
+
+def test_stored_types_are_read_once_per_request_and_forgotten_by_a_change():
+    from django.core.cache import cache
+
+    from access.policies import selectors
+    from config.request_context import request_memo_var
+
+    token = request_memo_var.set({})  # what RequestIDMiddleware gives every request
+    try:
+        assert SESSION not in selectors.stored_types()
+        # Another process's change reaches the cache: this request keeps what it read...
+        cache.set(selectors.STORED_TYPES_KEY, frozenset({SESSION}))
+        assert SESSION not in selectors.stored_types()
+        # ...while a change made by this request is seen at once.
+        _set(None)
+        assert SESSION in selectors.stored_types()
+    finally:
+        request_memo_var.reset(token)
+    # Outside a request every read asks the cache.
+    cache.set(selectors.STORED_TYPES_KEY, frozenset())
+    assert SESSION not in selectors.stored_types()
+
+
+def test_refresh_is_a_token_request_and_keeps_its_policies(world):
+    # The refresh goes through the token callers' lean path (no web session is loaded or
+    # made) and still applies the session policy stored meanwhile.
+    pair = _token(world.member)
+    _set(None, access_token_minutes=7)
+    client = APIClient()
+    client.cookies["sessionid"] = "not-a-session"
+    response = client.post(REFRESH, {"refresh": pair["refresh"]}, format="json")
+    assert response.status_code == 200, response.content
+    assert _lifetime(response.json()["access"]) == 7 * 60
+    assert "sessionid" not in response.cookies
