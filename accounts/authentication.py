@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
-from accounts import apikey_cache, apikeys, identity_cache, selectors, sessions, tokens
+from accounts import apikey_cache, apikeys, identity_cache, jwt_codec, selectors, sessions, tokens
 from accounts.apikeys import KEY_PREFIX as API_KEY_PREFIX
 from accounts.flows.limits import consume_ip_attempt
 from accounts.flows.login import ensure_email_verified, user_may_sign_in
@@ -114,14 +114,14 @@ def _leeway_seconds() -> float:
 
 
 def _access_claims(raw: str) -> dict:
-    keys = tokens.keyset()  # a new key set (rotation) verifies every token again
+    keys = jwt_codec.keyset()  # a new key set (rotation) verifies every token again
     known = _verified.get(raw)
     if known is not None and known[0] is keys:
         claims = known[1]
         if time.time() < claims["exp"] + _leeway_seconds():
             return dict(claims)
         _verified.pop(raw, None)
-    claims = tokens.decode_typed(raw, "access")
+    claims = jwt_codec.decode_typed(raw, "access")
     if len(_verified) >= _VERIFIED_MAX:
         _verified.pop(next(iter(_verified), None), None)  # the oldest
     _verified[raw] = (keys, dict(claims))

@@ -5,7 +5,7 @@ userinfo, revocation, RP-initiated logout); Roster configures it here:
 
 - **Keys**: ID tokens are signed with Roster's JWT signing key, ``settings.JWT_SIGNING_KEYS``
   (newest first, the one list ``accounts.tokens`` signs access tokens with). Both sides name
-  a key by its RFC 7638 thumbprint, so ``/.well-known/jwks.json`` (``accounts.tokens.jwks``)
+  a key by its RFC 7638 thumbprint, so ``/.well-known/jwks.json`` (``accounts.jwt_codec.jwks``)
   is the JWKS of the provider too and verifies every ID token; a key rotation rotates both.
 - **Issuer**: ``SITE_URL``, the address discovery is served under (not the request's host,
   which a proxy may rewrite).

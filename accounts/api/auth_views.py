@@ -10,7 +10,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import hooks, selectors, sessions, tokens
+from accounts import hooks, jwt_codec, selectors, sessions, tokens
 from accounts.api import auth_serializers as s
 from accounts.api.users_serializers import UserSerializer
 from accounts.flows import login, mfa, password, signup
@@ -439,6 +439,6 @@ class JwksView(PublicView):
         auth=[],
     )
     def get(self, request):
-        response = Response(tokens.jwks())
+        response = Response(jwt_codec.jwks())
         response["Cache-Control"] = "public, max-age=300"
         return response

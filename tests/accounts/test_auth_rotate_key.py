@@ -6,7 +6,7 @@ import jwt
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts import tokens
+from accounts import jwt_codec
 from config.keys import jwt_private_keys
 from tests.accounts.test_auth_helpers import STATUS_URL, bearer, login
 
@@ -32,7 +32,7 @@ def test_rotation_of_embedded_keys(member, settings, tmp_path):
     settings.JWT_SIGNING_KEYS = jwt_private_keys(_NoEnv(), tmp_path)
 
     assert len(settings.JWT_SIGNING_KEYS) == 2
-    new_kid = tokens.keyset().signing.kid
+    new_kid = jwt_codec.keyset().signing.kid
     assert new_kid != old_kid and new_kid in out.getvalue()
     assert jwt.get_unverified_header(login(member)["access"])["kid"] == new_kid
     assert bearer(old_access).get(STATUS_URL).status_code == 200
@@ -46,7 +46,7 @@ def test_rotation_of_embedded_keys(member, settings, tmp_path):
 def test_show_lists_the_key_ids(settings):
     out = StringIO()
     call_command("rotate_jwt_key", "--show", stdout=out)
-    assert tokens.keyset().signing.kid in out.getvalue()
+    assert jwt_codec.keyset().signing.kid in out.getvalue()
 
 
 def test_environment_keys_need_an_output_path(settings, tmp_path):

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
-from accounts import tokens
+from accounts import jwt_codec
 from config.keys import _new_rsa_pem
 from tests.accounts.test_auth_helpers import STATUS_URL, bearer, error_code, login
 
@@ -103,9 +103,8 @@ def test_refresh_after_rotation_moves_the_session_to_the_new_key(member, setting
         "/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json"
     )
     assert response.status_code == 200
-    assert (
-        jwt.get_unverified_header(response.json()["access"])["kid"] == tokens.keyset().signing.kid
-    )
+    kid = jwt.get_unverified_header(response.json()["access"])["kid"]
+    assert kid == jwt_codec.keyset().signing.kid
 
 
 def test_expired_access_token_is_refused(member):
@@ -138,7 +137,7 @@ def test_hs256_signed_with_the_public_key_is_refused(member, anon_client):
     """The classic key-confusion attack: HMAC with the (public) RSA key as secret."""
     access = login(member)["access"]
     kid = jwt.get_unverified_header(access)["kid"]
-    public_pem = tokens.keyset().signing.public_key.public_bytes(
+    public_pem = jwt_codec.keyset().signing.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     header = {"alg": "HS256", "typ": "JWT", "kid": kid}
@@ -170,7 +169,7 @@ def test_token_signed_by_another_key_under_our_kid_is_refused(member):
 
 def test_wrong_audience_or_issuer_is_refused(member):
     access = login(member)["access"]
-    key = tokens.keyset().signing
+    key = jwt_codec.keyset().signing
     for change in ({"aud": "someone-else"}, {"iss": "https://evil.example"}):
         forged = jwt.encode(
             {**_claims(access), **change},
@@ -184,7 +183,7 @@ def test_wrong_audience_or_issuer_is_refused(member):
 
 def test_token_without_sid_is_refused(member):
     access = login(member)["access"]
-    key = tokens.keyset().signing
+    key = jwt_codec.keyset().signing
     claims = _claims(access)
     del claims["sid"]
     forged = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})

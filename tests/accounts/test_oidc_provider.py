@@ -23,7 +23,7 @@ from django.test import Client as DjangoClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from accounts import tokens
+from accounts import jwt_codec
 from accounts.models import User
 from accounts.services.users import user_set_status
 from audit.models import AuditEvent
@@ -213,7 +213,7 @@ def test_full_flow(provider, person, live_server):
 
     # The ID token verifies against Roster's own JWKS, under the key access tokens use.
     claims = _verify_id_token(token["id_token"], metadata, nonce="n-0042")
-    assert jwt_header_kid(token["id_token"]) == tokens.keyset().signing.kid
+    assert jwt_header_kid(token["id_token"]) == jwt_codec.keyset().signing.kid
     assert claims["sub"] == str(user.pk)
     assert claims["email"] == "ada@example.com" and claims["email_verified"] is True
     assert claims["name"] == "Ada Lovelace"
@@ -520,5 +520,5 @@ def test_id_tokens_follow_a_key_rotation(settings):
     adapter = get_adapter()
     assert adapter.get_signing_key().pem == new
     offered = [jwkkit.load_jwk_from_pem(key.pem)[0]["kid"] for key in adapter.list_private_keys()]
-    assert offered == [key["kid"] for key in tokens.jwks()["keys"]]
-    assert offered[0] == tokens.keyset().signing.kid
+    assert offered == [key["kid"] for key in jwt_codec.jwks()["keys"]]
+    assert offered[0] == jwt_codec.keyset().signing.kid

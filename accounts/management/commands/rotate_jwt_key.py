@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.tokens import rfc7638_thumbprint
+from accounts.jwt_codec import rfc7638_thumbprint
 from config.keys import _new_rsa_pem
 
 
