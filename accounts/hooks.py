@@ -8,7 +8,7 @@ from their ``AppConfig.ready()``:
     register_export_section("slots", slots_export_for_user)   # build(*, user) -> JSON-able
     register_erasure_step(slots_release_owned)                # step(*, user) -> None
 
-The export (``accounts.selectors.user_export``) writes the sections in registration order,
+The export (``accounts.export.user_export``) writes the sections in registration order,
 which is ``INSTALLED_APPS`` order, after the account's own sections and before its audit
 events. The erasure (``accounts.services.erasure.user_erase``) runs the steps inside its
 transaction, with the user row locked, after the account's access is revoked and before its

@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import apikeys, preferences, selectors, sessions
+from accounts import apikeys, export, preferences, selectors, sessions
 from accounts.flows import limits
 from accounts.forms import (
     ApiKeyCreateForm,
@@ -284,7 +284,7 @@ def data(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def data_export(request: HttpRequest) -> HttpResponse:
-    document = selectors.user_export(user=request.user)
+    document = export.user_export(user=request.user)
     response = JsonResponse(
         document,
         encoder=ExactDjangoJSONEncoder,  # usage figures are exact decimals, written as numbers

@@ -368,7 +368,7 @@ class BulkResponseSerializer(serializers.Serializer):
     results = BulkResultSerializer(many=True)
 
 
-# --- export (schema only: the document is built by accounts.selectors.user_export) -------
+# --- export (schema only: the document is built by accounts.export.user_export) -------
 
 
 class ExportSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors
+from accounts import export, selectors
 from accounts.api import users_serializers as s
 from accounts.api.filters import UserFilter
 from accounts.flows.limits import password_check_attempt
@@ -239,7 +239,7 @@ class ExportView(APIView):
         responses=s.ExportSerializer,
     )
     def get(self, request: Request) -> Response:
-        document = selectors.user_export(user=request.user)
+        document = export.user_export(user=request.user)
         response = Response(document)
         response["Content-Disposition"] = 'attachment; filename="roster-export.json"'
         return response

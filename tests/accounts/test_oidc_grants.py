@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.credentials import credentials_revoke_on_password_change
+from accounts.export import user_export
 from accounts.oidc_grants import oidc_grants_of
-from accounts.selectors import user_export
 from accounts.services.erasure import user_erase, user_request_erasure
 from audit.models import AuditEvent
 

@@ -18,6 +18,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts import selectors
+from accounts.export import user_export
 from accounts.sms import services
 from accounts.sms.backends import FileBackend, SmsUnavailable, TwilioBackend
 from accounts.sms.models import SmsCode, SmsDevice
@@ -328,7 +329,7 @@ def test_an_admin_mfa_reset_removes_the_phone(member, admin_user, sms_dir):
 
 def test_the_owners_export_lists_the_phone(member, sms_dir):
     _set_up(member, sms_dir)
-    [entry] = selectors.user_export(user=member)["mfa"]
+    [entry] = user_export(user=member)["mfa"]
     assert entry["type"] == "sms" and entry["phone"] == PHONE
 
 

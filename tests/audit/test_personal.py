@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from accounts import selectors as account_selectors
+from accounts.export import user_export
 from accounts.services.erasure import user_erase, user_request_erasure
 from accounts.services.users import user_create, user_update_profile
 from audit import receivers
@@ -118,7 +118,7 @@ def test_erasure_leaves_no_personal_data_in_the_audit_log(admin_user, client_for
     assert EMAIL in csv_text and "+16502530000" in csv_text  # the readable columns
     shown += csv_text
     # Written as the download writes it (usage figures are exact decimals).
-    shown += json.dumps(account_selectors.user_export(user=user), cls=ExactDjangoJSONEncoder)
+    shown += json.dumps(user_export(user=user), cls=ExactDjangoJSONEncoder)
     assert [value for value in PERSONAL if value not in shown] == []
     assert ERASED not in shown
 
@@ -130,7 +130,7 @@ def test_erasure_leaves_no_personal_data_in_the_audit_log(admin_user, client_for
     api = _api(admin_api, user)
     pages = _admin_pages(admin_client, user)
     csv_lines = _admin_csv(admin_client, user)
-    export = json.dumps(account_selectors.user_export(user=user), cls=ExactDjangoJSONEncoder)
+    export = json.dumps(user_export(user=user), cls=ExactDjangoJSONEncoder)
     for where, text in {
         "database": raw,
         "api": api,

@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from accounts.selectors import user_export
+from accounts.export import user_export
 from accounts.services.erasure import user_erase, user_request_erasure
 from audit.models import AuditEvent
 from support import services

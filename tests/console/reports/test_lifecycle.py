@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.test import Client as WebClient
 
-from accounts.selectors import user_export
+from accounts.export import user_export
 from accounts.services.erasure import user_erase, user_request_erasure
 from console.reports import figures, services, tasks
 from console.reports.models import Report
