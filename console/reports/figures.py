@@ -360,6 +360,10 @@ class Calculator:
                 *self._split(denied),
             ),
         ]
+        figures.append(self._median_hours_to_decision(hours))
+        return figures
+
+    def _median_hours_to_decision(self, hours: dict[date, list[float]]) -> dict:
         current, before = self._split(hours)
 
         def median(per_day: dict[date, list[float]]) -> float | None:
@@ -378,8 +382,7 @@ class Calculator:
         )
         if self.previous is not None:
             figure.update(trend(figure["value"], median(before)))
-        figures.append(figure)
-        return figures
+        return figure
 
     def figures(self, metrics: list[str]) -> list[dict]:
         out: list[dict] = []
