@@ -154,7 +154,7 @@ def token_issue(
         pair, refresh_jti = _mint(user, session, user.roles, org, rules)
         session.refresh_jti = refresh_jti
         session.save(update_fields=["refresh_jti"])
-        User.objects.filter(pk=user.pk).update(last_login=now)
+        User.objects.filter(pk=user.pk).update(last_login=now, updated_at=now)
         metadata = {"door": "api", "method": method, "session_id": str(session.pk)}
         if org is not None:
             metadata["organization"] = org.org
