@@ -48,19 +48,9 @@ def latest_base() -> Backup | None:
     )
 
 
-def backup_create(
-    *,
-    backup_type: str,
-    apps: list[str] | None = None,
-    include_files: bool = False,
-    encrypted: bool = False,
-    retention_days: int = DEFAULT_RETENTION_DAYS,
-    actor: Any = None,
-    request=None,
-    run: bool = True,
-) -> Backup:
-    """Record a pending backup (queued for a worker when ``run``)."""
-    apps = sorted(set(apps or []))
+def _check_request(backup_type: str, apps: list[str], retention_days: int, encrypted: bool) -> None:
+    """What a backup request may ask: 400 ``Invalid`` or 409 ``Conflict`` before anything
+    is written."""
     if backup_type not in Backup.Type.values:
         raise Invalid("invalid_choice", f"Unknown backup type '{backup_type}'.", "backup_type")
     if backup_type == Backup.Type.SELECTIVE and not apps:
@@ -81,6 +71,22 @@ def backup_create(
             "encryption_not_configured",
             "Encryption needs BACKUP_ENCRYPTION_KEYS in the server's environment.",
         )
+
+
+def backup_create(
+    *,
+    backup_type: str,
+    apps: list[str] | None = None,
+    include_files: bool = False,
+    encrypted: bool = False,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    actor: Any = None,
+    request=None,
+    run: bool = True,
+) -> Backup:
+    """Record a pending backup (queued for a worker when ``run``)."""
+    apps = sorted(set(apps or []))
+    _check_request(backup_type, apps, retention_days, encrypted)
     with transaction.atomic():
         base = None
         if backup_type == Backup.Type.INCREMENTAL:
