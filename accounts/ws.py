@@ -18,14 +18,16 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib import auth
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework import exceptions
 from rest_framework.request import Request
 
 from accounts import apikeys, selectors, sessions
 from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
 from accounts.flows.login import user_may_sign_in
+from accounts.i18n import language_of
 from accounts.models import ApiKey
+from accounts.preferences import preferences_of
 from config.errors import DomainError
 from notifications.ws_hooks import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Identity, Refused
 
@@ -81,8 +83,17 @@ def authenticate_cookie(session_key: str) -> Identity | None:
         return None
     if not user_may_sign_in(user):
         raise Refused(CLOSE_FORBIDDEN, "account_inactive", "This account is not active.")
+    prefs, language = preferences_of(user), language_of(user)
+
+    def when(moment: datetime) -> str:
+        with translation.override(language):
+            return prefs.format(moment)
+
     return Identity(
-        user=user, method="session", recheck=lambda: _recheck_cookie(session_key, user.pk)
+        user=user,
+        method="session",
+        recheck=lambda: _recheck_cookie(session_key, user.pk),
+        when=when,
     )
 
 

@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
@@ -223,6 +224,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         key = message["notification"]["id"]
         if key in self.sent:
             return
+        when = self.identity.when if self.identity is not None else None
+        if when is not None:
+            notification = message["notification"]
+            moment = datetime.fromisoformat(notification["created_at"])
+            message = {**message, "notification": {**notification, "when": when(moment)}}
         now = time.monotonic()
         self.sent[key] = now
         if len(self.sent) > 2000:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # The close codes an authenticator's refusal or recheck answers with.
@@ -32,6 +33,9 @@ class Identity:
     method: str  # "jwt" | "api_key" | "session"
     # None while the credential holds; else the close code (4401 ended, 4403 suspended).
     recheck: Callable[[], int | None]
+    # A page's socket (the session cookie): a time as this person reads it on the pages, for
+    # each notification's ``when`` (the live list shows what a reload would). None: no ``when``.
+    when: Callable[[datetime], str] | None = None
 
 
 _hooks: dict[str, Callable] = {}

@@ -12,6 +12,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -106,6 +107,26 @@ def test_session_cookie_of_a_same_origin_page_and_a_foreign_origin(server):
     with pytest.raises(InvalidStatus) as refused:
         connect(server["url"], origin="http://evil.example", additional_headers=cookie)
     assert refused.value.response.status_code == 403
+
+
+def test_a_page_socket_gives_each_notification_its_time_as_the_pages_show_it(server):
+    host = server["url"].split("/")[2]
+    cookie = {"Cookie": f"sessionid={server['cookie']}"}
+    with connect(
+        server["url"], origin=f"http://{host}", additional_headers=cookie, open_timeout=10
+    ) as ws:
+        assert _recv(ws)["type"] == "connection"
+        made = _side(server["env"], "notify", server["ada"], "Timed")["id"]
+        got = _recv(ws, 10)["notification"]
+    assert got["id"] == made
+    tokyo = datetime.fromisoformat(got["created_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    clock = tokyo.strftime("%I:%M %p").lstrip("0")
+    assert got["when"] == f"{tokyo:%d/%m/%Y} {clock} JST"
+    # A program's socket (a token) gets the data only.
+    with _open_with_token(server, server["token"]) as ws:
+        assert _recv(ws)["type"] == "connection"
+        _side(server["env"], "notify", server["ada"], "Untimed")
+        assert "when" not in _recv(ws, 10)["notification"]
 
 
 def test_a_socket_that_does_not_authenticate_within_10_s_is_closed(server):

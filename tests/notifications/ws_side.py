@@ -1,7 +1,8 @@
 """The server side of tests/notifications/test_ws.py, run as its own process against the
 web server's database: ``python tests/notifications/ws_side.py <command> [args]`` prints JSON.
 
-- ``setup``: verified users: Ada, owner of an organization and lead of its one team; Bob,
+- ``setup``: verified users: Ada (times in Tokyo, day first, 12-hour clock), owner of an
+  organization and lead of its one team; Bob,
   outside it; Cy, to be suspended. For Ada two access tokens on sessions of their own (one
   to revoke), a session cookie, an API key with ``notifications:read`` and one without; for
   Bob and Cy an access token each.
@@ -29,6 +30,7 @@ from django.test import Client  # noqa: E402
 
 from accounts import apikeys, sessions, tokens  # noqa: E402
 from accounts.models import ApiSession, User  # noqa: E402
+from accounts.services.settings import settings_update  # noqa: E402
 from accounts.services.users import user_set_status  # noqa: E402
 from notifications.kinds import Kind  # noqa: E402
 from notifications.services import notify  # noqa: E402
@@ -44,6 +46,10 @@ def _user(email: str) -> User:
 
 def setup() -> dict:
     ada, bob, cy = _user("ada@example.com"), _user("bob@example.com"), _user("cy@example.com")
+    # Ada reads times in Tokyo, day first, on a 12-hour clock (what a page's socket says).
+    ada.timezone = "Asia/Tokyo"
+    ada.save(update_fields=["timezone"])
+    settings_update(user=ada, values={"date_format": "dmy", "time_format": "12h"}, actor=ada)
     org = org_create(name="Ada's", actor=ada)
     team = team_create(organization=org, actor=ada, name="Platform")  # Ada leads it
     client = Client()

@@ -8,6 +8,7 @@ pages show the same count on each load.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,11 @@ def test_bell_and_list_update_live_when_an_access_request_arrives(browser, serve
         expect(newest).to_contain_text("Access request to review")  # the kind's label
         expect(newest).to_contain_text("bob@example.com asks for write access")
         assert newest.get_attribute("data-notification-id") != first_id
+        # Its time as a reload would show it (the person's format: here the defaults, ISO
+        # and 24 hours in UTC), not the browser's own rendering.
+        expect(newest.locator('[data-field="when"]')).to_have_text(
+            re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$")
+        )
         newest.get_by_role("button", name="Mark read").click()
         expect(page).to_have_url(f"{base}/account/notifications/")
         expect(count).to_have_text("1")

@@ -69,7 +69,10 @@
       item.setAttribute("data-notification-id", notification.id);
       fill(item, "title", notification.title);
       fill(item, "kind", kinds[notification.kind] || notification.kind);
-      fill(item, "when", new Date(notification.created_at).toLocaleString(pageLanguage()));
+      // ``when``: the time as the pages show it (the person's zone and formats), which the
+      // server adds on a page's socket; the browser's own rendering is a fallback only.
+      fill(item, "when", notification.when ||
+        new Date(notification.created_at).toLocaleString(pageLanguage()));
       var message = item.querySelector('[data-field="message"]');
       if (notification.message) {
         message.textContent = notification.message;
