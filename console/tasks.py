@@ -12,7 +12,7 @@ from console.backups import services
 def run_backup(backup_id: str) -> None:
     """Take the backup, then queue its proof. A second run of the same id does nothing."""
     backup = services.backup_run(backup_id=backup_id)
-    if backup.status == backup.Status.READY and backup.verified_at is None:
+    if backup is not None and backup.status == backup.Status.READY and backup.verified_at is None:
         transaction.on_commit(lambda: verify_backup.delay(backup_id))
 
 

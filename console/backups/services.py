@@ -126,14 +126,22 @@ def backup_create(
     return backup
 
 
-def backup_run(*, backup_id: uuid.UUID | str) -> Backup:
-    """Take the snapshot and write the file. Safe to run twice: only a pending backup runs."""
+def _store(backup: Backup, fields: tuple[str, ...]) -> bool:
+    """Write ``fields`` of ``backup``; False when its row is gone (an admin may delete a
+    backup while a worker takes or proves it: the worker's result then has nowhere to go)."""
+    values = {field: getattr(backup, field) for field in fields}
+    return Backup.objects.filter(pk=backup.pk).update(**values) == 1
+
+
+def backup_run(*, backup_id: uuid.UUID | str) -> Backup | None:
+    """Take the snapshot and write the file. Safe to run twice: only a pending backup runs.
+    None when the backup was deleted before its turn."""
     with transaction.atomic():
         updated = Backup.objects.filter(pk=backup_id, status=Backup.Status.PENDING).update(
             status=Backup.Status.RUNNING
         )
-    backup = Backup.objects.get(pk=backup_id)
-    if not updated:
+    backup = Backup.objects.filter(pk=backup_id).first()
+    if backup is None or not updated:
         return backup
     try:
         header = _write(backup)
@@ -155,17 +163,10 @@ def backup_run(*, backup_id: uuid.UUID | str) -> Backup:
         backup.key_id = header["key_id"] or ""
         backup.manifest = header["tables"]
         backup.finished_at = timezone.now()
-        backup.save(
-            update_fields=[
-                "status",
-                "size",
-                "sha256",
-                "key_id",
-                "manifest",
-                "snapshot_at",
-                "finished_at",
-            ]
-        )
+        fields = ("status", "size", "sha256", "key_id", "manifest", "snapshot_at", "finished_at")
+        if not _store(backup, fields):
+            backup_path(backup).unlink(missing_ok=True)  # deleted meanwhile: no file left over
+            return backup
         record(
             action="console.backup.completed",
             target=backup,
@@ -344,10 +345,10 @@ def prove(path: Path) -> dict[str, Any]:
         drop()
 
 
-def backup_verify(*, backup_id: uuid.UUID | str) -> Backup:
-    """Prove the backup restores; store and audit the result."""
-    backup = Backup.objects.get(pk=backup_id)
-    if backup.status != Backup.Status.READY:
+def backup_verify(*, backup_id: uuid.UUID | str) -> Backup | None:
+    """Prove the backup restores; store and audit the result (None: deleted meanwhile)."""
+    backup = Backup.objects.filter(pk=backup_id).first()
+    if backup is None or backup.status != Backup.Status.READY:
         return backup
     try:
         detail = prove(backup_path(backup))
@@ -357,7 +358,8 @@ def backup_verify(*, backup_id: uuid.UUID | str) -> Backup:
         backup.verified_at = timezone.now()
         backup.verified_ok = bool(detail.get("ok"))
         backup.verified_detail = detail
-        backup.save(update_fields=["verified_at", "verified_ok", "verified_detail"])
+        if not _store(backup, ("verified_at", "verified_ok", "verified_detail")):
+            return backup  # deleted while it was being proved: nothing to record
         record(
             action="console.backup.verified",
             target=backup,

@@ -399,3 +399,22 @@ def test_backup_incremental_holds_the_changed_user_only():
     assert sorted(users_section["head"]["present"]) == sorted(str(u.pk) for u in users)
     settings_rows = sections["accounts.usersetting"]["records"]
     assert [r["fields"]["user"] for r in settings_rows] == [str(users[1].pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_deleted_while_a_worker_proves_or_takes_it_ends_quietly(monkeypatch):
+    backup = take("full")
+    proving = services.prove
+
+    def deleted_meanwhile(path):
+        # An admin deletes the backup while the worker restores it into the scratch database.
+        services.backup_delete(backup=Backup.objects.get(pk=backup.pk))
+        return proving(path) if path.exists() else {"ok": False, "error": "gone"}
+
+    monkeypatch.setattr(services, "prove", deleted_meanwhile)
+    services.backup_verify(backup_id=backup.id)  # no error: its result has nowhere to go
+    assert not Backup.objects.filter(pk=backup.pk).exists()
+    assert not AuditEvent.objects.filter(action="console.backup.verified").exists()
+    # A task for a backup that is gone does nothing.
+    assert services.backup_verify(backup_id=backup.id) is None
+    assert services.backup_run(backup_id=backup.id) is None
