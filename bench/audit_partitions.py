@@ -24,13 +24,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PSQL = ["psql", "-qAt", "-h", "127.0.0.1", "-U", "postgres"]
 DB_BEFORE, DB_AFTER = "bench_audit_one_table", "bench_audit_partitioned"
 
 
@@ -50,29 +48,17 @@ def _env(database: str) -> dict[str, str]:
 
 
 def _psql(sql: str, database: str = "postgres") -> str:
-    return subprocess.run(
-        [*PSQL, "-d", database, "-c", sql], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    return harness.psql(sql, database)
 
 
 def _phase(database: str, phase: str, events: int) -> dict:
-    out = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/python"),
-            str(Path(__file__).resolve()),
-            "--phase",
-            phase,
-            "--events",
-            str(events),
-        ],
-        cwd=ROOT,
-        env=_env(database),
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        raise SystemExit(f"{phase} on {database} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    return harness.run_phase(Path(__file__).resolve(), phase, events, cwd=ROOT, env=_env(database))
 
 
 # --- phases, run inside Django ---------------------------------------------------------------

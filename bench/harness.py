@@ -415,3 +415,31 @@ class BenchContext:
         if status != 201:
             raise RuntimeError(f"api key request failed: {status} {body}")
         return body["key"]
+
+
+# --- offline benches run in phases (bench/*_partitions.py) ---------------------------------
+
+PSQL = ["psql", "-qAt", "-h", "127.0.0.1", "-U", "postgres"]
+
+
+def psql(sql: str, database: str = "postgres") -> str:
+    """One statement through psql on the local server; its output."""
+    return subprocess.run(
+        [*PSQL, "-d", database, "-c", sql], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def run_phase(script: Path, phase: str, events: int, *, cwd: Path, env: dict) -> dict:
+    """Run ``script --phase PHASE --events N`` in a process of its own (its own Django, on the
+    database ``env`` names) and return the JSON its last line prints."""
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), str(script), "--phase", phase, "--events", str(events)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        name = env.get("DATABASE_URL", "").rsplit("/", 1)[-1]
+        raise SystemExit(f"{phase} on {name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -26,13 +26,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PSQL = ["psql", "-qAt", "-h", "127.0.0.1", "-U", "postgres"]
 DB_BEFORE, DB_AFTER = "bench_usage_one_table", "bench_usage_partitioned"
 USER_EMAIL = "usage-partitions@example.com"
 
@@ -53,9 +51,10 @@ def _env(tree: Path, database: str, extra_path: str = "") -> dict[str, str]:
 
 
 def _psql(sql: str, database: str = "postgres") -> str:
-    return subprocess.run(
-        [*PSQL, "-d", database, "-c", sql], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    return harness.psql(sql, database)
 
 
 # Packages the before tree needs that this checkout's .venv no longer has (--before-deps).
@@ -63,23 +62,11 @@ _before_deps = {"path": ""}
 
 
 def _phase(tree: Path, database: str, phase: str, events: int) -> dict:
-    out = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/python"),
-            str(Path(__file__).resolve()),
-            "--phase",
-            phase,
-            "--events",
-            str(events),
-        ],
-        cwd=tree,
-        env=_env(tree, database, _before_deps["path"] if tree != ROOT else ""),
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        raise SystemExit(f"{phase} on {database} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    env = _env(tree, database, _before_deps["path"] if tree != ROOT else "")
+    return harness.run_phase(Path(__file__).resolve(), phase, events, cwd=tree, env=env)
 
 
 # --- phases, run inside a tree's Django ------------------------------------------------------
