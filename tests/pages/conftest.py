@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -107,6 +108,54 @@ def reseed() -> None:
                 editor = SimpleNamespace(connection=connection, execute=lambda *a, **k: None)
                 operation.code(apps, editor)
     sync_role_permissions()
+
+
+class _InFlight:
+    """Counts the live server's requests in progress, so a test's end can wait for them.
+
+    The browser may still have a request running on the server (a page's socket retrying, a
+    late fetch) when a test ends. On SQLite in memory the server's threads share the test's
+    connection, and the flush that empties the tables between transactional tests fails with
+    "database table is locked" while such a request holds a cursor; every later test then
+    starts on the leftovers. So the test's end waits until the server is idle.
+    """
+
+    def __init__(self, httpd):
+        self.count = 0
+        self.idle = threading.Condition()
+        serve_one = httpd.process_request_thread
+
+        def counted(request, client_address):
+            with self.idle:
+                self.count += 1
+            try:
+                serve_one(request, client_address)
+            finally:
+                with self.idle:
+                    self.count -= 1
+                    self.idle.notify_all()
+
+        httpd.process_request_thread = counted
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.count == 0, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _server_idle_before_flush(request):
+    """Set up before the browser's fixtures, so it ends after their pages and contexts are
+    closed and before the database is emptied; see ``_InFlight``."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("live_server")
+    httpd = server.thread.httpd
+    in_flight = getattr(httpd, "roster_in_flight", None)
+    if in_flight is None:
+        in_flight = httpd.roster_in_flight = _InFlight(httpd)
+    yield
+    in_flight.wait_idle()
 
 
 @pytest.fixture
