@@ -18,6 +18,12 @@ tar -x -C /tmp/before``; it uses this checkout's .venv). In one run, on this mac
 Figures, not assertions; the databases are dropped at the end unless ``--keep``. The
 measurements change the databases (ingestion, retention): ``--reuse`` is for kept databases
 that were never measured (e.g. a run whose measuring step failed).
+
+``--partitioned-only [--database NAME]`` measures this tree alone at sizes where a second
+copy and the conversion do not fit the time or the disk (50 million events): one database
+migrated by this tree, its months created 5 back, seeded straight into the partitions (the
+keyed events' keys into the keys table, as migration 0004 copies them), then measured as
+above, with the size of each partition.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_BEFORE, DB_AFTER = "bench_usage_one_table", "bench_usage_partitioned"
+DB_ONLY = "bench_usage_partitioned_only"
+KEYS_FROM_EVENTS = (
+    "INSERT INTO usage_idempotencykey "
+    "(user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at, recorded_at) "
+    "SELECT user_id, idempotency_key, meter_id, quantity, slot_id, occurred_at, received_at "
+    "FROM usage_usageevent WHERE idempotency_key IS NOT NULL"
+)
 USER_EMAIL = "usage-partitions@example.com"
 
 
@@ -94,12 +107,30 @@ def phase_migrate(events: int) -> dict:
     return {"migrate_seconds": time.perf_counter() - started}
 
 
+def _partitioned(cursor) -> bool:
+    cursor.execute(
+        "SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'usage_usageevent'::regclass"
+    )
+    return cursor.fetchone() is not None
+
+
 def phase_seed(events: int) -> dict:
+    from datetime import UTC, datetime
+
     from django.db import connection
 
     from usage.models import Meter
 
     user = _user()
+    figures: dict = {}
+    with connection.cursor() as cursor:
+        partitioned = _partitioned(cursor)
+    if partitioned:
+        # Seeded straight into this tree's partitions: the 120 days need their months
+        # (the migration created them from the oldest stored event, and there was none).
+        from usage.sql.postgresql import ensure_partitions
+
+        ensure_partitions(datetime.now(UTC), months_ahead=3, months_back=5)
     meters = list(
         Meter.objects.filter(
             key__in=("api.requests", "tokens.input", "tokens.output", "compute.seconds")
@@ -130,6 +161,11 @@ def phase_seed(events: int) -> dict:
                     "last": min(first + chunk, events),
                 },
             )
+        figures["events_seconds"] = time.perf_counter() - started
+        if partitioned:
+            keys_started = time.perf_counter()
+            cursor.execute(KEYS_FROM_EVENTS)
+            figures["keys_seconds"] = time.perf_counter() - keys_started
         for table, unit in (("usage_hourlyrollup", "hour"), ("usage_dailyrollup", "day")):
             cursor.execute(
                 f"""
@@ -151,7 +187,8 @@ def phase_seed(events: int) -> dict:
             [user.pk, meters[0]],
         )
         cursor.execute("VACUUM ANALYZE")
-    return {"seed_seconds": time.perf_counter() - started}
+    figures["seed_seconds"] = time.perf_counter() - started
+    return figures
 
 
 def phase_measure(events: int) -> dict:
@@ -180,6 +217,12 @@ def phase_measure(events: int) -> dict:
             "to_regclass('usage_retiredidempotencykey')))"
         )
         figures["keys_table_bytes"] = int(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT c.relname, c.reltuples::bigint, pg_table_size(c.oid), "
+            "pg_indexes_size(c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'usage_usageevent'::regclass ORDER BY c.relname"
+        )
+        figures["partitions"] = [list(row) for row in cursor.fetchall()]
 
     meter = Meter.objects.get(key="tokens.input")
     times = []
@@ -237,6 +280,12 @@ def main() -> int:
         "--reuse", action="store_true", help="measure the databases a --keep run left"
     )
     parser.add_argument(
+        "--partitioned-only",
+        action="store_true",
+        help="measure this tree alone on one database (no --before, no conversion)",
+    )
+    parser.add_argument("--database", default=DB_ONLY, help="with --partitioned-only")
+    parser.add_argument(
         "--before-deps",
         default="",
         help="a directory of packages the before tree needs and .venv lacks (pip --target)",
@@ -247,6 +296,10 @@ def main() -> int:
         print(json.dumps(globals()[f"phase_{args.phase}"](args.events)))
         return 0
 
+    if args.partitioned_only:
+        return _partitioned_only(args.database, args.events, keep=args.keep, reuse=args.reuse)
+    if args.before is None:
+        parser.error("--before is required (or --partitioned-only)")
     before, after = args.before.resolve(), ROOT
     _before_deps["path"] = args.before_deps
     if not args.reuse:
@@ -266,6 +319,41 @@ def main() -> int:
         "one table (before)": _phase(before, DB_BEFORE, "measure", args.events),
         "partitioned (after)": _phase(after, DB_AFTER, "measure", args.events),
     }
+    _print_table(args.events, results)
+    if not args.keep:
+        for database in (DB_BEFORE, DB_AFTER):
+            _psql(f"DROP DATABASE IF EXISTS {database}")
+    return 0
+
+
+def _partitioned_only(database: str, events: int, *, keep: bool, reuse: bool) -> int:
+    if not reuse:
+        _psql(f"DROP DATABASE IF EXISTS {database}")
+        _psql(f"CREATE DATABASE {database}")
+        migrated = _phase(ROOT, database, "migrate", events)
+        print(f"migrated in {migrated['migrate_seconds']:.0f} s", flush=True)
+        seed = _phase(ROOT, database, "seed", events)
+        print(
+            f"seeded {events:,} events in {seed['seed_seconds']:.0f} s (events "
+            f"{seed['events_seconds']:.0f} s = {events / seed['events_seconds']:,.0f}/s, "
+            f"their keys {seed['keys_seconds']:.0f} s, rollups and VACUUM ANALYZE the rest)",
+            flush=True,
+        )
+    figures = _phase(ROOT, database, "measure", events)
+    _print_table(events, {"partitioned by month": figures})
+    print("\npartition                       rows (est.)   table MiB   indexes MiB   bytes/row")
+    for name, rows, table_bytes, index_bytes in figures["partitions"]:
+        per_row = (table_bytes + index_bytes) / rows if rows > 0 else 0
+        print(
+            f"{name:30} {rows:12,} {table_bytes / 2**20:11,.0f} {index_bytes / 2**20:13,.0f}"
+            f" {per_row:11,.0f}"
+        )
+    if not keep:
+        _psql(f"DROP DATABASE IF EXISTS {database}")
+    return 0
+
+
+def _print_table(events: int, results: dict[str, dict]) -> None:
     rows = [
         ("events table + indexes", lambda f: f"{f['events_table_bytes'] / 2**30:.2f} GiB"),
         ("idempotency keys table", lambda f: f"{f['keys_table_bytes'] / 2**30:.2f} GiB"),
@@ -280,14 +368,10 @@ def main() -> int:
             lambda f: f"{f['purged_events']:,} events in {f['purge_seconds']:.1f} s",
         ),
     ]
-    print(f"\n{args.events:,} events over 120 days, one user")
+    print(f"\n{events:,} events over 120 days, one user")
     print(f"{'':38}" + "".join(f"{name:>28}" for name in results))
     for label, fmt in rows:
         print(f"{label:38}" + "".join(f"{fmt(f):>28}" for f in results.values()))
-    if not args.keep:
-        for database in (DB_BEFORE, DB_AFTER):
-            _psql(f"DROP DATABASE IF EXISTS {database}")
-    return 0
 
 
 if __name__ == "__main__":
