@@ -1,8 +1,10 @@
-from django.urls import include, path
+from django.urls import include
+
+from config.url_routing import routed
 
 # The sign-in routes come first: /users/me/sessions and /users/me/api-keys must win over
 # /users/{id}.
 urlpatterns = [
-    path("", include("accounts.api.urls_auth")),
-    path("", include("accounts.api.urls_users")),
+    routed(include("accounts.api.urls_auth")),
+    routed(include("accounts.api.urls_users")),
 ]
