@@ -18,11 +18,23 @@ class UserManager(BaseUserManager):
         return self.get(email__iexact=normalize_email(email))
 
     def _create_user(
-        self, email: str, password: str | None, *, password_hash: str | None = None, **extra
+        self,
+        email: str,
+        password: str | None,
+        *,
+        password_hash: str | None = None,
+        unique_checked: bool = False,
+        **extra,
     ):
         """``password_hash`` is a password already hashed (``make_password``), so that a
         caller can do the argon2 work before opening its transaction: on SQLite a
-        write transaction holds the database's one write lock until it commits."""
+        write transaction holds the database's one write lock until it commits.
+
+        ``unique_checked``: the caller has checked that the email address and the username
+        are free and turns the database's refusal (``IntegrityError``, a concurrent
+        creation) into its answer, as sign-up does; the fields are still validated, but the
+        uniqueness and the model's constraints are left to the database instead of being
+        asked again (five queries before the insert)."""
         if not email:
             raise ValueError("An email address is required.")
         username = (extra.pop("username", None) or "").strip() or None
@@ -33,7 +45,11 @@ class UserManager(BaseUserManager):
             user.set_password(password)
         else:
             user.set_unusable_password()
-        user.full_clean(exclude=["password"])
+        user.full_clean(
+            exclude=["password"],
+            validate_unique=not unique_checked,
+            validate_constraints=not unique_checked,
+        )
         user.save(using=self._db)
         from accounts.roles import assign_default_role
 

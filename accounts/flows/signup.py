@@ -11,6 +11,7 @@ from allauth.core import context as allauth_context
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
 from accounts.flows.limits import consume, consume_or_429
 from accounts.flows.login import email_verification_mandatory
@@ -18,6 +19,10 @@ from accounts.models import User
 from accounts.services.fields import clean_text
 from audit.services import record
 from config.errors import Conflict, Forbidden
+
+# Where allauth keeps a verified address for the sign-up to come (allauth's adapter,
+# ``stash_verified_email``).
+_STASHED_EMAIL = "account_verified_email"
 
 
 def _validation_errors(exc: ValidationError, attr: str) -> ValidationError:
@@ -62,9 +67,22 @@ def send_signup_mail(request, *, email: str, address: EmailAddress | None) -> No
         )
 
 
+def _username_taken(username: str) -> bool:
+    """Case-insensitive, through the users' unique index on ``LOWER(username)`` (allauth's
+    own check compares ``UPPER(...)``, a table scan on PostgreSQL)."""
+    return (
+        User.objects.alias(username_lower=Lower("username"))
+        .filter(username_lower=username.lower())
+        .exists()
+    )
+
+
 def _clean_username(adapter, username: str) -> str:
     try:
-        username = adapter.clean_username(username)
+        # allauth's validators and blacklist; whether it is taken is asked below.
+        username = adapter.clean_username(username, shallow=True)
+        if _username_taken(username):
+            raise adapter.validation_error("username_taken")
         User(username=username).clean_fields(
             exclude=[f.name for f in User._meta.fields if f.name != "username"]
         )
@@ -93,9 +111,15 @@ def _clean(adapter, *, email: str, password: str, username: str | None, display_
 
 
 def _email_taken(email: str) -> bool:
+    """Whether ``email`` (cleaned: lower case) is an account's or any account's address.
+
+    Each question is asked through an index: the users' unique index on ``LOWER(email)``,
+    and allauth's index on the address, which allauth keeps lower-cased and looks up as such
+    (``EmailAddress.objects.lookup``). ``email__iexact`` compares ``UPPER(...)`` on
+    PostgreSQL, which no index serves: two table scans on every sign-up."""
     return (
-        User.objects.filter(email__iexact=email).exists()
-        or EmailAddress.objects.filter(email__iexact=email).exists()
+        User.objects.alias(email_lower=Lower("email")).filter(email_lower=email).exists()
+        or EmailAddress.objects.lookup([email]).exists()
     )
 
 
@@ -132,28 +156,61 @@ def user_register(
         raise Conflict("email_taken", "An account with this email address exists.", attr="email")
     # Hashed before the transaction: on SQLite (IMMEDIATE transactions) the write lock would
     # otherwise be held through argon2, and concurrent sign-ups would hash one at a time.
-    user = _create_user(
+    created = _create_user(
         request,
         email=email,
         password_hash=make_password(password),
         username=username,
         display_name=display_name,
     )
-    if user is None:
+    if created is None:
         return None
-    if account_settings.EMAIL_VERIFICATION != account_settings.EmailVerificationMethod.NONE:
-        address = EmailAddress.objects.get_primary(user)
-        if address is not None:
-            send_signup_mail(request, email=address.email, address=address)
+    user, address = created
+    if (
+        address is not None
+        and account_settings.EMAIL_VERIFICATION != account_settings.EmailVerificationMethod.NONE
+    ):
+        send_signup_mail(request, email=address.email, address=address)
+    return user
+
+
+def _setup_email(request, user: User) -> EmailAddress | None:
+    """allauth's ``setup_user_email`` (the account's primary address; a verified address
+    the session has stashed, e.g. from an invitation, is honoured as on the page), without
+    saving the session for nothing: allauth sets its stash to None even when there was none,
+    which would create a session row (and a second write transaction) and send a cookie to
+    an API caller on every sign-up. When nothing was stashed the session is left as it was."""
+    django_request = getattr(request, "_request", request)
+    session = getattr(django_request, "session", None)
+    if session is None or session.get(_STASHED_EMAIL):
+        return setup_user_email(django_request, user, [])
+    present, modified = _STASHED_EMAIL in session, session.modified
+    address = setup_user_email(django_request, user, [])
+    if not present:
+        del session[_STASHED_EMAIL]
+    session.modified = modified
+    return address
+
+
+def _as_created(user: User, *, address: EmailAddress | None) -> User:
+    """``user`` with two flags of the user object (accounts.selectors.user_as_dict) as this
+    sign-up left them, so the answer does not ask the database again: the address's
+    verification, and no second factor (the account did not exist before this request).
+    Its roles are read as for any user object."""
+    user.email_verified_flag = (
+        address is not None and address.verified and address.email.lower() == user.email.lower()
+    )
+    user.mfa_enabled_flag = False
     return user
 
 
 def _create_user(
     request, *, email: str, password_hash: str, username: str | None, display_name: str
-) -> User | None:
+) -> tuple[User, EmailAddress | None] | None:
     """The new account, its email address and the ``user.created`` event, in one
-    transaction. When a concurrent sign-up wins the race for the address or the username:
-    409, or ``None`` (its owner mailed) where sign-up hides taken addresses."""
+    transaction; the account (its flags set, :func:`_as_created`) and its primary address.
+    When a concurrent sign-up wins the race for the address or the username: 409, or
+    ``None`` (its owner mailed) where sign-up hides taken addresses."""
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -162,8 +219,10 @@ def _create_user(
                 password_hash=password_hash,
                 username=username or None,
                 display_name=display_name,
+                # Checked by user_register; a concurrent creation is the IntegrityError below.
+                unique_checked=True,
             )
-            setup_user_email(getattr(request, "_request", request), user, [])
+            address = _setup_email(request, user)
             record(
                 action="user.created",
                 actor=user,
@@ -180,4 +239,4 @@ def _create_user(
         raise Conflict(
             "email_taken", "An account with this email address exists.", attr="email"
         ) from None
-    return user
+    return _as_created(user, address=address), address
