@@ -88,7 +88,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIDMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Request counts and latencies by view, method and status (config/metrics.py).
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # ETag on every GET (a hash of the body) and 304 for a matching If-None-Match. It must
     # see the final body, so it sits outside everything that may change it; streamed
@@ -122,8 +123,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ApiErrorMiddleware",
     "config.api.throttling.RateLimitHeadersMiddleware",
-    # django-prometheus's, each labelled series looked up once (config/metrics.py).
-    "config.metrics.CachedLabelsPrometheusAfterMiddleware",
+    # Counts the exceptions views raise, before ApiErrorMiddleware answers them.
+    "config.metrics.ViewExceptionMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
