@@ -44,7 +44,7 @@ from accounts.services.users import (
 )
 from audit.admin_mixins import AdminAuditMixin, record_admin_export
 from audit.personal import attach_revealed
-from audit.selectors import events_of, events_visible_to
+from audit.selectors import NEWEST_FIRST, events_of, events_visible_to
 from config.errors import DomainError
 
 RECENT_AUDIT_EVENTS = 20
@@ -172,7 +172,7 @@ class UserAdmin(UserActionsMixin, AdminAuditMixin, ImportExportMixin, admin.Mode
             return "—"
         # The audit log's one visibility rule: a manager sees only the events they took part in.
         visible = events_of(obj) & events_visible_to(getattr(obj, "_audit_viewer", None))
-        events = attach_revealed(visible.order_by("-id")[:RECENT_AUDIT_EVENTS])
+        events = attach_revealed(visible.order_by(*NEWEST_FIRST)[:RECENT_AUDIT_EVENTS])
         if not events:
             return "No events."
         rows = format_html_join(

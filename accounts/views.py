@@ -31,7 +31,7 @@ from accounts.services.erasure import user_request_erasure
 from accounts.services.fields import known_locales, timezones
 from accounts.services.settings import settings_update
 from accounts.services.users import user_update_profile
-from audit.selectors import events_of
+from audit.selectors import security_log_page
 from config.api.renderers import ExactDjangoJSONEncoder
 from config.errors import DomainError, TooManyRequests
 from config.views import too_many_requests
@@ -255,21 +255,12 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 def security_log(request: HttpRequest) -> HttpResponse:
     # Admins may see every event elsewhere; this page is always one's own log.
     page_size = preferences.current().page_size  # the user's "page_size" preference
-    events = events_of(request.user)
     before = request.GET.get("before", "")
-    if before.isdigit() and len(before) < 19:
-        events = events.filter(id__lt=int(before))
-    rows = list(events.order_by("-id")[: page_size + 1])
-    more = len(rows) > page_size
-    rows = rows[:page_size]
+    rows, older = security_log_page(request.user, before=before, size=page_size)
     return render(
         request,
         "roster/security_log.html",
-        {
-            "events": rows,
-            "older": rows[-1].id if more else None,
-            "is_first_page": not before,
-        },
+        {"events": rows, "older": older, "is_first_page": not before},
     )
 
 

@@ -4,6 +4,7 @@ import uuid
 
 import pgtrigger
 from django.db import models
+from django.db.models.sql.where import AND
 
 
 class AppendOnlyError(Exception):
@@ -21,27 +22,83 @@ class _NotASealingUpdate(pgtrigger.Condition):
         return f"(OLD.seq IS NOT NULL OR NEW.seq IS NULL OR NEW.seal = '' OR {other_columns})"
 
 
+# The orderings a person's slice is merged in (the API and the security log page by time).
+_MERGED_ORDERINGS = {
+    ("-id",): (True, lambda e: e.pk),
+    ("id",): (False, lambda e: e.pk),
+    ("-occurred_at", "-id"): (True, lambda e: (e.occurred_at, e.pk)),
+    ("occurred_at", "id"): (False, lambda e: (e.occurred_at, e.pk)),
+}
+
+
+def _involvement(user_id: str) -> models.Q:
+    return models.Q(actor_id=user_id) | models.Q(target_id=user_id)
+
+
 class AuditEventQuerySet(models.QuerySet):
-    # Set by ``involving``: the user whose events these are, read as two merged index scans.
+    # Set by ``involving``: the user whose events these are, read as two merged index scans,
+    # and where the OR of actor and target sits among the query's top-level conditions.
     _involving: str | None = None
+    _involving_at: int | None = None
 
     def involving(self, user_id: str) -> AuditEventQuerySet:
         """Events where ``user_id`` is the actor or the target (a person's security log).
 
         Newest-first pages of an OR make PostgreSQL walk the whole log backwards along the
         primary key until it has found enough of this person's events, however old they
-        are. A slice of this queryset ordered by id is read instead as two range scans, one
-        on (actor_id, id) and one on (target_id, id), each limited to the slice, merged here.
-        Both keep the OR, so nobody else's event can come through either scan.
+        are. A slice of this queryset ordered by id, or by (occurred_at, id), is read instead
+        as two range scans, one on (actor_id, occurred_at, id) and one on (target_id,
+        occurred_at, id), each limited to the slice, merged here. Each scan adds its own
+        condition (actor, or target) to every condition of the queryset, so nobody else's
+        event can come through either.
         """
-        clone = self.filter(models.Q(actor_id=user_id) | models.Q(target_id=user_id))
+        at = len(self.query.where.children)
+        clone = self.filter(_involvement(user_id))
         clone._involving = user_id
+        clone._involving_at = at
         return clone
 
     def _clone(self):
         clone = super()._clone()
         clone._involving = self._involving
+        clone._involving_at = self._involving_at
         return clone
+
+    def _combinator(self, other, combine):
+        # An OR (or XOR) with another queryset is no longer "this person's events": read
+        # through the plain query. (An AND keeps the person: each scan keeps the rest.)
+        combined = combine(other)
+        if combined is not self and combined is not other:  # (one side empty: the other)
+            combined._involving = combined._involving_at = None
+        return combined
+
+    def __or__(self, other):
+        return self._combinator(other, super().__or__)
+
+    def __xor__(self, other):
+        return self._combinator(other, super().__xor__)
+
+    def _party(self, party: str) -> AuditEventQuerySet:
+        """This queryset's rows where ``party`` (actor_id or target_id) is the person.
+
+        The condition implies the OR, which is then dropped when it is still the one
+        ``involving`` added: kept, it makes PostgreSQL estimate a handful of rows (it takes
+        the two conditions as independent) and read every event of the person, in every
+        partition, to sort them. Anything else in its place: the OR stays (same rows).
+        """
+        part = self.filter(**{party: self._involving})
+        part._involving = None
+        where = part.query.where
+        at = self._involving_at
+        if (
+            at is not None
+            and where.connector == AND
+            and not where.negated
+            and at < len(where.children)
+            and where.children[at] == _involvement_node(self.model, self._involving)
+        ):
+            del where.children[at]
+        return part
 
     def __getitem__(self, k):
         ordering = tuple(self.query.order_by) or tuple(self.model._meta.ordering)
@@ -49,20 +106,20 @@ class AuditEventQuerySet(models.QuerySet):
             self._involving is None
             or self._result_cache is not None
             or self.query.is_sliced
+            or self.query.combinator
             or self._iterable_class is not models.query.ModelIterable
             or not isinstance(k, slice)
             or k.stop is None
             or k.step is not None
-            or ordering not in (("-id",), ("id",))
+            or ordering not in _MERGED_ORDERINGS
         ):
             return super().__getitem__(k)
         start, stop = k.start or 0, k.stop
         rows: dict[int, AuditEvent] = {}
         for party in ("actor_id", "target_id"):
-            part = self.filter(**{party: self._involving})
-            part._involving = None
-            rows.update((event.pk, event) for event in part[:stop])
-        merged = sorted(rows.values(), key=lambda e: e.pk, reverse=ordering == ("-id",))
+            rows.update((event.pk, event) for event in self._party(party)[:stop])
+        descending, key = _MERGED_ORDERINGS[ordering]
+        merged = sorted(rows.values(), key=key, reverse=descending)
         return merged[start:stop]
 
     def update(self, **kwargs):
@@ -73,6 +130,11 @@ class AuditEventQuerySet(models.QuerySet):
 
     update.queryset_only = True
     delete.queryset_only = True
+
+
+def _involvement_node(model, user_id: str):
+    """The condition ``involving`` adds, as the query holds it (to recognise it)."""
+    return model.objects.filter(_involvement(user_id)).query.where.children[0]
 
 
 class AuditEvent(models.Model):
@@ -113,8 +175,10 @@ class AuditEvent(models.Model):
                 name="audit_action_pattern_id",
                 opclasses=["varchar_pattern_ops", "int8_ops"],
             ),
-            models.Index(fields=["actor_id", "id"], name="audit_actor_id"),
-            models.Index(fields=["target_id", "id"], name="audit_target_id"),
+            # A person's (and a target's) events newest first, by (occurred_at, id): a time
+            # bound prunes the monthly partitions, and each partition has its own index.
+            models.Index(fields=["actor_id", "occurred_at", "id"], name="audit_actor_time"),
+            models.Index(fields=["target_id", "occurred_at", "id"], name="audit_target_time"),
             models.Index(fields=["request_id"], name="audit_request_id"),
             # The sealer's work queue stays tiny however large the log grows.
             models.Index(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.chain import GENESIS, SEALED_FIELDS, compute_seal
 from audit.models import AuditChain, AuditEvent
@@ -28,6 +28,62 @@ def events_visible_to(user) -> QuerySet[AuditEvent]:
 def events_of(user) -> QuerySet[AuditEvent]:
     """The user's own security log: events where they are the actor or the target."""
     return AuditEvent.objects.involving(str(user.pk))
+
+
+# --- Newest first by (occurred_at, id) -----------------------------------------------------
+#
+# Lists of events page by (occurred_at, id), never by id alone: on PostgreSQL the log is
+# partitioned by month of occurred_at, and a position's time lets the planner leave out
+# every month past it (an id says nothing of the month). The plain ``occurred_at`` bound
+# next to the pair is what it prunes by; the pair is what orders.
+
+NEWEST_FIRST = ("-occurred_at", "-id")
+OLDEST_FIRST = ("occurred_at", "id")
+
+
+def older_than(
+    queryset: QuerySet[AuditEvent], occurred_at: datetime.datetime, event_id: int
+) -> QuerySet[AuditEvent]:
+    """The events after (occurred_at, event_id) in newest-first order."""
+    return queryset.filter(
+        Q(occurred_at__lt=occurred_at) | Q(occurred_at=occurred_at, id__lt=event_id),
+        occurred_at__lte=occurred_at,
+    )
+
+
+def newer_than(
+    queryset: QuerySet[AuditEvent], occurred_at: datetime.datetime, event_id: int
+) -> QuerySet[AuditEvent]:
+    """The events after (occurred_at, event_id) in oldest-first order."""
+    return queryset.filter(
+        Q(occurred_at__gt=occurred_at) | Q(occurred_at=occurred_at, id__gt=event_id),
+        occurred_at__gte=occurred_at,
+    )
+
+
+def occurred_at_of(queryset: QuerySet[AuditEvent], event_id: int) -> datetime.datetime | None:
+    """When the event ``event_id`` of ``queryset`` occurred; None when it holds no such event
+    (pruned, or not the reader's)."""
+    return queryset.filter(id=event_id).values_list("occurred_at", flat=True).first()
+
+
+def security_log_page(user, *, before: str, size: int) -> tuple[list[AuditEvent], int | None]:
+    """A page of the user's own events, newest first, and the id to ask for the next page
+    with (None on the last page). ``before``: that id from the previous page ("" or junk:
+    the first page). The id is placed in time by a lookup among the user's events; an event
+    gone since (pruned) still bounds the page by id, as the page always did."""
+    events = events_of(user)
+    if before.isdigit() and len(before) < 19:
+        event_id = int(before)
+        occurred_at = occurred_at_of(events, event_id)
+        if occurred_at is not None:
+            events = older_than(events, occurred_at, event_id)
+        else:
+            events = events.filter(id__lt=event_id)
+    rows = list(events.order_by(*NEWEST_FIRST)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, rows[-1].id if more else None
 
 
 def filter_action(queryset: QuerySet[AuditEvent], value: str) -> QuerySet[AuditEvent]:

@@ -16,6 +16,13 @@ In one run, on this machine, with this checkout's code on both sides:
    verification of what remains.
 
 Figures, not assertions; the databases are dropped at the end unless ``--keep``.
+
+``--reads DATABASE [--tree PATH]`` measures only the reads of a person's events, on a
+database left by ``--keep``, with the code of ``PATH`` (default: this checkout): the API's
+first page and the page three ``next`` links on (through its view, serializer included,
+as a member), the security log's first and third page, the whole log's newest page, and the
+EXPLAIN ANALYZE of the two scans of a person's third page. Run with two trees on the same
+database, back to back, for a before/after of a change to these reads.
 """
 
 from __future__ import annotations
@@ -178,19 +185,116 @@ def phase_measure(events: int) -> dict:
     return figures
 
 
+class _Reader:
+    """A member as the API and the selectors see one (the seeded actors have no account)."""
+
+    is_authenticated = True
+    is_active = True
+    roles = ("member",)
+
+    def __init__(self, pk: str) -> None:
+        self.pk = self.id = pk
+
+
+def _api_page(view, factory, reader, url: str):
+    from rest_framework.test import force_authenticate
+
+    request = factory.get(url, HTTP_HOST="localhost")
+    force_authenticate(request, user=reader)
+    response = view(request)
+    response.render()
+    assert response.status_code == 200, response.content[:300]
+    return response.data
+
+
+def _security_log(reader, before: str, size: int):
+    from audit import selectors
+
+    if hasattr(selectors, "security_log_page"):
+        return selectors.security_log_page(reader, before=before, size=size)
+    events = selectors.events_of(reader)  # the page as it read before the selector existed
+    if before.isdigit():
+        events = events.filter(id__lt=int(before))
+    rows = list(events.order_by("-id")[: size + 1])
+    return rows[:size], rows[size - 1].id if len(rows) > size else None
+
+
+def phase_reads(events: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIRequestFactory
+
+    from audit.api.views import AuditEventList
+
+    view, factory, reader = AuditEventList.as_view(), APIRequestFactory(), _Reader("u417")
+    base = "/api/v1/audit/events?page_size=50"
+    deep = base
+    for _ in range(3):
+        deep = _api_page(view, factory, reader, deep)["next"]
+
+    def log_page(n: int):
+        before = ""
+        for _ in range(n):
+            rows, before = _security_log(reader, before, 50)
+            before = str(before)
+        return rows
+
+    admin = _Reader("bench-admin")
+    admin.roles = ("admin",)
+    reads = {
+        "API, a member's first page": lambda: _api_page(view, factory, reader, base),
+        "API, a member's 4th page (cursor)": lambda: _api_page(view, factory, reader, deep),
+        "security log, first page": lambda: log_page(1),
+        "security log, first 3 pages": lambda: log_page(3),
+        "API, an admin's newest page": lambda: _api_page(view, factory, admin, base),
+    }
+    figures: dict = {"reads": {name: _timed(call) for name, call in reads.items()}}
+    with CaptureQueriesContext(connection) as captured:
+        _api_page(view, factory, reader, deep)
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            if "audit_auditevent" in query["sql"] and "LIMIT" in query["sql"]:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, SUMMARY) " + query["sql"])
+                plans.append([row[0] for row in cursor.fetchall()])
+    figures["queries_per_deep_page"] = len(captured.captured_queries)
+    figures["plans"] = plans
+    return figures
+
+
+def reads_only(database: str, tree: Path, events: int) -> int:
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    env = _env(database)
+    env["PYTHONPATH"] = str(tree)
+    figures = harness.run_phase(Path(__file__).resolve(), "reads", events, cwd=tree, env=env)
+    print(f"reads on {database} with the code of {tree} (p50 / p95 of 30, in-process)")
+    for name, (p50, p95) in figures["reads"].items():
+        print(f"  {name:40} {p50:6.1f} / {p95:6.1f} ms")
+    print(f"  SQL statements of a member's 4th page: {figures['queries_per_deep_page']}")
+    for plan in figures["plans"]:
+        print("\n".join(["", *plan]))
+    return 0
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--phase", choices=["one_table", "partition", "seed", "measure"])
+    parser.add_argument("--phase", choices=["one_table", "partition", "seed", "measure", "reads"])
+    parser.add_argument("--reads", metavar="DATABASE", help="measure the reads only, there")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="with --reads: whose code")
     parser.add_argument("--keep", action="store_true", help="keep the two databases")
     args = parser.parse_args()
     if args.phase:
         _django()
         print(json.dumps(globals()[f"phase_{args.phase}"](args.events)))
         return 0
+    if args.reads:
+        return reads_only(args.reads, args.tree.resolve(), args.events)
 
     for database in (DB_BEFORE, DB_AFTER):
         _psql(f"DROP DATABASE IF EXISTS {database}")

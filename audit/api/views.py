@@ -11,13 +11,13 @@ from rest_framework.views import APIView
 
 from audit import selectors
 from audit.api.filters import AuditEventFilter
+from audit.api.pagination import AuditCursorPagination
 from audit.api.serializers import (
     AuditEventSerializer,
     AuditVerifyQuerySerializer,
     AuditVerifySerializer,
 )
 from audit.models import AuditEvent
-from config.api.pagination import CursorPagination
 from config.api.permissions import HasScope, IsAdminRole
 
 AUDIT_SCOPES = ("profile:read", "profile:write")
@@ -26,7 +26,8 @@ AUDIT_SCOPES = ("profile:read", "profile:write")
 @extend_schema(
     summary="Audit events",
     description=(
-        "Newest first, cursor-paginated (`next`/`previous` links; `page_size` up to 200). "
+        "Newest first (by time, then by order of recording), cursor-paginated "
+        "(`next`/`previous` links; `page_size` up to 200). "
         "Members see the events where they are the actor or the target (their security "
         "log); admins see every event. API keys need `profile:read`."
     ),
@@ -35,7 +36,7 @@ class AuditEventList(generics.ListAPIView):
     error_codes = {400: ["invalid"]}
     serializer_class = AuditEventSerializer
     queryset = AuditEvent.objects.none()
-    pagination_class = CursorPagination
+    pagination_class = AuditCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = AuditEventFilter
     permission_classes = [IsAuthenticated, HasScope]
