@@ -221,6 +221,34 @@ def session_identity(
     return Identity(user=user, rate=rate_count)
 
 
+def user_with_flags(user_id: str) -> User | None:
+    """``selectors.user_with_flags(user_id)`` served from the user's snapshot while it is
+    current: for a request that names the user without an access token (a token refresh),
+    one round trip (the snapshot, the generation and the epoch) instead of the statement.
+    A miss reads the database and stores the snapshot as the access path does, so the same
+    argument (module docstring) keeps it no staler than the database. Without Redis, or
+    while it is unreachable: the database."""
+    client = redis_client()
+    if client is None:
+        return selectors.user_with_flags(user_id)
+    try:
+        if redis_connection.recovered():
+            resync_after_outage()
+        raw, generation, epoch = client.mget(
+            [_snapshot_key(user_id), _generation_key(user_id), _epoch_key()]
+        )
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return selectors.user_with_flags(user_id)
+    user = _current_snapshot(raw, generation or b"0", epoch or b"0")
+    if user is None:
+        user = selectors.user_with_flags(user_id)
+        if user is not None:
+            _store(_scripts_of(client)[1], client, user, generation or b"0", epoch or b"0")
+    return user
+
+
 def _window(key: str, period: int) -> tuple[str, int]:
     # Lazily imported: config.api.throttling imports nothing of accounts, and this module
     # is loaded at start-up by the app registry.

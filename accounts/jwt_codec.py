@@ -8,6 +8,17 @@ keep working until they expire. Every token header carries the ``kid`` of its ke
 RFC 7638 thumbprint), and ``GET /.well-known/jwks.json`` lists all public keys, so any
 JOSE library can verify an access token from the JWKS alone. What the tokens say and how
 sessions are issued and refreshed is ``accounts.tokens``.
+
+Refresh tokens are read by Roster alone (a client only sends them back), so they are MACed
+rather than signed: HS256 with a secret derived from the same RSA private key (HKDF-SHA256),
+named by that key's ``kid``. An RSA signature costs about a third of a millisecond of CPU
+and a refresh mints two tokens; the MAC costs microseconds. Rotating the RSA key rotates the
+MAC secret with it, and a previous key's refresh tokens verify while that key is configured.
+The secret never leaves the process and cannot be computed from the public key, so an HS256
+token made with the public key (the key-confusion attack) does not verify; HS256 is taken
+only for a token that says it is a refresh token (anything else in HS256 is
+``token_algorithm_not_allowed``), and the token type is then checked as for any token.
+Refresh tokens signed RS256 before this keep verifying until they expire.
 """
 
 from __future__ import annotations
@@ -15,20 +26,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from jwt.algorithms import RSAAlgorithm
+from jwt.utils import base64url_decode
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 from rest_framework_simplejwt.tokens import RefreshToken as SimpleRefreshToken
 
 ALGORITHM = "RS256"
+# Refresh tokens only (see the module docstring).
+REFRESH_ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "sid", "iss", "aud", "token_type")
 
 
@@ -67,6 +82,8 @@ class SigningKey:
     private_key: Any
     public_key: Any
     jwk: dict
+    # The HS256 secret of refresh tokens, derived from private_key (never in a repr).
+    refresh_secret: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -98,10 +115,30 @@ def _keyset(pems: tuple[str, ...]) -> KeySet:
         jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
         jwk.pop("key_ops", None)
         jwk.update({"use": "sig", "alg": ALGORITHM, "kid": kid})
-        keys.append(SigningKey(kid=kid, private_key=private_key, public_key=public_key, jwk=jwk))
+        keys.append(
+            SigningKey(
+                kid=kid,
+                private_key=private_key,
+                public_key=public_key,
+                jwk=jwk,
+                refresh_secret=_refresh_secret(private_key),
+            )
+        )
     if not keys:
         raise RuntimeError("JWT_SIGNING_KEYS is empty: at least one RSA key is needed.")
     return KeySet(keys=tuple(keys))
+
+
+def _refresh_secret(private_key: rsa.RSAPrivateKey) -> bytes:
+    """The refresh tokens' MAC secret of one RSA key: HKDF-SHA256 over its private value."""
+    der = private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"roster refresh token mac v1"
+    ).derive(der)
 
 
 def _load_private_key(pem: str) -> rsa.RSAPrivateKey:
@@ -138,6 +175,13 @@ class RosterTokenBackend(TokenBackend):
     def encode(self, payload: dict[str, Any]) -> str:
         claims = dict(payload, aud=self.audience, iss=self.issuer)
         signing = keyset().signing
+        if claims.get("token_type") == "refresh":
+            return jwt.encode(
+                claims,
+                signing.refresh_secret,
+                algorithm=REFRESH_ALGORITHM,
+                headers={"kid": signing.kid},
+            )
         return jwt.encode(
             claims, signing.private_key, algorithm=ALGORITHM, headers={"kid": signing.kid}
         )
@@ -172,7 +216,8 @@ def decode(raw: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(raw)
     except jwt.InvalidTokenError:
         raise TokenRejected("token_invalid", "The token is malformed.") from None
-    if header.get("alg") != ALGORITHM:
+    algorithm = header.get("alg")
+    if algorithm != ALGORITHM and not (algorithm == REFRESH_ALGORITHM and _says_refresh(raw)):
         raise TokenRejected("token_algorithm_not_allowed", f"Only {ALGORITHM} tokens are accepted.")
     kid = header.get("kid")
     key = keyset().by_kid(kid) if isinstance(kid, str) else None
@@ -181,8 +226,8 @@ def decode(raw: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
             raw,
-            key.public_key,
-            algorithms=[ALGORITHM],
+            key.refresh_secret if algorithm == REFRESH_ALGORITHM else key.public_key,
+            algorithms=[algorithm],
             audience=settings.JWT_AUDIENCE,
             issuer=settings.JWT_ISSUER,
             leeway=settings.SIMPLE_JWT.get("LEEWAY", 0),
@@ -195,6 +240,16 @@ def decode(raw: str) -> dict[str, Any]:
     if not isinstance(claims.get("sid"), str) or not isinstance(claims.get("sub"), str):
         raise TokenRejected("token_invalid", "The token is not valid.")
     return claims
+
+
+def _says_refresh(raw: str) -> bool:
+    """Whether the (unverified) payload of ``raw`` calls itself a refresh token: only those
+    may be HS256 (verified afterwards with the refresh secret like any token)."""
+    try:
+        claims = json.loads(base64url_decode(raw.split(".")[1]))
+    except (IndexError, ValueError, TypeError):  # binascii.Error and JSON errors included
+        return False
+    return isinstance(claims, dict) and claims.get("token_type") == "refresh"
 
 
 def decode_typed(raw: str, token_type: str) -> dict[str, Any]:

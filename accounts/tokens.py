@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from accounts import hooks, sessions
+from accounts import hooks, identity_cache, sessions
 from accounts.flows.login import ensure_email_verified, ensure_mfa_policy_met, user_may_sign_in
 from accounts.flows.metrics import count_sign_in
 from accounts.jwt_codec import (
@@ -342,8 +342,12 @@ def _rotate_at_once(claims: dict[str, Any], *, request) -> TokenPair | None:
     None when anything is off (no such row: reuse, revocation, expiry, another user's
     session; an inactive user or one the sign-in policy stops; an organization that no
     longer has the user): nothing was written, and the locked path of
-    :func:`token_refresh` answers exactly as it always has."""
-    user = user_with_flags(claims["sub"])
+    :func:`token_refresh` answers exactly as it always has.
+
+    The user with its flags comes from the identity snapshot that authenticates access
+    tokens (accounts.identity_cache) when it is current, so a warm refresh reads no user
+    row; a stale or missing one is read from the database as before."""
+    user = identity_cache.user_with_flags(claims["sub"])
     if user is None or not user_may_sign_in(user):
         return None
     try:
@@ -414,6 +418,7 @@ def _rotate_at_once(claims: dict[str, Any], *, request) -> TokenPair | None:
                 target=session,
                 request=request,
                 metadata=metadata,
+                ip=ip,  # worked out above: the address is not parsed twice
             )
     except _LockedPathDecides:
         return None
