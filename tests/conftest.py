@@ -3,6 +3,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.parallel import pytest_xdist_setupnodes  # noqa: F401 - the xdist workers' setup
 
 
 @pytest.fixture(autouse=True)
