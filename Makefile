@@ -22,13 +22,13 @@ run: install
 	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/honcho start --procfile Procfile
 
-# The whole suite, in TEST_WORKERS processes (pytest-xdist; each has its own var directory,
-# Redis test database and PostgreSQL test database: see tests/parallel.py). --dist load hands
-# tests out in collection order, so each worker keeps pytest-django's order (transaction
-# tests, whose flush removes the seeded rows, after the others); --dist loadfile does not.
-# TEST_WORKERS=0 runs it in this process. With DATABASE_URL / REDIS_URL set it runs on
-# PostgreSQL and Redis. One file: make test PYTEST_ARGS=tests/x.py
-TEST_WORKERS ?= 2
+# The whole suite. TEST_WORKERS=2 runs it in two processes (pytest-xdist, --dist load so each
+# worker keeps pytest-django's order; each has its own var directory, Redis test database and
+# PostgreSQL test database: see tests/parallel.py); the default, 0, runs it in this process,
+# which CI uses until every test is known to pass in parallel (docs/operations.md). With
+# DATABASE_URL / REDIS_URL set it runs on PostgreSQL and Redis. One file:
+# make test PYTEST_ARGS=tests/x.py
+TEST_WORKERS ?= 0
 test: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 

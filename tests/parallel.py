@@ -6,6 +6,8 @@ from them is the worker's own:
 
 - ``ROSTER_VAR_DIR``: a subdirectory ``gw0``, ``gw1``... of the run's var directory (its
   keys, file cache, filesystem Celery broker, mail and SMS files, backups, static files);
+- ``PROMETHEUS_MULTIPROC_DIR``: ``prometheus`` in that directory (the metrics tests read
+  the counters of their own process only);
 - ``REDIS_TEST_DB``: the run's Redis test database plus the worker's number (with the
   default 9: workers use 9, 10...), the cache and the channel layer the tests flush;
 - the PostgreSQL test database: pytest-django names it with the worker's suffix
@@ -36,7 +38,15 @@ def worker_environment(
             f"worker {name} would use Redis database {redis_db}: lower REDIS_TEST_DB "
             f"({redis_test_db}) or the number of workers"
         )
-    return {"ROSTER_VAR_DIR": str(var_dir / name), "REDIS_TEST_DB": str(redis_db)}
+    own = var_dir / name
+    return {
+        "ROSTER_VAR_DIR": str(own),
+        "REDIS_TEST_DB": str(redis_db),
+        # Set explicitly: the settings only default it (from the var directory) when the
+        # environment has none, and the controlling process's own is in the environment the
+        # worker inherits — shared, every worker's counters would add up in one directory.
+        "PROMETHEUS_MULTIPROC_DIR": str(own / "prometheus"),
+    }
 
 
 @pytest.hookimpl(optionalhook=True)

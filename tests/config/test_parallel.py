@@ -19,8 +19,16 @@ def test_each_worker_has_its_own_directory_and_redis_database():
     second = worker_environment(
         "gw1", 1, var_dir=Path("/srv/var"), redis_test_db=9, redis_url="redis://r"
     )
-    assert first == {"ROSTER_VAR_DIR": "/srv/var/gw0", "REDIS_TEST_DB": "9"}
-    assert second == {"ROSTER_VAR_DIR": "/srv/var/gw1", "REDIS_TEST_DB": "10"}
+    assert first == {
+        "ROSTER_VAR_DIR": "/srv/var/gw0",
+        "REDIS_TEST_DB": "9",
+        "PROMETHEUS_MULTIPROC_DIR": "/srv/var/gw0/prometheus",
+    }
+    assert second == {
+        "ROSTER_VAR_DIR": "/srv/var/gw1",
+        "REDIS_TEST_DB": "10",
+        "PROMETHEUS_MULTIPROC_DIR": "/srv/var/gw1/prometheus",
+    }
 
 
 def test_workers_beyond_redis_databases_are_refused():
@@ -35,6 +43,8 @@ def test_workers_beyond_redis_databases_are_refused():
 def test_this_worker_runs_on_its_own_settings(settings):
     assert Path(settings.VAR_DIR).name == WORKER
     assert os.environ["ROSTER_VAR_DIR"] == str(settings.VAR_DIR)
+    assert settings.PROMETHEUS_MULTIPROC_DIR == str(Path(settings.VAR_DIR) / "prometheus")
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == settings.PROMETHEUS_MULTIPROC_DIR
     if settings.REDIS_URL:
         own = f"/{os.environ['REDIS_TEST_DB']}"
         assert settings.CACHES["default"]["LOCATION"].endswith(own)
