@@ -210,11 +210,7 @@ def session_identity(
     ):
         raise SessionRevoked
     sessions.touch_quietly(session_id, touch_ip, None if seen is None else decode(seen))
-    user = _current_snapshot(snapshot, generation or b"0", epoch or b"0")
-    if user is None:
-        user = selectors.user_with_flags(user_id)
-        if user is not None:
-            _store(write, client, user, generation or b"0", epoch or b"0")
+    user = _snapshot_or_database(write, client, user_id, snapshot, generation, epoch)
     rate_count = None
     if window is not None and count is not None:
         rate_count = RateCount(key=rate[0], period=rate[1], count=int(count), reset=window[1])
@@ -241,11 +237,18 @@ def user_with_flags(user_id: str) -> User | None:
         if not is_outage(exc):
             raise
         return selectors.user_with_flags(user_id)
-    user = _current_snapshot(raw, generation or b"0", epoch or b"0")
+    return _snapshot_or_database(_scripts_of(client)[1], client, user_id, raw, generation, epoch)
+
+
+def _snapshot_or_database(write, client, user_id: str, raw, generation, epoch) -> User | None:
+    """The user of snapshot ``raw`` while it is current, else the database's, stored as the
+    new snapshot (``generation`` and ``epoch`` are the ones read with ``raw``)."""
+    generation, epoch = generation or b"0", epoch or b"0"
+    user = _current_snapshot(raw, generation, epoch)
     if user is None:
         user = selectors.user_with_flags(user_id)
         if user is not None:
-            _store(_scripts_of(client)[1], client, user, generation or b"0", epoch or b"0")
+            _store(write, client, user, generation, epoch)
     return user
 
 

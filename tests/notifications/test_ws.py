@@ -97,12 +97,18 @@ def test_api_key_needs_the_notifications_read_scope(server):
         assert _closed_code(ws, 5) == 4401
 
 
-def test_session_cookie_of_a_same_origin_page_and_a_foreign_origin(server):
+def _page_socket(server):
+    """A socket as the pages open it: same origin, the session cookie."""
     host = server["url"].split("/")[2]
     cookie = {"Cookie": f"sessionid={server['cookie']}"}
-    with connect(
+    return connect(
         server["url"], origin=f"http://{host}", additional_headers=cookie, open_timeout=10
-    ) as ws:
+    )
+
+
+def test_session_cookie_of_a_same_origin_page_and_a_foreign_origin(server):
+    cookie = {"Cookie": f"sessionid={server['cookie']}"}
+    with _page_socket(server) as ws:
         assert _recv(ws)["type"] == "connection"
     with pytest.raises(InvalidStatus) as refused:
         connect(server["url"], origin="http://evil.example", additional_headers=cookie)
@@ -110,11 +116,7 @@ def test_session_cookie_of_a_same_origin_page_and_a_foreign_origin(server):
 
 
 def test_a_page_socket_gives_each_notification_its_time_as_the_pages_show_it(server):
-    host = server["url"].split("/")[2]
-    cookie = {"Cookie": f"sessionid={server['cookie']}"}
-    with connect(
-        server["url"], origin=f"http://{host}", additional_headers=cookie, open_timeout=10
-    ) as ws:
+    with _page_socket(server) as ws:
         assert _recv(ws)["type"] == "connection"
         made = _side(server["env"], "notify", server["ada"], "Timed")["id"]
         got = _recv(ws, 10)["notification"]
